@@ -1,0 +1,121 @@
+"""One config object: every number the models, the training and the loader use lives here once.
+
+It is saved as `config.json` next to the weights, so a loader rebuilds exactly the architecture and
+preprocessing that were trained (the timm / open_clip habit).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+FORMAT_VERSION = 1
+MODEL_NAMES = ("cnn", "lstm", "fusion")
+LOSSES = ("bce", "weighted_bce", "focal")
+
+
+@dataclass
+class GenreConfig:
+    format_version: int = FORMAT_VERSION
+    # Filled from the training split; the order is the order of the model outputs.
+    genres: list[str] = field(default_factory=list)
+
+    # Data: the validation split is a deterministic hash of the movie id.
+    validation_fraction: float = 0.15
+    split_salt: str = "genre_hf-v1"
+
+    # Posters: decoded and resized once to image_size x image_size RGB.
+    image_size: int = 64
+
+    # Overviews: TextVectorization adapted on the training split only. sequence_length 0 means
+    # "choose it from the data": the given percentile of training overview lengths, in words.
+    max_tokens: int = 20000
+    sequence_length: int = 0
+    sequence_percentile: float = 99.0
+
+    # Poster CNN.
+    cnn_filters: list[int] = field(default_factory=lambda: [32, 64, 128, 256])
+    cnn_embedding: int = 128
+    cnn_dropout: float = 0.4
+    augment_posters: bool = True
+
+    # Overview LSTM (bidirectional, pooled over time) with a bag-of-words shortcut.
+    embedding_dim: int = 64
+    lstm_units: int = 48
+    text_embedding: int = 128
+    text_dropout: float = 0.4
+    spatial_dropout: float = 0.2
+    bag_of_words: bool = True
+    bag_of_words_l2: float = 1e-5
+
+    # Fusion: the two trained trunks, their embeddings concatenated into a joint head.
+    fusion_hidden: int = 128
+    fusion_dropout: float = 0.4
+    modality_dropout: float = 0.15
+    fine_tune_trunks: bool = False
+
+    # Training.
+    loss: str = "bce"
+    focal_gamma: float = 2.0
+    class_weight_power: float = 0.5
+    batch_size: int = 64
+    learning_rate: float = 2e-3
+    fusion_learning_rate: float = 1e-3
+    epochs_cnn: int = 25
+    epochs_lstm: int = 20
+    epochs_fusion: int = 15
+    patience: int = 4
+    seed: int = 42
+
+    # Thresholds: a genre's own threshold is shrunk toward the global one by this pseudo-count.
+    threshold_prior_strength: float = 20.0
+
+    def __post_init__(self):
+        if self.loss not in LOSSES:
+            raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}")
+
+    @property
+    def num_genres(self) -> int:
+        return len(self.genres)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def non_defaults(self) -> dict:
+        """The settings that differ from the defaults, for the model card."""
+        default = GenreConfig()
+        return {
+            k: v
+            for k, v in self.to_dict().items()
+            if k not in ("genres", "format_version") and getattr(default, k) != v
+        }
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "GenreConfig":
+        version = values.get("format_version")
+        if not isinstance(version, int) or version > FORMAT_VERSION or version < 1:
+            raise ValueError(
+                f"this model folder has format version {version!r}, but genre_hf "
+                f"{_package_version()} reads format version {FORMAT_VERSION}; "
+                "upgrade genre_hf to load it"
+            )
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown config keys {unknown} for format version {version}")
+        return cls(**values)
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+
+    @classmethod
+    def load(cls, path: str | Path) -> "GenreConfig":
+        return cls.from_dict(json.loads(Path(path).read_text()))
+
+
+def _package_version() -> str:
+    from genre_hf import __version__
+
+    return __version__

@@ -1,0 +1,208 @@
+"""Fit the poster CNN, the overview LSTM and the fusion model on prepared arrays.
+
+Features are computed once (`prepare`), then each model is fitted with `fit` on an in-memory
+tf.data pipeline; each ends with the weights of its epoch of lowest validation loss.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import datasets
+import keras
+import numpy as np
+import tensorflow as tf
+
+from genre_hf import features
+from genre_hf.config import MODEL_NAMES, GenreConfig
+from genre_hf.data import collect_genres
+from genre_hf.losses import make_loss
+from genre_hf.models import POSTER_INPUT, TOKENS_INPUT, build_fusion, build_overview_lstm, build_poster_cnn, init_fusion_trunks
+
+
+@dataclass
+class Split:
+    """One split as model-ready arrays."""
+
+    ids: list[str]
+    posters: np.ndarray  # N x S x S x 3 uint8
+    tokens: np.ndarray  # N x L int32
+    labels: np.ndarray  # N x G float32
+
+    def inputs(self, model_name: str):
+        if model_name == "cnn":
+            return self.posters
+        if model_name == "lstm":
+            return self.tokens
+        return {POSTER_INPUT: self.posters, TOKENS_INPUT: self.tokens}
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+@dataclass
+class FitResult:
+    history: dict[str, list[float]]
+    best_epoch: int  # 1-based
+    seconds: float
+    samples_per_second: float
+
+
+@dataclass
+class TrainingRun:
+    config: GenreConfig
+    vocabulary: list[str]
+    models: dict[str, keras.Model]
+    fits: dict[str, FitResult] = field(default_factory=dict)
+    train: Split | None = None
+    validation: Split | None = None
+    prepare_seconds: float = 0.0
+
+
+class KeepBestWeights(keras.callbacks.Callback):
+    """Remember the weights of the epoch with the lowest validation loss, restore them at the end,
+    and stop after `patience` epochs without improvement."""
+
+    def __init__(self, patience: int, monitor: str = "val_loss"):
+        super().__init__()
+        self.patience, self.monitor = patience, monitor
+
+    def on_train_begin(self, logs=None):
+        self.best, self.best_epoch, self.best_weights, self.wait = np.inf, 0, None, 0
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = (logs or {}).get(self.monitor)
+        if value is not None and value < self.best:
+            self.best, self.best_epoch, self.wait = value, epoch + 1, 0
+            self.best_weights = self.model.get_weights()
+        else:
+            self.wait += 1
+            if self.wait >= self.patience:
+                self.model.stop_training = True
+
+    def on_train_end(self, logs=None):
+        if self.best_weights is not None:
+            self.model.set_weights(self.best_weights)
+
+
+class Throughput(keras.callbacks.Callback):
+    """Training samples per second of each epoch, the validation pass excluded."""
+
+    def __init__(self, samples: int, log):
+        super().__init__()
+        self.samples, self.log, self.rates = samples, log, []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.started = time.perf_counter()
+
+    def on_test_begin(self, logs=None):
+        if getattr(self, "started", None) is not None:
+            self.rates.append(self.samples / (time.perf_counter() - self.started))
+            self.started = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        shown = ", ".join(f"{k} {v:.4f}" for k, v in logs.items() if k != "learning_rate")
+        self.log(f"  epoch {epoch + 1}: {shown}, {self.rates[-1] if self.rates else 0:,.0f} samples/s")
+
+
+def prepare(config: GenreConfig, movies: datasets.DatasetDict, log=print) -> tuple[list[str], Split, Split]:
+    """Genres, vocabulary and sequence length from the training split; arrays for both splits."""
+    started = time.perf_counter()
+    train, validation = movies["train"], movies["validation"]
+    config.genres = collect_genres(train)
+    if not config.sequence_length:
+        config.sequence_length = features.choose_sequence_length(train["overview"], config.sequence_percentile)
+    vectorizer = features.adapt_vectorizer(config, train["overview"])
+    vocabulary = [str(token) for token in vectorizer.get_vocabulary()]
+    splits = [_to_split(config, vectorizer, part) for part in (train, validation)]
+    log(
+        f"Prepared {len(train):,} training and {len(validation):,} validation movies in "
+        f"{time.perf_counter() - started:.1f} s: {config.num_genres} genres, "
+        f"{len(vocabulary):,} tokens, sequences of {config.sequence_length} tokens"
+    )
+    return vocabulary, splits[0], splits[1]
+
+
+def _to_split(config: GenreConfig, vectorizer, movies: datasets.Dataset) -> Split:
+    posters = movies.cast_column("poster", datasets.Image(decode=False))["poster"]
+    return Split(
+        ids=list(movies["id"]),
+        posters=features.posters_to_array(posters, config.image_size),
+        tokens=features.vectorize(vectorizer, list(movies["overview"])),
+        labels=features.multi_hot(movies["genres"], config.genres),
+    )
+
+
+def make_dataset(inputs, labels: np.ndarray, batch_size: int, shuffle: bool, seed: int) -> tf.data.Dataset:
+    dataset = tf.data.Dataset.from_tensor_slices((inputs, labels))
+    if shuffle:
+        dataset = dataset.shuffle(len(labels), seed=seed, reshuffle_each_iteration=True)
+    return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def fit(
+    model: keras.Model,
+    name: str,
+    config: GenreConfig,
+    train: Split,
+    validation: Split,
+    epochs: int,
+    learning_rate: float,
+    log=print,
+) -> FitResult:
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate),
+        loss=make_loss(config, train.labels),
+        metrics=[
+            keras.metrics.BinaryCrossentropy(name="bce"),
+            keras.metrics.Precision(thresholds=0.5, name="precision"),
+            keras.metrics.Recall(thresholds=0.5, name="recall"),
+        ],
+    )
+    best = KeepBestWeights(config.patience)
+    throughput = Throughput(len(train), log)
+    log(f"Training {name} ({model.count_params():,} parameters, up to {epochs} epochs)")
+    started = time.perf_counter()
+    history = model.fit(
+        make_dataset(train.inputs(name), train.labels, config.batch_size, True, config.seed),
+        validation_data=make_dataset(validation.inputs(name), validation.labels, 256, False, config.seed),
+        epochs=epochs,
+        callbacks=[best, throughput],
+        shuffle=False,  # the tf.data pipeline shuffles
+        verbose=0,
+    )
+    seconds = time.perf_counter() - started
+    rate = float(np.median(throughput.rates)) if throughput.rates else 0.0
+    log(f"  {name}: best epoch {best.best_epoch} (val loss {best.best:.4f}), {seconds:.0f} s, {rate:,.0f} samples/s")
+    history = {key: [float(v) for v in values] for key, values in history.history.items()}
+    return FitResult(history, best.best_epoch, seconds, rate)
+
+
+def train_all(config: GenreConfig, movies: datasets.DatasetDict, log=print, only: tuple[str, ...] = MODEL_NAMES) -> TrainingRun:
+    """Prepare features once, then fit the CNN, the LSTM, and the fusion model from their trunks."""
+    keras.utils.set_random_seed(config.seed)
+    started = time.perf_counter()
+    vocabulary, train, validation = prepare(config, movies, log)
+    run = TrainingRun(config, vocabulary, {}, train=train, validation=validation)
+    run.prepare_seconds = time.perf_counter() - started
+    builders = {
+        "cnn": lambda: build_poster_cnn(config),
+        "lstm": lambda: build_overview_lstm(config, len(vocabulary)),
+    }
+    settings = {
+        "cnn": (config.epochs_cnn, config.learning_rate),
+        "lstm": (config.epochs_lstm, config.learning_rate),
+        "fusion": (config.epochs_fusion, config.fusion_learning_rate),
+    }
+    for name in ("cnn", "lstm"):
+        run.models[name] = builders[name]()
+        if name in only:
+            run.fits[name] = fit(run.models[name], name, config, train, validation, *settings[name], log=log)
+    if "fusion" in only:
+        fusion = build_fusion(config, len(vocabulary))
+        init_fusion_trunks(fusion, run.models["cnn"], run.models["lstm"], trainable=config.fine_tune_trunks)
+        run.fits["fusion"] = fit(fusion, "fusion", config, train, validation, *settings["fusion"], log=log)
+        run.models["fusion"] = fusion
+    return run

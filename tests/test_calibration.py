@@ -1,0 +1,103 @@
+"""Temperature scaling and threshold tuning on synthetic data with a known answer."""
+
+import numpy as np
+import pytest
+from scipy.special import expit, logit
+from sklearn.metrics import f1_score
+
+from genre_hf.calibration import DEFAULT_GRID, apply_temperature, fit_temperature, tune_thresholds
+
+
+def _bce(p, y):
+    p = np.clip(p.astype(np.float64), 1e-7, 1 - 1e-7)
+    return -np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))
+
+
+def _ece(p, y, n_bins=15):
+    # Independent of the metric module on purpose (that one is tested in test_metrics.py).
+    bins = np.minimum((p.ravel() * n_bins).astype(int), n_bins - 1)
+    total = 0.0
+    for b in np.unique(bins):
+        m = bins == b
+        total += m.sum() / bins.size * abs(y.ravel()[m].mean() - p.ravel()[m].mean())
+    return total
+
+
+@pytest.fixture(scope="module")
+def overconfident():
+    rng = np.random.default_rng(0)
+    true_p = expit(rng.normal(0, 1.5, (20000, 5)))
+    y = (rng.random(true_p.shape) < true_p).astype(np.int32)
+    return expit(logit(true_p) * 2.5).astype(np.float32), y  # T_true = 2.5 undoes the distortion
+
+
+def test_fit_temperature_recovers_known_temperature(overconfident):
+    p, y = overconfident
+    t = fit_temperature(p, y)
+    assert t == pytest.approx(2.5, rel=0.1)
+    calibrated = apply_temperature(p, t)
+    assert _bce(calibrated, y) < _bce(p, y)
+    assert _ece(calibrated, y) < _ece(p, y) / 3
+    assert _ece(calibrated, y) < 0.02
+
+
+def test_fit_temperature_is_about_one_when_calibrated():
+    rng = np.random.default_rng(1)
+    p = expit(rng.normal(0, 1.5, (20000, 3)))
+    y = rng.random(p.shape) < p
+    assert fit_temperature(p, y) == pytest.approx(1.0, rel=0.1)
+
+
+def test_apply_temperature_shape_dtype_identity():
+    p = np.random.default_rng(2).random((7, 20))
+    out = apply_temperature(p, 1.0)
+    assert out.dtype == np.float32 and out.shape == p.shape
+    np.testing.assert_allclose(out, p, rtol=1e-5, atol=1e-6)
+    softer = apply_temperature(p, 2.0)
+    assert np.all(np.abs(softer - 0.5) <= np.abs(p - 0.5) + 1e-6)
+    with pytest.raises(ValueError):
+        apply_temperature(p, 0.0)
+
+
+@pytest.fixture(scope="module")
+def threshold_data():
+    """Genre 0: 600 positives, separable at 0.3. Genre 1: 600 positives, separable at 0.6.
+    Genre 2: 2 positives (scores 0.9, 0.92) above negatives in [0, 0.85]. Genre 3: no positives."""
+    rng = np.random.default_rng(3)
+    n = 2000
+    y = np.zeros((n, 4), dtype=np.int32)
+    p = np.zeros((n, 4))
+    y[:600, 0] = 1
+    p[:, 0] = np.where(y[:, 0], rng.uniform(0.32, 0.9, n), rng.uniform(0.0, 0.28, n))
+    y[600:1200, 1] = 1
+    p[:, 1] = np.where(y[:, 1], rng.uniform(0.62, 0.99, n), rng.uniform(0.0, 0.58, n))
+    y[[5, 700], 2] = 1
+    p[:, 2] = rng.uniform(0.0, 0.85, n)
+    p[[5, 700], 2] = [0.9, 0.92]
+    p[:, 3] = rng.uniform(0.0, 0.5, n)
+    return p, y
+
+
+def test_tune_thresholds(threshold_data):
+    p, y = threshold_data
+    thresholds, t_global = tune_thresholds(p, y)
+    own, t_global_own = tune_thresholds(p, y, prior_strength=0.0)
+    assert thresholds.shape == (4,) and t_global == t_global_own
+
+    # The global threshold maximises micro F1 over the grid.
+    micro = [f1_score(y, (p >= t).astype(int), average="micro", zero_division=0) for t in DEFAULT_GRID]
+    assert f1_score(y, (p >= t_global).astype(int), average="micro") == pytest.approx(max(micro))
+
+    # Well-populated separable genres: their own optimum, barely moved by the prior.
+    assert own[0] == pytest.approx(0.30, abs=0.011) and own[1] == pytest.approx(0.60, abs=0.011)
+    assert thresholds[0] == pytest.approx(0.30, abs=0.02) and thresholds[1] == pytest.approx(0.60, abs=0.02)
+    assert f1_score(y[:, 0], p[:, 0] >= own[0]) == 1.0
+
+    # Rare genre (2 positives): own optimum is between the negatives and the positives, far from the
+    # global one; the tuned threshold is shrunk by k / (n + k) = 20 / 22 toward the global one.
+    assert 0.85 < own[2] <= 0.9 and abs(own[2] - t_global) > 0.2
+    assert thresholds[2] == pytest.approx((2 * own[2] + 20 * t_global) / 22)
+    assert abs(thresholds[2] - t_global) < 0.1 * abs(own[2] - t_global)
+
+    # No positives: the global threshold, with or without the prior.
+    assert thresholds[3] == t_global and own[3] == t_global
