@@ -55,6 +55,9 @@ class GenreConfig:
     fusion_dropout: float = 0.4
     modality_dropout: float = 0.15
     fine_tune_trunks: bool = False
+    wide_tfidf: bool = True
+    wide_scale: float = 30.0
+    wide_l2: float = 3e-6
 
     # Training.
     loss: str = "bce"
@@ -62,7 +65,7 @@ class GenreConfig:
     class_weight_power: float = 0.5
     batch_size: int = 64
     learning_rate: float = 2e-3
-    fusion_learning_rate: float = 1e-3
+    fusion_learning_rate: float = 2e-3
     epochs_cnn: int = 25
     epochs_lstm: int = 20
     epochs_fusion: int = 15

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -157,3 +158,29 @@ def load_vocabulary(path: str | Path) -> list[str]:
     if tokens and tokens[-1] == "":
         tokens.pop()
     return tokens
+
+
+@dataclass
+class MovieArrays:
+    """One split as model-ready arrays, computed once and reused by every model and epoch."""
+
+    ids: list[str]
+    posters: np.ndarray  # N x S x S x 3 uint8
+    tokens: np.ndarray  # N x L int32
+    labels: np.ndarray  # N x G float32
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+def movie_arrays(movies, config: GenreConfig, vectorizer) -> MovieArrays:
+    """Posters, token ids and labels of a cleaned `datasets.Dataset` (see genre_hf.data)."""
+    from datasets import Image as ImageFeature
+
+    posters = movies.cast_column("poster", ImageFeature(decode=False))["poster"]
+    return MovieArrays(
+        ids=list(movies["id"]),
+        posters=posters_to_array(posters, config.image_size),
+        tokens=vectorize(vectorizer, list(movies["overview"])),
+        labels=multi_hot(movies["genres"], config.genres),
+    )

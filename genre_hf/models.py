@@ -44,6 +44,40 @@ class ModalityDropout(layers.Layer):
         return {**super().get_config(), "rate": self.rate}
 
 
+@keras.saving.register_keras_serializable(package="genre_hf")
+class TfIdf(layers.Layer):
+    """Token ids -> L2-normalised TF-IDF vector (binary term frequency), times a fixed scale.
+
+    The IDF weights are set from the training split and saved with the weights. The scale makes
+    Adam move this wide linear layer as fast as a logistic regression solver would, so it
+    converges in the few epochs the deep head needs.
+    """
+
+    def __init__(self, vocabulary_size: int, scale: float = 1.0, **kwargs):
+        super().__init__(**kwargs)
+        self.vocabulary_size, self.scale = vocabulary_size, scale
+        self.idf = self.add_weight(shape=(vocabulary_size,), initializer="ones", trainable=False, name="idf")
+
+    def set_idf(self, train_tokens) -> None:
+        import numpy as np
+
+        document_frequency = np.zeros(self.vocabulary_size)
+        for row in train_tokens:
+            document_frequency[np.unique(row)] += 1
+        idf = np.log((1 + len(train_tokens)) / (1 + document_frequency)) + 1
+        idf[:2] = 0  # padding and out-of-vocabulary carry no evidence
+        self.idf.assign(idf.astype("float32"))
+
+    def call(self, tokens):
+        present = keras.ops.max(keras.ops.one_hot(tokens, self.vocabulary_size), axis=1)
+        weighted = present * self.idf
+        norm = keras.ops.sqrt(keras.ops.sum(weighted * weighted, axis=-1, keepdims=True))
+        return self.scale * weighted / (norm + 1e-6)
+
+    def get_config(self):
+        return {**super().get_config(), "vocabulary_size": self.vocabulary_size, "scale": self.scale}
+
+
 def poster_input(config: GenreConfig) -> keras.KerasTensor:
     return keras.Input((config.image_size, config.image_size, 3), dtype="uint8", name=POSTER_INPUT)
 
@@ -77,10 +111,7 @@ def overview_trunk(config: GenreConfig, tokens: keras.KerasTensor, vocabulary_si
     x = layers.Embedding(vocabulary_size, config.embedding_dim, mask_zero=True, name="word_embedding")(tokens)
     x = layers.SpatialDropout1D(config.spatial_dropout, name="word_dropout")(x)
     x = layers.Bidirectional(layers.LSTM(config.lstm_units, return_sequences=True), name="bilstm")(x)
-    features = [
-        layers.GlobalAveragePooling1D(name="lstm_mean")(x),
-        layers.GlobalMaxPooling1D(name="lstm_max")(x),
-    ]
+    features = [layers.GlobalAveragePooling1D(name="lstm_mean")(x)]
     if config.bag_of_words:
         bag = layers.CategoryEncoding(vocabulary_size, output_mode="multi_hot", name="bag_of_words")(tokens)
         features.append(
@@ -113,9 +144,11 @@ def build_overview_lstm(config: GenreConfig, vocabulary_size: int) -> keras.Mode
 
 
 def build_fusion(config: GenreConfig, vocabulary_size: int) -> keras.Model:
-    """Both trunks, their embeddings concatenated into a joint head.
+    """Both trunks, their embeddings concatenated into a joint head, plus a wide TF-IDF layer.
 
-    Training starts the trunks from the trained single models (`init_fusion_trunks`).
+    Training starts the trunks from the trained single models (`init_fusion_trunks`). The wide
+    layer adds a logistic regression on the overview's words to the head's logits: on 5k movies
+    that linear evidence is what the deep text branch learns worst.
     """
     poster, tokens = poster_input(config), tokens_input(config)
     poster_embedding = poster_trunk(config, poster)
@@ -126,15 +159,24 @@ def build_fusion(config: GenreConfig, vocabulary_size: int) -> keras.Model:
     x = layers.Concatenate(name="joint_embedding")([poster_embedding, text_embedding])
     x = layers.Dropout(config.fusion_dropout, name="joint_dropout")(x)
     x = layers.Dense(config.fusion_hidden, activation="relu", name="fusion_hidden")(x)
-    outputs = genre_head(config, x, config.fusion_dropout)
+    x = layers.Dropout(config.fusion_dropout, name="head_dropout")(x)
+    logits = layers.Dense(config.num_genres, name="deep_logits")(x)
+    if config.wide_tfidf:
+        tfidf = TfIdf(vocabulary_size, config.wide_scale, name="tfidf")(tokens)
+        wide = layers.Dense(
+            config.num_genres,
+            kernel_regularizer=keras.regularizers.L2(config.wide_l2 * config.wide_scale**2),
+            name="wide_logits",
+        )(tfidf)
+        logits = layers.Add(name="logits")([logits, wide])
+    outputs = layers.Activation("sigmoid", name="genres")(logits)
     return keras.Model({POSTER_INPUT: poster, TOKENS_INPUT: tokens}, outputs, name="fusion")
 
 
 def init_fusion_trunks(fusion: keras.Model, cnn: keras.Model, lstm: keras.Model, trainable: bool) -> None:
     """Copy the trained single-modality trunks into the fusion model (same layer names)."""
-    head_layers = {"modality_dropout", "joint_embedding", "joint_dropout", "fusion_hidden", "head_dropout", "genres"}
-    for layer in fusion.layers:
-        if layer.name in head_layers or not layer.weights:
+    for layer in fusion.layers:  # the head and the wide layer are fusion's own
+        if not layer.weights or not (_has_layer(cnn, layer.name) or _has_layer(lstm, layer.name)):
             continue
         source = cnn if _has_layer(cnn, layer.name) else lstm
         layer.set_weights(source.get_layer(layer.name).get_weights())
@@ -143,6 +185,11 @@ def init_fusion_trunks(fusion: keras.Model, cnn: keras.Model, lstm: keras.Model,
 
 def _has_layer(model: keras.Model, name: str) -> bool:
     return any(layer.name == name for layer in model.layers)
+
+
+def model_inputs(name: str, posters, tokens):
+    """What model `name` takes, from poster arrays and token ids."""
+    return {"cnn": posters, "lstm": tokens, "fusion": {POSTER_INPUT: posters, TOKENS_INPUT: tokens}}[name]
 
 
 def build_models(config: GenreConfig, vocabulary_size: int) -> dict[str, keras.Model]:

@@ -15,7 +15,7 @@ import numpy as np
 from genre_hf import features
 from genre_hf.calibration import apply_temperature
 from genre_hf.config import FORMAT_VERSION, MODEL_NAMES, GenreConfig
-from genre_hf.models import POSTER_INPUT, TOKENS_INPUT, build_models
+from genre_hf.models import build_models, model_inputs
 
 CONFIG_FILE = "config.json"
 VOCABULARY_FILE = "vocabulary.txt"
@@ -52,7 +52,7 @@ class GenrePredictor:
 
     def raw_probabilities(self, name: str, posters: np.ndarray | None, tokens: np.ndarray | None) -> np.ndarray:
         """Uncalibrated sigmoid outputs of one model, one forward pass per chunk of 512 movies."""
-        inputs = {"cnn": posters, "lstm": tokens, "fusion": {POSTER_INPUT: posters, TOKENS_INPUT: tokens}}[name]
+        inputs = model_inputs(name, posters, tokens)
         size = len(posters) if posters is not None else len(tokens)
         model = self.models[name]
         chunks = [

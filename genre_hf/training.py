@@ -15,30 +15,12 @@ import numpy as np
 import tensorflow as tf
 
 from genre_hf import features
+from genre_hf.calibration import apply_temperature, fit_temperature, tune_thresholds
 from genre_hf.config import MODEL_NAMES, GenreConfig
 from genre_hf.data import collect_genres
 from genre_hf.losses import make_loss
-from genre_hf.models import POSTER_INPUT, TOKENS_INPUT, build_fusion, build_overview_lstm, build_poster_cnn, init_fusion_trunks
-
-
-@dataclass
-class Split:
-    """One split as model-ready arrays."""
-
-    ids: list[str]
-    posters: np.ndarray  # N x S x S x 3 uint8
-    tokens: np.ndarray  # N x L int32
-    labels: np.ndarray  # N x G float32
-
-    def inputs(self, model_name: str):
-        if model_name == "cnn":
-            return self.posters
-        if model_name == "lstm":
-            return self.tokens
-        return {POSTER_INPUT: self.posters, TOKENS_INPUT: self.tokens}
-
-    def __len__(self) -> int:
-        return len(self.ids)
+from genre_hf.features import MovieArrays
+from genre_hf.models import build_fusion, build_overview_lstm, build_poster_cnn, init_fusion_trunks, model_inputs
 
 
 @dataclass
@@ -55,8 +37,8 @@ class TrainingRun:
     vocabulary: list[str]
     models: dict[str, keras.Model]
     fits: dict[str, FitResult] = field(default_factory=dict)
-    train: Split | None = None
-    validation: Split | None = None
+    train: MovieArrays | None = None
+    validation: MovieArrays | None = None
     prepare_seconds: float = 0.0
 
 
@@ -107,7 +89,7 @@ class Throughput(keras.callbacks.Callback):
         self.log(f"  epoch {epoch + 1}: {shown}, {self.rates[-1] if self.rates else 0:,.0f} samples/s")
 
 
-def prepare(config: GenreConfig, movies: datasets.DatasetDict, log=print) -> tuple[list[str], Split, Split]:
+def prepare(config: GenreConfig, movies: datasets.DatasetDict, log=print) -> tuple[list[str], MovieArrays, MovieArrays]:
     """Genres, vocabulary and sequence length from the training split; arrays for both splits."""
     started = time.perf_counter()
     train, validation = movies["train"], movies["validation"]
@@ -116,23 +98,13 @@ def prepare(config: GenreConfig, movies: datasets.DatasetDict, log=print) -> tup
         config.sequence_length = features.choose_sequence_length(train["overview"], config.sequence_percentile)
     vectorizer = features.adapt_vectorizer(config, train["overview"])
     vocabulary = [str(token) for token in vectorizer.get_vocabulary()]
-    splits = [_to_split(config, vectorizer, part) for part in (train, validation)]
+    splits = [features.movie_arrays(part, config, vectorizer) for part in (train, validation)]
     log(
         f"Prepared {len(train):,} training and {len(validation):,} validation movies in "
         f"{time.perf_counter() - started:.1f} s: {config.num_genres} genres, "
         f"{len(vocabulary):,} tokens, sequences of {config.sequence_length} tokens"
     )
     return vocabulary, splits[0], splits[1]
-
-
-def _to_split(config: GenreConfig, vectorizer, movies: datasets.Dataset) -> Split:
-    posters = movies.cast_column("poster", datasets.Image(decode=False))["poster"]
-    return Split(
-        ids=list(movies["id"]),
-        posters=features.posters_to_array(posters, config.image_size),
-        tokens=features.vectorize(vectorizer, list(movies["overview"])),
-        labels=features.multi_hot(movies["genres"], config.genres),
-    )
 
 
 def make_dataset(inputs, labels: np.ndarray, batch_size: int, shuffle: bool, seed: int) -> tf.data.Dataset:
@@ -146,8 +118,8 @@ def fit(
     model: keras.Model,
     name: str,
     config: GenreConfig,
-    train: Split,
-    validation: Split,
+    train: MovieArrays,
+    validation: MovieArrays,
     epochs: int,
     learning_rate: float,
     log=print,
@@ -166,8 +138,8 @@ def fit(
     log(f"Training {name} ({model.count_params():,} parameters, up to {epochs} epochs)")
     started = time.perf_counter()
     history = model.fit(
-        make_dataset(train.inputs(name), train.labels, config.batch_size, True, config.seed),
-        validation_data=make_dataset(validation.inputs(name), validation.labels, 256, False, config.seed),
+        make_dataset(model_inputs(name, train.posters, train.tokens), train.labels, config.batch_size, True, config.seed),
+        validation_data=make_dataset(model_inputs(name, validation.posters, validation.tokens), validation.labels, 256, False, config.seed),
         epochs=epochs,
         callbacks=[best, throughput],
         shuffle=False,  # the tf.data pipeline shuffles
@@ -203,6 +175,28 @@ def train_all(config: GenreConfig, movies: datasets.DatasetDict, log=print, only
     if "fusion" in only:
         fusion = build_fusion(config, len(vocabulary))
         init_fusion_trunks(fusion, run.models["cnn"], run.models["lstm"], trainable=config.fine_tune_trunks)
+        if config.wide_tfidf:
+            fusion.get_layer("tfidf").set_idf(train.tokens)
         run.fits["fusion"] = fit(fusion, "fusion", config, train, validation, *settings["fusion"], log=log)
         run.models["fusion"] = fusion
     return run
+
+
+def fit_calibration(run: TrainingRun, raw_validation: dict[str, np.ndarray]) -> dict:
+    """Per model: a temperature, then per-genre thresholds on the calibrated validation outputs.
+
+    Both come from the validation split only; held-out data never tunes anything.
+    """
+    labels, genres = run.validation.labels, run.config.genres
+    result = {}
+    for name, raw in raw_validation.items():
+        temperature = fit_temperature(raw, labels)
+        thresholds, global_threshold = tune_thresholds(
+            apply_temperature(raw, temperature), labels, prior_strength=run.config.threshold_prior_strength
+        )
+        result[name] = {
+            "temperature": round(temperature, 5),
+            "global_threshold": round(float(global_threshold), 4),
+            "thresholds": {genre: round(float(t), 4) for genre, t in zip(genres, thresholds)},
+        }
+    return result

@@ -1,0 +1,148 @@
+"""The end-to-end training run behind `train.py`: load, train, calibrate, benchmark, save, push.
+
+Everything is written into one model folder that the Hub can take as is.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+from pathlib import Path
+
+from genre_hf import plots
+from genre_hf.card import BENCHMARK_JSON, BENCHMARK_MD, TRAINING_JSON
+from genre_hf.config import GenreConfig
+from genre_hf.data import ColumnNames, load_movies
+from genre_hf.evaluation import MODEL_TITLES, Baselines, benchmark, model_probabilities, to_markdown
+from genre_hf.hub import GenreClassifier
+from genre_hf.training import TrainingRun, fit_calibration, train_all
+
+
+def train_and_save(
+    data: str,
+    out: str | Path,
+    config: GenreConfig | None = None,
+    columns: ColumnNames | None = None,
+    push_to_hub: str | None = None,
+    private: bool = False,
+    log=print,
+) -> GenreClassifier:
+    started = time.perf_counter()
+    config = config or GenreConfig()
+    out = Path(out)
+    movies, load_report = load_movies(
+        data, columns=columns, validation_fraction=config.validation_fraction, split_salt=config.split_salt
+    )
+    log(str(load_report))
+    for split in ("train", "validation"):
+        if split not in movies or len(movies[split]) == 0:
+            raise ValueError(f"the data has no usable {split} movies; see the report above")
+
+    run = train_all(config, movies, log=log)
+    classifier = GenreClassifier(config, run.vocabulary, models=run.models, files_dir=out)
+    raw_validation = model_probabilities(classifier, run.validation)
+    classifier.calibration = fit_calibration(run, raw_validation)
+
+    log("Fitting baselines (genre prior, TF-IDF + logistic regression) and scoring on validation")
+    baselines = Baselines(config.genres, config.threshold_prior_strength).fit(movies["train"], movies["validation"])
+    report, _, calibrated = benchmark(classifier, run.validation, list(movies["validation"]["overview"]), baselines)
+    report["split"] = "validation"
+
+    out.mkdir(parents=True, exist_ok=True)
+    training = training_report(run, report, load_report.to_dict(), data, time.perf_counter() - started)
+    (out / TRAINING_JSON).write_text(json.dumps(training, indent=2) + "\n")
+    (out / BENCHMARK_JSON).write_text(json.dumps(report, indent=2) + "\n")
+    (out / BENCHMARK_MD).write_text(to_markdown(report))
+    write_plots(out, run, report, raw_validation, calibrated)
+    classifier.save_pretrained(out)
+    log(coursework_table(training))
+    log(f"\nSaved the model folder to {out} ({time.perf_counter() - started:.0f} s in all)")
+
+    if push_to_hub:
+        push(classifier, push_to_hub, private, log)
+    return classifier
+
+
+def push(classifier: GenreClassifier, repo_id: str, private: bool, log=print) -> str | None:
+    """Upload the saved folder; a failure leaves it intact and says why."""
+    try:
+        url = classifier.push_to_hub(repo_id, private=private, commit_message="Upload genre_hf model")
+    except Exception as error:  # network, auth, quota: all leave the local folder as it is
+        log(f"Push to {repo_id} failed: {type(error).__name__}: {error}")
+        log(f"The model folder {classifier.files_dir} is intact; push it later with `make push`.")
+        return None
+    log(f"Pushed to {repo_id}: {url}")
+    return str(url)
+
+
+def training_report(run: TrainingRun, report: dict, load_report: dict, data: str, seconds: float) -> dict:
+    """The coursework's table (best validation loss, precision and recall at 0.5) and more."""
+    import keras
+    import tensorflow as tf
+
+    import genre_hf
+
+    rows = {}
+    for name, fit in run.fits.items():
+        best = fit.best_epoch - 1
+        scores = report["models"][name]
+        rows[name] = {
+            "best_epoch": fit.best_epoch,
+            "epochs": len(fit.history["loss"]),
+            "best_val_loss": fit.history["val_loss"][best],
+            "best_val_bce": fit.history["val_bce"][best],
+            "val_precision": fit.history["val_precision"][best],
+            "val_recall": fit.history["val_recall"][best],
+            "micro_f1": scores["micro_f1"],
+            "micro_f1_tuned": scores["tuned"]["micro_f1"],
+            "macro_f1_tuned": scores["tuned"]["macro_f1"],
+            "map": scores["map"],
+            "seconds": round(fit.seconds, 1),
+            "samples_per_second": round(fit.samples_per_second, 1),
+            "history": fit.history,
+        }
+    return {
+        "data": str(data),
+        "data_name": str(data) if "/" in str(data) and not Path(str(data)).exists() else "imdb-multimodal",
+        "load_report": load_report,
+        "train_movies": len(run.train),
+        "validation_movies": len(run.validation),
+        "seconds": round(seconds, 1),
+        "prepare_seconds": round(run.prepare_seconds, 1),
+        "machine": f"{platform.machine()}, {_cpu_count()} CPU cores",
+        "models": rows,
+        "versions": {"genre_hf": genre_hf.__version__, "keras": keras.__version__, "tensorflow": tf.__version__},
+    }
+
+
+def coursework_table(training: dict) -> str:
+    lines = [
+        "",
+        "| model | best val loss | val precision @0.5 | val recall @0.5 | micro F1 @0.5 | micro F1 tuned | macro F1 tuned | mAP |",
+        "|---|---|---|---|---|---|---|---|",
+        "| coursework CNN | 0.2353 (25 columns) | 0.607 | 0.261 | | | | |",
+        "| coursework LSTM | 0.2251 (25 columns) | 0.622 | 0.245 | | | | |",
+    ]
+    for name, r in training["models"].items():
+        lines.append(
+            f"| {MODEL_TITLES[name]} | {r['best_val_bce']:.4f} ({r['best_val_bce'] * 20 / 25:.4f} as 25 columns) | "
+            f"{r['val_precision']:.3f} | {r['val_recall']:.3f} | {r['micro_f1']:.3f} | {r['micro_f1_tuned']:.3f} | "
+            f"{r['macro_f1_tuned']:.3f} | {r['map']:.3f} |"
+        )
+    return "\n".join(lines)
+
+
+def write_plots(out: Path, run: TrainingRun, report: dict, raw: dict, calibrated: dict) -> None:
+    labels = run.validation.labels
+    plots.training_curves({n: f.history for n, f in run.fits.items()}, {n: f.best_epoch for n, f in run.fits.items()}, out / "training_curves.png")
+    plots.precision_recall_curves(calibrated, labels, out / "pr_curves.png")
+    plots.per_genre_f1(report, out / "per_genre_f1.png")
+    plots.reliability_diagram(raw, {name: calibrated[name] for name in raw}, labels, out / "reliability.png")
+
+
+def _cpu_count() -> int:
+    import os
+
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+

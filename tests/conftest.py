@@ -1,0 +1,85 @@
+"""Shared fixtures: the real data from ../shared, a real subset in the upstream layout, and a small
+model trained on it once per test session (about half a minute on two cores)."""
+
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "imdb-multimodal"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def isolated_hf_home(tmp_path_factory):
+    """Keep Hub, datasets and evaluate caches of the test run out of the user's home."""
+    home = tmp_path_factory.mktemp("hf_home")
+    os.environ["HF_HOME"] = str(home)
+    os.environ["HF_DATASETS_CACHE"] = str(home / "datasets")
+    os.environ["HF_EVALUATE_OFFLINE"] = "1"
+    yield home
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    assert (DATA / "IMDB_overview_genres.csv").is_file(), f"the shared data is missing at {DATA}"
+    return DATA
+
+
+def write_subset(source: Path, target: Path, rows: int, start: int = 0) -> Path:
+    """An upstream-layout folder with `rows` real movies (posters symlinked, never copied)."""
+    (target / "Images").mkdir(parents=True)
+    with open(source / "IMDB_overview_genres.csv", newline="", encoding="utf-8") as handle:
+        reader = csv.reader(handle)
+        header = next(reader)
+        records = [record for _, record in zip(range(start + rows), reader)][start:]
+    with open(target / "IMDB_overview_genres.csv", "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        writer.writerows(records)
+    for record in records:
+        poster = source / "Images" / f"{record[0]}.jpg"
+        if poster.exists():
+            (target / "Images" / poster.name).symlink_to(poster)
+    return target
+
+
+@pytest.fixture(scope="session")
+def subset_dir(data_dir, tmp_path_factory) -> Path:
+    return write_subset(data_dir, tmp_path_factory.mktemp("subset") / "imdb", rows=600)
+
+
+def tiny_config(**overrides):
+    from genre_hf.config import GenreConfig
+
+    settings = dict(
+        epochs_cnn=2, epochs_lstm=2, epochs_fusion=2, cnn_filters=[8, 16], cnn_embedding=32,
+        embedding_dim=16, lstm_units=8, text_embedding=32, fusion_hidden=32, max_tokens=3000,
+        validation_fraction=0.25,
+    )
+    settings.update(overrides)
+    return GenreConfig(**settings)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(subset_dir, tmp_path_factory) -> Path:
+    """A complete model folder (weights, vocabulary, thresholds, reports, card) from a real subset."""
+    from genre_hf.workflow import train_and_save
+
+    out = tmp_path_factory.mktemp("model") / "tiny"
+    train_and_save(str(subset_dir), out, config=tiny_config(), log=lambda message: None)
+    return out
+
+
+@pytest.fixture(scope="session")
+def sample_movie(data_dir):
+    """One real movie: (poster path, overview, genres)."""
+    with open(data_dir / "IMDB_overview_genres.csv", newline="", encoding="utf-8") as handle:
+        record = next(csv.DictReader(handle))
+    return data_dir / "Images" / f"{record['Id']}.jpg", record["Overview"], record["Genre"]

@@ -1,0 +1,95 @@
+"""The loader on the real data, on Parquet / save_to_disk sources, and on broken folders."""
+
+import shutil
+
+import datasets
+import numpy as np
+import pytest
+from PIL import Image
+
+from genre_hf.data import ColumnNames, collect_genres, load_movies, parse_genres
+from tests.conftest import write_subset
+
+
+def test_real_data_loads_with_the_na_rows_reported(data_dir):
+    movies, report = load_movies(data_dir)
+    assert report.rows_in == 5714
+    assert dict(report.skipped) == {"no genre": 4}
+    assert sum(report.rows_kept.values()) == 5710
+    assert set(movies) == {"train", "validation"}
+    assert 0.12 < len(movies["validation"]) / 5710 < 0.18
+    genres = collect_genres(movies["train"])
+    assert len(genres) == 20 and "N/A" not in genres and "Documentary" not in genres
+    row = movies["train"][0]
+    assert set(row) == {"id", "overview", "genres", "poster"}
+    assert isinstance(row["poster"], Image.Image) and row["poster"].size[1] == 128
+    assert "no genre: 4" in str(report)
+
+
+def test_split_is_deterministic_and_disjoint(subset_dir):
+    first, _ = load_movies(subset_dir)
+    second, _ = load_movies(subset_dir)
+    assert list(first["validation"]["id"]) == list(second["validation"]["id"])
+    assert not set(first["train"]["id"]) & set(first["validation"]["id"])
+
+
+def test_parquet_with_other_column_names(subset_dir, tmp_path):
+    movies, _ = load_movies(subset_dir)
+    renamed = movies["train"].select(range(40)).rename_columns({"overview": "plot", "poster": "image"})
+    renamed.to_parquet(tmp_path / "movies.parquet")
+    loaded, report = load_movies(tmp_path / "movies.parquet", columns=ColumnNames.parse("overview=plot,poster=image"))
+    assert report.rows_in == 40 and not report.skipped
+    assert len(loaded["train"]) + len(loaded["validation"]) == 40
+    assert isinstance(loaded["train"][0]["poster"], Image.Image)
+    with pytest.raises(ValueError, match="no column"):
+        load_movies(tmp_path / "movies.parquet")
+
+
+def test_a_given_split_is_respected(subset_dir, tmp_path):
+    movies, _ = load_movies(subset_dir)
+    given = datasets.DatasetDict({"train": movies["train"].select(range(30)), "test": movies["train"].select(range(30, 50)),
+                                  "validation": movies["validation"].select(range(10))})
+    given.save_to_disk(tmp_path / "saved")
+    loaded, _ = load_movies(tmp_path / "saved")
+    assert {name: len(split) for name, split in loaded.items()} == {"train": 30, "test": 20, "validation": 10}
+    assert list(loaded["test"]["id"]) == list(given["test"]["id"])
+
+
+def test_broken_rows_are_skipped_and_counted(data_dir, tmp_path):
+    folder = write_subset(data_dir, tmp_path / "broken", rows=60)
+    posters = sorted((folder / "Images").iterdir())
+    truncated, missing = posters[0], posters[1]
+    data = truncated.read_bytes()
+    truncated.unlink()
+    truncated.write_bytes(data[: len(data) // 2])
+    missing.unlink()
+    csv_path = folder / "IMDB_overview_genres.csv"
+    lines = csv_path.read_text(encoding="utf-8").splitlines()
+    target = next(i for i, line in enumerate(lines[1:], 1) if posters[2].stem in line)
+    head, _, _ = lines[target].rpartition(",")
+    lines[target] = head + ","  # an empty overview
+    csv_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    movies, report = load_movies(folder)
+    assert report.skipped["undecodable poster"] == 1
+    assert report.skipped["missing poster"] == 1
+    assert report.skipped["empty overview"] == 1
+    kept = sum(len(split) for split in movies.values())
+    assert kept == 60 - sum(report.skipped.values())
+    assert truncated.stem not in list(movies["train"]["id"]) + list(movies["validation"]["id"])
+
+
+def test_missing_source_is_a_clear_error(tmp_path):
+    with pytest.raises(ValueError, match="no data at"):
+        load_movies(tmp_path / "nowhere" / "x")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="cannot read movies"):
+        load_movies(tmp_path / "empty")
+
+
+def test_parse_genres_drops_not_a_genre():
+    assert parse_genres("['N/A']") == []
+    assert parse_genres("['Comedy', 'Drama', 'Comedy']") == ["Comedy", "Drama"]
+    assert parse_genres(["Action", " N/A ", ""]) == ["Action"]
+    assert parse_genres("Action|Crime") == ["Action", "Crime"]
+    assert parse_genres("[broken") == []
