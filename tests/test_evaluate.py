@@ -1,0 +1,83 @@
+"""The evaluation command: its numbers match a by-hand computation, and it tunes nothing."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sklearn.metrics import average_precision_score, f1_score, precision_score, recall_score
+
+from genre_hf import features
+from genre_hf.data import all_rows, load_movies
+from genre_hf.predictor import GenrePredictor
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def evaluated(tiny_model_dir, subset_dir, data_dir, tmp_path_factory):
+    """`python -m genre_hf.evaluate` on 300 real movies the tiny model never saw, with baselines."""
+    from tests.conftest import write_subset
+
+    heldout = write_subset(data_dir, tmp_path_factory.mktemp("heldout") / "imdb", rows=300, start=3000)
+    out = tmp_path_factory.mktemp("evaluation")
+    command = [sys.executable, "-m", "genre_hf.evaluate", "--model", str(tiny_model_dir), "--data", str(heldout),
+               "--output", str(out / "report.json"), "--plots", str(out), "--baselines-from", str(subset_dir)]
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return heldout, out, result.stdout
+
+
+def test_report_matches_a_by_hand_computation(evaluated, tiny_model_dir):
+    heldout, out, _ = evaluated
+    report = json.loads((out / "report.json").read_text())
+    skipped = sum(report["load_report"]["skipped"].values())
+    assert report["movies"] == 300 - skipped and skipped < 5 and report["split"] == "all"
+    predictor = GenrePredictor.load(tiny_model_dir)
+    movies, _ = load_movies(heldout, validation_fraction=predictor.config.validation_fraction,
+                            split_salt=predictor.config.split_salt)
+    arrays = features.movie_arrays(all_rows(movies), predictor.config, predictor.vectorizer)
+    y = arrays.labels
+    for name in ("cnn", "lstm", "fusion"):
+        p = predictor.raw_probabilities(name, arrays.posters, arrays.tokens)
+        ours = report["models"][name]
+        at_half = (p >= 0.5).astype(int)
+        clipped = np.clip(p, 1e-7, 1 - 1e-7)
+        assert ours["bce"] == pytest.approx(-np.mean(y * np.log(clipped) + (1 - y) * np.log(1 - clipped)), abs=1e-5)
+        assert ours["micro_precision"] == pytest.approx(precision_score(y, at_half, average="micro", zero_division=0), abs=1e-6)
+        assert ours["micro_recall"] == pytest.approx(recall_score(y, at_half, average="micro", zero_division=0), abs=1e-6)
+        assert ours["micro_f1"] == pytest.approx(f1_score(y, at_half, average="micro", zero_division=0), abs=1e-6)
+        assert ours["macro_f1"] == pytest.approx(f1_score(y, at_half, average="macro", zero_division=0), abs=1e-6)
+        present = y.sum(axis=0) > 0
+        expected_map = np.mean([average_precision_score(y[:, g], p[:, g]) for g in np.flatnonzero(present)])
+        assert ours["map"] == pytest.approx(expected_map, abs=1e-5)
+        # tuned figures use the model's own thresholds on calibrated probabilities: nothing refitted here
+        calibrated = predictor.calibrated(name, p)
+        tuned = (calibrated >= predictor.thresholds(name)).astype(int)
+        assert ours["tuned"]["micro_f1"] == pytest.approx(f1_score(y, tuned, average="micro", zero_division=0), abs=1e-6)
+        assert [e["threshold"] for e in ours["per_genre"]] == pytest.approx(list(predictor.thresholds(name)), abs=1e-6)
+
+
+def test_benchmark_writes_json_markdown_and_plots(evaluated):
+    _, out, stdout = evaluated
+    report = json.loads((out / "report.json").read_text())
+    assert set(report["models"]) == {"cnn", "lstm", "fusion"}
+    assert set(report["baselines"]) == {"prior", "tfidf_logreg"}
+    for scores in [*report["models"].values(), *report["baselines"].values()]:
+        assert {"bce", "micro_precision", "micro_recall", "micro_f1", "macro_f1", "map", "ece", "ece_calibrated"} <= set(scores)
+        assert {"micro_f1", "macro_f1", "weighted_f1", "samples_f1"} <= set(scores["tuned"])
+        assert len(scores["per_genre"]) == 20
+    markdown = (out / "report.md").read_text()
+    assert "TF-IDF + logistic regression" in markdown and "| Western |" in markdown
+    assert "| Fusion |" in stdout
+    for name in ("pr_curves.png", "per_genre_f1.png", "reliability.png"):
+        assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_unknown_split_is_a_clear_error(tiny_model_dir, subset_dir):
+    result = subprocess.run([sys.executable, "-m", "genre_hf.evaluate", "--model", str(tiny_model_dir), "--data",
+                             str(subset_dir), "--split", "test"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and "no split 'test'" in result.stderr
+    assert "Traceback" not in result.stderr

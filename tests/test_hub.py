@@ -1,0 +1,191 @@
+"""GenreClassifier: folder and Hub round trips, the card, predict's inputs, and a Hub dataset."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import datasets
+import numpy as np
+import pytest
+from huggingface_hub import ModelCard
+from PIL import Image
+
+from genre_hf import GenreClassifier
+from genre_hf.predictor import MODEL_FILES
+from tests.hub_server import HubServer, hub_env, subprocess_env
+
+TOKEN = "secret"
+ROOT = Path(__file__).resolve().parents[1]
+PREDICT_SCRIPT = """
+import json, sys
+from genre_hf import GenreClassifier
+clf = GenreClassifier.from_pretrained(sys.argv[1])
+print(json.dumps(clf.predict(poster=sys.argv[2], overview=sys.argv[3])))
+"""
+
+
+@pytest.fixture(scope="module")
+def classifier(tiny_model_dir):
+    return GenreClassifier.from_pretrained(tiny_model_dir)
+
+
+@pytest.fixture
+def hub(tmp_path, monkeypatch):
+    with HubServer(tmp_path / "hub_root", token=TOKEN) as server:
+        hub_env(monkeypatch, server, tmp_path / "hf_home")
+        monkeypatch.setenv("HF_TOKEN", TOKEN)
+        yield server
+        assert not server.unhandled, server.unhandled
+
+
+def probabilities(result):
+    return {name: result[name]["probabilities"] for name in result}
+
+
+def test_predict_shapes_and_thresholds(classifier, sample_movie):
+    poster, overview, _ = sample_movie
+    both = classifier.predict(poster=poster, overview=overview)
+    assert set(both) == {"cnn", "lstm", "fusion"}
+    for name, result in both.items():
+        assert set(result["probabilities"]) == set(classifier.genres)
+        values = list(result["probabilities"].values())
+        assert values == sorted(values, reverse=True) and all(0 <= v <= 1 for v in values)
+        thresholds = classifier.calibration[name]["thresholds"]
+        assert result["genres"] == [g for g, p in result["probabilities"].items() if p >= thresholds[g]]
+    assert set(classifier.predict(poster=poster)) == {"cnn"}
+    assert set(classifier.predict(overview=overview)) == {"lstm"}
+    assert classifier.predict(poster=poster, overview="   ").keys() == {"cnn"}
+
+
+def test_batch_is_the_same_as_one_by_one(classifier, data_dir, sample_movie):
+    posters = sorted((data_dir / "Images").iterdir())[:3]
+    overviews = [sample_movie[1], "A detective hunts a killer.", "Two friends fall in love in Paris."]
+    batch = classifier.predict(poster=posters, overview=overviews)
+    assert len(batch) == 3
+    for poster, overview, result in zip(posters, overviews, batch):
+        single = classifier.predict(poster=poster, overview=overview)
+        for name in single:
+            for genre, p in single[name]["probabilities"].items():
+                assert result[name]["probabilities"][genre] == pytest.approx(p, abs=1e-5)
+
+
+@pytest.mark.parametrize("mode", ["RGB", "RGBA", "L", "P", "CMYK"])
+def test_any_poster_mode_and_size(classifier, sample_movie, mode):
+    image = Image.open(sample_movie[0]).convert(mode).resize((300, 77))
+    assert set(classifier.predict(poster=image)) == {"cnn"}
+    assert set(classifier.predict(poster=np.asarray(image.convert("RGB")), overview="A heist.")) == {"cnn", "lstm", "fusion"}
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({}, "give a poster"),
+        ({"overview": ""}, "give a poster"),
+        ({"poster": b"not an image"}, "not a readable image"),
+        ({"poster": "/missing/poster.jpg"}, "not found"),
+        ({"poster": ["/missing.jpg"], "overview": ["a", "b"]}, "equal length"),
+        ({"overview": ["fine", ""]}, "overview 1 is empty"),
+        ({"overview": 12}, "must be a string"),
+    ],
+)
+def test_bad_inputs_are_value_errors(classifier, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        classifier.predict(**kwargs)
+
+
+def test_folder_round_trip_is_identical(classifier, tmp_path, sample_movie):
+    poster, overview, _ = sample_movie
+    before = classifier.predict(poster=poster, overview=overview)
+    classifier.save_pretrained(tmp_path / "copy")
+    for name in (*MODEL_FILES, "README.md", "benchmark.json", "training_curves.png"):
+        assert (tmp_path / "copy" / name).is_file(), name
+    assert not list((tmp_path / "copy").glob("*.pkl")) and not list((tmp_path / "copy").glob("*.keras"))
+    after = GenreClassifier.from_pretrained(tmp_path / "copy").predict(poster=poster, overview=overview)
+    assert probabilities(after) == probabilities(before)
+
+
+def test_a_newer_format_version_is_a_clear_error(classifier, tmp_path):
+    classifier.save_pretrained(tmp_path / "future")
+    config = json.loads((tmp_path / "future" / "config.json").read_text())
+    config["format_version"] = 99
+    (tmp_path / "future" / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ValueError, match=r"format version 99.*reads format version 1"):
+        GenreClassifier.from_pretrained(tmp_path / "future")
+
+
+def test_card_metadata_holds_the_report_numbers(tiny_model_dir):
+    card = ModelCard.load(tiny_model_dir / "README.md")
+    data = card.data.to_dict()
+    assert data["library_name"] == "genre_hf" and data["pipeline_tag"] == "text-classification"
+    assert data["license"] == "other" and data["datasets"] and "keras" in data["tags"]
+    report = json.loads((tiny_model_dir / "benchmark.json").read_text())
+    results = {r.metric_name: r.metric_value for r in card.data.eval_results}
+    for key, title in (("cnn", "Poster CNN"), ("lstm", "Overview LSTM"), ("fusion", "Fusion")):
+        assert results[f"{title} mAP"] == pytest.approx(report["models"][key]["map"], abs=1e-4)
+        assert results[f"{title} micro F1 (tuned thresholds)"] == pytest.approx(report["models"][key]["tuned"]["micro_f1"], abs=1e-4)
+    assert "research and educational use only" in card.text
+    assert "GenreClassifier.from_pretrained" in card.text
+
+
+def test_push_and_load_by_repo_id_in_a_fresh_process(classifier, hub, tmp_path, sample_movie):
+    poster, overview, _ = sample_movie
+    url = classifier.push_to_hub("user/imdb-genres", private=True)
+    assert "user/imdb-genres" in str(url)
+    env = subprocess_env(hub, tmp_path / "fresh_home")
+    run = lambda: subprocess.run([sys.executable, "-c", PREDICT_SCRIPT, "user/imdb-genres", str(poster), overview],
+                                 env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    first = run()
+    assert first.returncode == 0, first.stderr[-2000:]
+    expected = classifier.predict(poster=poster, overview=overview)
+    loaded = json.loads(first.stdout.strip().splitlines()[-1])
+    for name in expected:
+        for genre, p in expected[name]["probabilities"].items():
+            assert loaded[name]["probabilities"][genre] == pytest.approx(p, abs=1e-6)
+    cached = sorted(p.name for p in (tmp_path / "fresh_home" / "hub").rglob("*") if p.is_file() and "snapshots" in p.parts)
+    assert "cnn.weights.h5" in cached and "README.md" in cached
+    hub.stop()  # a restarted Space must come up from the cache alone
+    env["HF_HUB_OFFLINE"] = "1"
+    second = run()
+    assert second.returncode == 0, second.stderr[-2000:]
+
+
+def test_a_failed_push_leaves_the_folder_and_says_why(classifier, tmp_path, monkeypatch):
+    from genre_hf.workflow import push
+
+    server = HubServer(tmp_path / "root", token=TOKEN).start()
+    hub_env(monkeypatch, server, tmp_path / "home")
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    messages = []
+    assert push(classifier, "user/denied", private=False, log=messages.append) is None  # no token: 401
+    server.stop()
+    assert "failed" in messages[0] and "intact" in messages[1]
+    assert all((classifier.files_dir / name).is_file() for name in MODEL_FILES)
+
+
+def test_train_from_a_hub_dataset_repo_and_push(hub, subset_dir, tmp_path):
+    from huggingface_hub import HfApi
+
+    from genre_hf.data import load_movies
+
+    movies, _ = load_movies(subset_dir)
+    (tmp_path / "ds" / "data").mkdir(parents=True)
+    mixed = datasets.concatenate_datasets([movies["train"].select(range(130)), movies["validation"].select(range(30))])
+    mixed.to_parquet(tmp_path / "ds" / "data" / "train-00000-of-00001.parquet")
+    api = HfApi(token=TOKEN)
+    api.create_repo("user/some-dataset", repo_type="dataset", private=True)
+    api.upload_folder(folder_path=tmp_path / "ds", repo_id="user/some-dataset", repo_type="dataset")
+
+    env = subprocess_env(hub, tmp_path / "train_home")
+    env["HF_TOKEN"] = TOKEN
+    out = tmp_path / "model"
+    result = subprocess.run(
+        [sys.executable, "train.py", "--data", "user/some-dataset", "--out", str(out), "--epochs", "1",
+         "--push-to-hub", "user/from-dataset", "--private"],
+        env=env, cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "Loaded 160 of 160 movies from user/some-dataset" in result.stdout
+    assert "Pushed to user/from-dataset" in result.stdout
+    files = {sibling.rfilename for sibling in api.model_info("user/from-dataset").siblings}
+    assert set(MODEL_FILES) <= files and "README.md" in files
