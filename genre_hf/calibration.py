@@ -25,14 +25,17 @@ def _check_pair(probabilities, references):
     return p, y
 
 
-def fit_temperature(probabilities, references) -> float:
-    """Fit the temperature T > 0 that minimises the mean BCE of sigmoid(logit(p) / T).
+def fit_temperature(probabilities, references, offsets=None) -> float:
+    """Fit the temperature T > 0 that minimises the mean BCE of sigmoid((logit(p) + offsets) / T).
+
+    `offsets` (one per genre, default 0) undo a known shift of the logits first: a BCE that
+    weights a genre's positives by w moves its optimal logit by +log(w), so the offset is -log(w).
 
     T > 1 softens an overconfident model, T < 1 sharpens an underconfident one. The search is over
     log T in [-3, 3] (T in about [0.05, 20]); probabilities are clipped to [1e-7, 1 - 1e-7].
     """
     p, y = _check_pair(probabilities, references)
-    z = _logits(p).ravel()
+    z = (_logits(p) + _offsets(offsets, p.shape[-1])).ravel()
     y = y.ravel()
 
     def mean_bce(log_t):
@@ -43,11 +46,21 @@ def fit_temperature(probabilities, references) -> float:
     return float(np.exp(res.x))
 
 
-def apply_temperature(probabilities, temperature: float) -> np.ndarray:
-    """Return sigmoid(logit(p) / T) as float32, same shape as `probabilities`."""
+def apply_temperature(probabilities, temperature: float, offsets=None) -> np.ndarray:
+    """Return sigmoid((logit(p) + offsets) / T) as float32, same shape as `probabilities`."""
     if not temperature > 0:
         raise ValueError(f"temperature must be > 0, got {temperature}")
-    return expit(_logits(probabilities) / temperature).astype(np.float32)
+    p = np.asarray(probabilities)
+    return expit((_logits(p) + _offsets(offsets, p.shape[-1])) / temperature).astype(np.float32)
+
+
+def _offsets(offsets, genres: int) -> np.ndarray:
+    if offsets is None:
+        return np.zeros(genres)
+    offsets = np.asarray(offsets, dtype=np.float64)
+    if offsets.shape != (genres,):
+        raise ValueError(f"expected {genres} logit offsets, got shape {offsets.shape}")
+    return offsets
 
 
 def _middle_argmax(scores: np.ndarray) -> np.ndarray:
@@ -94,3 +107,15 @@ def tune_thresholds(probabilities, references, *, grid=DEFAULT_GRID, prior_stren
     shrunk = np.divide(n_pos * t_own + prior_strength * t_global, weight, out=np.zeros_like(weight), where=weight > 0)
     thresholds = np.where(n_pos > 0, shrunk, t_global)
     return thresholds, t_global
+
+
+def fit_model_calibration(probabilities, references, genres, prior_strength: float, offsets=None) -> dict:
+    """One model's entry of thresholds.json: temperature, then thresholds on calibrated outputs."""
+    temperature = fit_temperature(probabilities, references, offsets)
+    calibrated = apply_temperature(probabilities, temperature, offsets)
+    thresholds, global_threshold = tune_thresholds(calibrated, references, prior_strength=prior_strength)
+    entry = {"temperature": round(temperature, 5), "global_threshold": round(float(global_threshold), 4)}
+    if offsets is not None:
+        entry["logit_offsets"] = {genre: round(float(o), 5) for genre, o in zip(genres, offsets)}
+    entry["thresholds"] = {genre: round(float(t), 4) for genre, t in zip(genres, thresholds)}
+    return entry

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from genre_hf.calibration import apply_temperature, fit_temperature, tune_thresholds
+from genre_hf.calibration import fit_model_calibration
 from genre_hf.features import MovieArrays, multi_hot
 from genre_hf.metrics import load_metric
+from genre_hf.predictor import calibrate
 
 F1_KEYS = ("micro_precision", "micro_recall", "micro_f1", "macro_f1", "weighted_f1", "samples_f1")
 SUMMARY_KEYS = ("bce", "micro_precision", "micro_recall", "micro_f1", "macro_f1", "map", "ece")
@@ -28,7 +29,7 @@ def score(raw: np.ndarray, labels: np.ndarray, calibration: dict, genres: list[s
     """All figures of one model on one split."""
     metric = load_metric()
     thresholds = [calibration["thresholds"][genre] for genre in genres]
-    calibrated = apply_temperature(raw, calibration["temperature"])
+    calibrated = calibrate(raw, calibration, genres)
     at_half = metric.compute(predictions=raw, references=labels, thresholds=0.5)
     tuned = metric.compute(predictions=calibrated, references=labels, thresholds=thresholds, genres=genres, per_genre=True)
     return {
@@ -63,18 +64,11 @@ class Baselines:
         usable = labels.sum(axis=0) > 0  # a genre without positives has nothing to learn
         self.columns = np.flatnonzero(usable)
         self.logreg = OneVsRestClassifier(LogisticRegression(C=4.0, max_iter=1000)).fit(features, labels[:, usable])
-        self.calibration = {}
         validation_labels = multi_hot(validation["genres"], self.genres)
-        for name, raw in self.probabilities(validation["overview"]).items():
-            temperature = fit_temperature(raw, validation_labels)
-            thresholds, global_threshold = tune_thresholds(
-                apply_temperature(raw, temperature), validation_labels, prior_strength=self.prior_strength
-            )
-            self.calibration[name] = {
-                "temperature": temperature,
-                "global_threshold": float(global_threshold),
-                "thresholds": dict(zip(self.genres, map(float, thresholds))),
-            }
+        self.calibration = {
+            name: fit_model_calibration(raw, validation_labels, self.genres, self.prior_strength)
+            for name, raw in self.probabilities(validation["overview"]).items()
+        }
         return self
 
     def probabilities(self, overviews: list[str]) -> dict[str, np.ndarray]:
@@ -102,7 +96,7 @@ def benchmark(predictor, arrays: MovieArrays, overviews: list[str], baselines: B
         "models": {name: scores[name] for name in predictor.models},
         "baselines": {name: scores[name] for name in scores if name not in predictor.models},
     }
-    calibrated = {name: apply_temperature(p, calibrations[name]["temperature"]) for name, p in raw.items()}
+    calibrated = {name: calibrate(p, calibrations[name], genres) for name, p in raw.items()}
     return report, raw, calibrated
 
 

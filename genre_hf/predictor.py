@@ -62,7 +62,8 @@ class GenrePredictor:
         return np.concatenate(chunks) if chunks else np.zeros((0, self.config.num_genres), np.float32)
 
     def calibrated(self, name: str, raw: np.ndarray) -> np.ndarray:
-        return apply_temperature(raw, self.calibration[name]["temperature"])
+        """Temperature-scaled probabilities, class-weighting offsets undone (see training)."""
+        return calibrate(raw, self.calibration[name], self.config.genres)
 
     def thresholds(self, name: str) -> np.ndarray:
         per_genre = self.calibration[name]["thresholds"]
@@ -159,6 +160,13 @@ class GenrePredictor:
         for name, filename in WEIGHTS_FILES.items():
             predictor.models[name].load_weights(folder / filename)
         return predictor
+
+
+def calibrate(raw: np.ndarray, calibration: dict, genres: list[str]) -> np.ndarray:
+    """Apply one model's entry of thresholds.json (temperature and optional logit offsets)."""
+    offsets = calibration.get("logit_offsets")
+    offsets = [offsets[genre] for genre in genres] if offsets else None
+    return apply_temperature(raw, calibration["temperature"], offsets)
 
 
 def _slice(inputs, start: int, stop: int):

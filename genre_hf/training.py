@@ -15,10 +15,10 @@ import numpy as np
 import tensorflow as tf
 
 from genre_hf import features
-from genre_hf.calibration import apply_temperature, fit_temperature, tune_thresholds
+from genre_hf.calibration import fit_model_calibration
 from genre_hf.config import MODEL_NAMES, GenreConfig
 from genre_hf.data import collect_genres
-from genre_hf.losses import make_loss
+from genre_hf.losses import make_loss, positive_weights
 from genre_hf.features import MovieArrays
 from genre_hf.models import build_fusion, build_overview_lstm, build_poster_cnn, init_fusion_trunks, model_inputs
 
@@ -187,16 +187,20 @@ def fit_calibration(run: TrainingRun, raw_validation: dict[str, np.ndarray]) -> 
 
     Both come from the validation split only; held-out data never tunes anything.
     """
-    labels, genres = run.validation.labels, run.config.genres
-    result = {}
-    for name, raw in raw_validation.items():
-        temperature = fit_temperature(raw, labels)
-        thresholds, global_threshold = tune_thresholds(
-            apply_temperature(raw, temperature), labels, prior_strength=run.config.threshold_prior_strength
-        )
-        result[name] = {
-            "temperature": round(temperature, 5),
-            "global_threshold": round(float(global_threshold), 4),
-            "thresholds": {genre: round(float(t), 4) for genre, t in zip(genres, thresholds)},
-        }
-    return result
+    config = run.config
+    offsets = logit_offsets(config, run.train.labels)
+    return {
+        name: fit_model_calibration(raw, run.validation.labels, config.genres, config.threshold_prior_strength, offsets)
+        for name, raw in raw_validation.items()
+    }
+
+
+def logit_offsets(config: GenreConfig, train_labels: np.ndarray) -> np.ndarray:
+    """Per-genre logit corrections that undo class weighting, so probabilities stay calibrated.
+
+    A BCE weighting a genre's positives by w is minimised at logit(p) + log(w); subtracting
+    log(w) recovers the unweighted optimum exactly. Plain BCE and focal loss need none.
+    """
+    if config.loss != "weighted_bce":
+        return np.zeros(config.num_genres)
+    return -np.log(positive_weights(train_labels, config.class_weight_power))

@@ -1,0 +1,204 @@
+"""The app end to end: served by Gradio, called over HTTP with gradio_client, real posters and overviews."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from gradio_client import Client, handle_file
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+MODELS = ("cnn", "lstm", "fusion")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def app_config(url: str) -> dict:
+    with urllib.request.urlopen(url.rstrip("/") + "/config", timeout=10) as response:
+        return json.load(response)
+
+
+def example_samples(config: dict) -> list:
+    return [s for c in config["components"] if c["type"] == "dataset" for s in c["props"]["samples"]]
+
+
+@pytest.fixture(scope="module")
+def classifier(tiny_model_dir):
+    from genre_hf import GenreClassifier
+
+    return GenreClassifier.from_pretrained(tiny_model_dir)
+
+
+@pytest.fixture(scope="module")
+def app_url(classifier, tiny_model_dir):
+    """The page as app.py builds it, served in this process; no data set, so no examples."""
+    from genre_hf.space import build_demo, launch
+
+    demo = build_demo(classifier, examples_dir=None, source=str(tiny_model_dir))
+    _, url, _ = launch(demo, port=free_port(), prevent_thread_lock=True, quiet=True)
+    yield url
+    demo.close()
+
+
+@pytest.fixture(scope="module")
+def client(app_url):
+    return Client(app_url, verbose=False)
+
+
+def predict(client, poster, overview):
+    return client.predict(handle_file(str(poster)) if poster else None, overview, api_name="/predict")
+
+
+def assert_serving(client, sample_movie):
+    poster, overview, _ = sample_movie
+    assert all("probabilities" in predict(client, poster, overview)[name] for name in MODELS)
+
+
+def test_all_three_models_answer_with_every_genre(client, classifier, sample_movie):
+    poster, overview, _ = sample_movie
+    result = predict(client, poster, overview)
+    assert result["errors"] == []
+    for name in MODELS:
+        probabilities = result[name]["probabilities"]
+        assert set(probabilities) == set(classifier.genres)
+        assert all(0.0 <= p <= 1.0 for p in probabilities.values())
+        assert list(probabilities.values()) == sorted(probabilities.values(), reverse=True)
+        thresholds = classifier.calibration[name]["thresholds"]
+        assert result[name]["genres"] == [g for g, p in probabilities.items() if p >= thresholds[g]]
+
+
+def test_one_input_runs_the_models_it_can_and_the_others_say_what_they_need(client, sample_movie):
+    poster, overview, _ = sample_movie
+    result = predict(client, poster, "")
+    assert "probabilities" in result["cnn"]
+    assert result["lstm"] == {"needs": ["overview"], "message": "Needs an overview"}
+    assert result["fusion"]["needs"] == ["overview"] and result["errors"] == []
+
+    result = predict(client, None, overview)
+    assert "probabilities" in result["lstm"]
+    assert result["cnn"]["message"] == "Needs a poster" and result["fusion"]["needs"] == ["poster"]
+
+    result = predict(client, None, "   ")
+    assert result["errors"] == ["Give a poster, an overview or both."]
+    assert all("needs" in result[name] for name in MODELS)
+
+
+def test_bad_posters_give_a_clear_message_and_the_overview_still_answers(client, sample_movie, tmp_path):
+    poster, overview, _ = sample_movie
+    text = tmp_path / "not_a_poster.jpg"
+    text.write_text("this is a text file, not an image\n")
+    truncated = tmp_path / "truncated.jpg"
+    data = Path(poster).read_bytes()
+    truncated.write_bytes(data[: len(data) // 2])
+    for bad, words in ((text, "not_a_poster.jpg is not a readable image"), (truncated, "truncated")):
+        result = predict(client, bad, overview)
+        assert len(result["errors"]) == 1 and result["errors"][0].startswith("Poster ignored: ")
+        assert words in result["errors"][0] and "/gradio/" not in result["errors"][0]
+        assert result["cnn"]["message"] == "Needs a readable poster"
+        assert "probabilities" in result["lstm"]
+        assert_serving(client, sample_movie)
+
+
+def test_a_10000_pixel_square_poster_is_predicted(client, sample_movie, tmp_path):
+    huge = tmp_path / "huge.jpg"
+    Image.new("RGB", (10_000, 10_000), (150, 20, 30)).save(huge, quality=70)
+    result = predict(client, huge, "")
+    assert result["errors"] == [] and "probabilities" in result["cnn"]
+    assert_serving(client, sample_movie)
+
+
+def test_odd_overviews_are_predicted_with_a_note(client, sample_movie):
+    poster, overview, _ = sample_movie
+    long = predict(client, None, (overview + " ") * (100_000 // (len(overview) + 1) + 1))
+    assert "probabilities" in long["lstm"] and "the models read the first" in long["notes"][0]
+    foreign = predict(client, poster, "🎬🔥 東京の若い侍が、父の仇を討つために旅に出る。😱")
+    assert all("probabilities" in foreign[name] for name in MODELS)
+    assert "vocabulary" in foreign["notes"][0]
+    assert_serving(client, sample_movie)
+
+
+def test_twenty_concurrent_calls_all_succeed(client, data_dir):
+    import csv
+
+    with open(data_dir / "IMDB_overview_genres.csv", newline="", encoding="utf-8") as handle:
+        movies = [row for _, row in zip(range(20), csv.DictReader(handle))]
+
+    def call(movie):
+        return predict(client, data_dir / "Images" / f"{movie['Id']}.jpg", movie["Overview"])
+
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        results = list(pool.map(call, movies))
+    assert len(results) == 20
+    assert all(result["errors"] == [] and "probabilities" in result["fusion"] for result in results)
+
+
+def test_no_data_no_examples_and_no_analytics(app_url):
+    config = app_config(app_url)
+    assert example_samples(config) == []
+    assert config["analytics_enabled"] is False
+
+
+def test_examples_are_validation_movies(classifier, data_dir):
+    from genre_hf.data import split_of
+    from genre_hf.space import example_movies
+
+    movies = example_movies(data_dir, classifier.config)
+    assert len(movies) == 8
+    for movie in movies:
+        movie_id = Path(movie["poster"]).stem
+        assert split_of(movie_id, classifier.config.validation_fraction, classifier.config.split_salt) == "validation"
+        assert movie["genres"] and movie["title"] and movie["overview"]
+    assert example_movies(data_dir / "missing", classifier.config) == []
+
+
+def test_app_py_serves_the_model_from_the_environment_with_examples(tiny_model_dir, data_dir, sample_movie):
+    """`python app.py`: the model from GENRE_HF_MODEL, examples from GENRE_HF_DATA, --port honoured."""
+    port = free_port()
+    env = dict(os.environ, GENRE_HF_MODEL=str(tiny_model_dir), GENRE_HF_DATA=str(data_dir))
+    env.pop("GRADIO_ANALYTICS_ENABLED", None)  # app.py turns analytics off by itself
+    process = subprocess.Popen(
+        [sys.executable, "app.py", "--port", str(port)], cwd=ROOT, env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        url, deadline, output = None, time.time() + 90, []
+        while url is None and time.time() < deadline:
+            line = process.stdout.readline()
+            if not line:
+                break
+            output.append(line)
+            if "Running on local URL:" in line:
+                url = line.split("URL:")[1].strip()
+        assert url == f"http://127.0.0.1:{port}", "".join(output)[-3000:]
+        config = app_config(url)
+        assert config["analytics_enabled"] is False
+        samples = example_samples(config)
+        assert len(samples) == 8 and all(" · " in sample[2] for sample in samples)
+        assert_serving(Client(url, verbose=False), sample_movie)
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+        process.stdout.close()
+
+
+def test_a_model_that_cannot_be_loaded_stops_the_app_with_one_clear_line(tmp_path):
+    env = dict(os.environ, GENRE_HF_MODEL=str(tmp_path))  # a folder, but no model in it
+    result = subprocess.run(
+        [sys.executable, "app.py", "--port", str(free_port())], cwd=ROOT, env=env,
+        capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 1
+    assert "Could not load a genre_hf model from" in result.stderr and "Traceback" not in result.stderr

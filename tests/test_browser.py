@@ -1,0 +1,69 @@
+"""The app in a real browser (Debian's chromium driven by Playwright): upload, type, click, read the panels."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync",
+]
+MODELS = ("cnn", "lstm", "fusion")
+
+
+@pytest.fixture(scope="module")
+def app_url(tiny_model_dir, data_dir):
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"no browser at {CHROMIUM}: install Debian's chromium (apt-get install chromium) to run this test")
+    from genre_hf import GenreClassifier
+    from genre_hf.space import build_demo, launch
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    classifier = GenreClassifier.from_pretrained(tiny_model_dir)
+    demo = build_demo(classifier, examples_dir=data_dir, source=str(tiny_model_dir))
+    _, url, _ = launch(demo, port=port, prevent_thread_lock=True, quiet=True)
+    yield url
+    demo.close()
+
+
+def test_upload_type_click_and_read_three_panels(app_url, tiny_model_dir, sample_movie, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    from genre_hf.config import GenreConfig
+
+    genres = GenreConfig.load(tiny_model_dir / "config.json").genres
+    poster, overview, _ = sample_movie
+    screenshot = tmp_path / "app.png"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1600})
+            page.goto(app_url)
+            page.locator("#poster input[type=file]").set_input_files(str(poster))
+            page.locator("#poster img").first.wait_for(timeout=15_000)  # the upload is done
+            page.locator("#overview textarea").fill(overview)
+            page.get_by_role("button", name="Predict genres").click()
+            for name in MODELS:
+                page.locator(f"#genres-{name}").get_by_text("Predicted:").wait_for(timeout=30_000)
+            panels = {name: page.locator(f"#panel-{name}").inner_text() for name in MODELS}
+            agreement = page.locator("#agreement").inner_text()
+            page.screenshot(path=str(screenshot), full_page=True)
+        finally:
+            browser.close()
+
+    titles = {"cnn": "Poster CNN", "lstm": "Overview LSTM", "fusion": "Fusion"}
+    for name, text in panels.items():
+        assert titles[name] in text and "Needs" not in text
+        shown = [genre for genre in genres if genre in text]
+        assert len(shown) >= 5, f"{name} panel shows too few genres: {text!r}"  # the top 5 with probabilities
+        assert "%" in text
+    assert "Agree on:" in agreement or "No model puts any genre" in agreement
+    data = screenshot.read_bytes()
+    assert data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) > 10_000
+    print(f"screenshot: {screenshot}")

@@ -1,0 +1,136 @@
+"""Publishing the Space against the local Hub look-alike, then running the published Space as a Space would."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import gradio
+import pytest
+from huggingface_hub import HfApi, SpaceCard, hf_hub_download, snapshot_download
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # works whatever pytest's import mode is
+from hub_server import HubServer, hub_env, subprocess_env  # noqa: E402
+
+from genre_hf.space import SPACE_CONFIG, model_source, publish_space  # noqa: E402
+
+TOKEN = "secret"
+MODEL = "user/imdb-genres"
+SPACE = "user/imdb-genres-demo"
+
+
+@pytest.fixture
+def hub(tmp_path, monkeypatch):
+    with HubServer(tmp_path / "hub_root", token=TOKEN) as server:
+        hub_env(monkeypatch, server, tmp_path / "hf_home")
+        yield server
+    assert server.unhandled == []
+
+
+@pytest.fixture
+def api(hub):
+    api = HfApi(endpoint=hub.url, token=TOKEN)
+    api.create_repo(MODEL)
+    return api
+
+
+def test_publish_creates_a_gradio_space_with_its_front_matter(api):
+    url = publish_space(SPACE, MODEL, token=TOKEN)
+    assert url.endswith(f"spaces/{SPACE}")
+
+    info = api.space_info(SPACE)
+    assert info.sdk == "gradio" and info.private is False
+    files = set(api.list_repo_files(SPACE, repo_type="space"))
+    assert {"app.py", "requirements.txt", "README.md", "model_card.md", SPACE_CONFIG} <= files
+    package = {"genre_hf/__init__.py", "genre_hf/space.py", "genre_hf/predictor.py"}
+    package.add("genre_hf/metrics/multilabel_genres.py")  # the metric module travels with the package
+    assert package <= files
+    assert all(path.endswith(".py") for path in files if path.startswith("genre_hf/"))
+    assert not any("__pycache__" in path for path in files)
+
+    card = SpaceCard.load(hf_hub_download(SPACE, "README.md", repo_type="space"))
+    assert card.data.sdk == "gradio" and card.data.sdk_version == gradio.__version__
+    assert card.data.app_file == "app.py" and card.data.models == [MODEL]
+    assert card.data.title and card.data.license and card.data.short_description
+
+    requirements = Path(hf_hub_download(SPACE, "requirements.txt", repo_type="space")).read_text().split()
+    assert f"gradio=={gradio.__version__}" in requirements
+    assert any(r.startswith("tensorflow-cpu==") for r in requirements)
+    config = json.loads(Path(hf_hub_download(SPACE, SPACE_CONFIG, repo_type="space")).read_text())
+    assert config == {"model": MODEL}
+
+
+def test_republish_removes_stale_modules_and_can_be_private(api):
+    api.create_repo("user/private-demo", repo_type="space", space_sdk="gradio", private=True)
+    api.upload_file(
+        path_or_fileobj=b"x = 1\n", path_in_repo="genre_hf/gone.py", repo_id="user/private-demo", repo_type="space"
+    )
+    publish_space("user/private-demo", MODEL, token=TOKEN, private=True)
+    assert api.space_info("user/private-demo").private is True
+    assert "genre_hf/gone.py" not in api.list_repo_files("user/private-demo", repo_type="space")
+
+    with pytest.raises(ValueError, match="user/missing not found"):
+        publish_space("user/other-demo", "user/missing", token=TOKEN)
+
+
+def test_model_source_order(tmp_path):
+    assert model_source({}, root=tmp_path) == "genre-hf/imdb-genres"
+    (tmp_path / "artifacts" / "model").mkdir(parents=True)
+    assert model_source({}, root=tmp_path) == str(tmp_path / "artifacts" / "model")
+    (tmp_path / SPACE_CONFIG).write_text(json.dumps({"model": MODEL}))
+    assert model_source({}, root=tmp_path) == MODEL
+    assert model_source({"GENRE_HF_MODEL": "/some/folder"}, root=tmp_path) == "/some/folder"
+
+
+def test_the_published_space_serves_the_model_from_the_hub(hub, api, tiny_model_dir, sample_movie, tmp_path):
+    """Push a model, publish with the CLI, download the Space and run its app.py as the Space would."""
+    api.upload_folder(folder_path=tiny_model_dir, repo_id=MODEL)
+    env = subprocess_env(hub, tmp_path / "space_hf_home")
+    env["HF_TOKEN"] = TOKEN
+    env.pop("GENRE_HF_MODEL", None)
+    env.pop("GENRE_HF_DATA", None)
+    cli = [sys.executable, "-m", "genre_hf.space", "--space-id", SPACE, "--model-repo", MODEL]
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run(cli, cwd=root, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert api.space_info(SPACE).sdk == "gradio"
+
+    space = Path(snapshot_download(SPACE, repo_type="space", local_dir=tmp_path / "space"))
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env.pop("HF_TOKEN")  # a public model needs no token
+    process = subprocess.Popen(
+        [sys.executable, "app.py", "--port", str(port)], cwd=space, env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        output, url, deadline = [], None, time.time() + 90
+        while url is None and time.time() < deadline:
+            line = process.stdout.readline()
+            if not line:
+                break
+            output.append(line)
+            if "Running on local URL:" in line:
+                url = line.split("URL:")[1].strip()
+        assert url, "".join(output)[-3000:]
+        assert f"Loading the model from {MODEL}" in "".join(output)
+        with urllib.request.urlopen(url + "/config", timeout=10) as response:
+            assert f"{hub.url}/{MODEL}" in response.read().decode()  # the About tab links the model repo
+
+        from gradio_client import Client, handle_file
+
+        poster, overview, _ = sample_movie
+        result = Client(url, verbose=False).predict(handle_file(str(poster)), overview, api_name="/predict")
+        assert all("probabilities" in result[name] for name in ("cnn", "lstm", "fusion"))
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+        process.stdout.close()
+    assert os.path.isdir(tmp_path / "space_hf_home" / "hub")  # the model came through the Hub cache
