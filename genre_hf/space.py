@@ -276,7 +276,7 @@ threshold for it, tuned on the validation split.
 ```python
 from gradio_client import Client, handle_file
 client = Client("{where}")
-result = client.predict(handle_file("poster.jpg"), "A retired hitman seeks revenge.", api_name="/predict")
+result = client.predict(poster=handle_file("poster.jpg"), overview="A retired hitman seeks revenge.", api_name="/predict")
 result["fusion"]["genres"]  # also result["cnn"], result["lstm"]; result["errors"], result["notes"]
 ```
 """

@@ -101,3 +101,18 @@ def test_tune_thresholds(threshold_data):
 
     # No positives: the global threshold, with or without the prior.
     assert thresholds[3] == t_global and own[3] == t_global
+
+
+def test_logit_offsets_undo_class_weighting():
+    """A weighted-BCE model's outputs are shifted by +log(w); the offset -log(w) undoes it exactly."""
+    rng = np.random.default_rng(7)
+    true_p = rng.uniform(0.01, 0.4, size=(20000, 3))
+    references = (rng.uniform(size=true_p.shape) < true_p).astype(float)
+    weights = np.array([1.0, 4.0, 9.0])
+    shifted = expit(logit(true_p) + np.log(weights))
+    offsets = -np.log(weights)
+    assert fit_temperature(shifted, references, offsets) == pytest.approx(1.0, abs=0.05)
+    recovered = apply_temperature(shifted, 1.0, offsets)
+    np.testing.assert_allclose(recovered, true_p, rtol=1e-4, atol=1e-6)
+    with pytest.raises(ValueError, match="offsets"):
+        apply_temperature(shifted, 1.0, [0.0])
