@@ -110,12 +110,21 @@ def tune_thresholds(probabilities, references, *, grid=DEFAULT_GRID, prior_stren
 
 
 def fit_model_calibration(probabilities, references, genres, prior_strength: float, offsets=None) -> dict:
-    """One model's entry of thresholds.json: temperature, then thresholds on calibrated outputs."""
+    """One model's entry of thresholds.json: a temperature, then a threshold per genre.
+
+    Thresholds are tuned (and rare genres shrunk toward the global one) on the temperature-scaled
+    outputs *before* the logit offsets, where a class-weighted model puts every genre on a
+    comparable scale, then moved onto the calibrated scale that `predict` reports: the same
+    decisions, honest probabilities.
+    """
+    offsets = np.zeros(len(genres)) if offsets is None else np.asarray(offsets, dtype=np.float64)
     temperature = fit_temperature(probabilities, references, offsets)
-    calibrated = apply_temperature(probabilities, temperature, offsets)
-    thresholds, global_threshold = tune_thresholds(calibrated, references, prior_strength=prior_strength)
-    entry = {"temperature": round(temperature, 5), "global_threshold": round(float(global_threshold), 4)}
-    if offsets is not None:
-        entry["logit_offsets"] = {genre: round(float(o), 5) for genre, o in zip(genres, offsets)}
-    entry["thresholds"] = {genre: round(float(t), 4) for genre, t in zip(genres, thresholds)}
-    return entry
+    balanced = apply_temperature(probabilities, temperature)
+    balanced_thresholds, global_threshold = tune_thresholds(balanced, references, prior_strength=prior_strength)
+    thresholds = expit(logit(np.clip(balanced_thresholds, _EPS, 1 - _EPS)) + offsets / temperature)
+    return {
+        "temperature": round(temperature, 5),
+        "global_threshold": round(float(global_threshold), 4),  # before the offsets
+        "logit_offsets": {genre: round(float(o), 5) for genre, o in zip(genres, offsets)},
+        "thresholds": {genre: round(float(t), 5) for genre, t in zip(genres, thresholds)},
+    }

@@ -106,7 +106,7 @@ def to_markdown(report: dict) -> str:
     lines = [
         f"Scored on {report['movies']:,} movies.",
         "",
-        "| model | BCE | P@0.5 | R@0.5 | micro F1@0.5 | micro F1 (tuned) | macro F1 (tuned) | weighted F1 (tuned) | samples F1 (tuned) | mAP | ECE | ECE (calibrated) |",
+        "| model | BCE | P (0.5) | R (0.5) | micro F1 (0.5) | micro F1 (tuned) | macro F1 (tuned) | weighted F1 (tuned) | samples F1 (tuned) | mAP | ECE | ECE (calibrated) |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, r in rows.items():

@@ -116,3 +116,21 @@ def test_logit_offsets_undo_class_weighting():
     np.testing.assert_allclose(recovered, true_p, rtol=1e-4, atol=1e-6)
     with pytest.raises(ValueError, match="offsets"):
         apply_temperature(shifted, 1.0, [0.0])
+
+
+def test_model_calibration_keeps_decisions_and_moves_thresholds_onto_the_calibrated_scale():
+    from genre_hf.calibration import fit_model_calibration
+
+    rng = np.random.default_rng(3)
+    true_p = rng.uniform(0.01, 0.5, size=(5000, 2))
+    references = (rng.uniform(size=true_p.shape) < true_p).astype(float)
+    offsets = -np.log([1.0, 6.0])
+    shifted = expit(logit(true_p) - offsets)  # what a class-weighted model outputs
+    entry = fit_model_calibration(shifted, references, ["A", "B"], prior_strength=20.0, offsets=offsets)
+    plain = fit_model_calibration(shifted, references, ["A", "B"], prior_strength=20.0)
+    thresholds = np.array([entry["thresholds"]["A"], entry["thresholds"]["B"]])
+    calibrated = apply_temperature(shifted, entry["temperature"], offsets)
+    balanced = apply_temperature(shifted, entry["temperature"])
+    tuned, _ = tune_thresholds(balanced, references, prior_strength=20.0)
+    np.testing.assert_array_equal(calibrated >= thresholds - 1e-6, balanced >= tuned - 1e-6)
+    assert entry["thresholds"]["B"] < plain["thresholds"]["B"]  # genre B moved down with its probabilities
