@@ -34,6 +34,7 @@ def main(argv=None):
         classifier = GenreClassifier.from_pretrained(source)
     except Exception as error:  # no model, no app: say why in one line
         sys.exit(f"Could not load a genre_hf model from {source!r}: {error}")
+    classifier.compile_for_serving()
     launch(build_demo(classifier, examples_dir=os.environ.get("GENRE_HF_DATA"), source=source), args.host, args.port)
 
 

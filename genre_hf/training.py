@@ -18,8 +18,8 @@ from genre_hf import features
 from genre_hf.calibration import fit_model_calibration
 from genre_hf.config import MODEL_NAMES, GenreConfig
 from genre_hf.data import collect_genres
-from genre_hf.losses import make_loss, positive_weights
 from genre_hf.features import MovieArrays
+from genre_hf.losses import make_loss, positive_weights
 from genre_hf.models import build_fusion, build_overview_lstm, build_poster_cnn, init_fusion_trunks, model_inputs
 
 

@@ -3,8 +3,13 @@ model trained on it once per test session (about half a minute on two cores)."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import os
+import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -83,3 +88,48 @@ def sample_movie(data_dir):
     with open(data_dir / "IMDB_overview_genres.csv", newline="", encoding="utf-8") as handle:
         record = next(csv.DictReader(handle))
     return data_dir / "Images" / f"{record['Id']}.jpg", record["Overview"], record["Genre"]
+
+
+HUB_TOKEN = "secret"
+
+
+@pytest.fixture
+def hub(tmp_path, monkeypatch):
+    """A Hub-protocol server on 127.0.0.1 that requires HUB_TOKEN for writes, with this process's
+    Hub client pointed at it; every request must hit an implemented endpoint."""
+    from tests.hub_server import HubServer, hub_env
+
+    with HubServer(tmp_path / "hub_root", token=HUB_TOKEN) as server:
+        hub_env(monkeypatch, server, tmp_path / "hf_home")
+        yield server
+    assert server.unhandled == []
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def running_app(cwd: Path, env: dict, port: int, timeout: float = 90):
+    """`python app.py --port PORT` in `cwd`; yields (url, output lines so far) once it serves."""
+    process = subprocess.Popen(
+        [sys.executable, "app.py", "--port", str(port)], cwd=cwd, env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        url, deadline, output = None, time.time() + timeout, []
+        while url is None and time.time() < deadline:
+            line = process.stdout.readline()
+            if not line:
+                break
+            output.append(line)
+            if "Running on local URL:" in line:
+                url = line.split("URL:")[1].strip()
+        assert url, "".join(output)[-3000:]
+        yield url, output
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+        process.stdout.close()

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -16,14 +14,10 @@ import pytest
 from gradio_client import Client, handle_file
 from PIL import Image
 
+from tests.conftest import free_port, running_app
+
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ("cnn", "lstm", "fusion")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def app_config(url: str) -> dict:
@@ -169,29 +163,13 @@ def test_app_py_serves_the_model_from_the_environment_with_examples(tiny_model_d
     port = free_port()
     env = dict(os.environ, GENRE_HF_MODEL=str(tiny_model_dir), GENRE_HF_DATA=str(data_dir))
     env.pop("GRADIO_ANALYTICS_ENABLED", None)  # app.py turns analytics off by itself
-    process = subprocess.Popen(
-        [sys.executable, "app.py", "--port", str(port)], cwd=ROOT, env=env,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )
-    try:
-        url, deadline, output = None, time.time() + 90, []
-        while url is None and time.time() < deadline:
-            line = process.stdout.readline()
-            if not line:
-                break
-            output.append(line)
-            if "Running on local URL:" in line:
-                url = line.split("URL:")[1].strip()
-        assert url == f"http://127.0.0.1:{port}", "".join(output)[-3000:]
+    with running_app(ROOT, env, port) as (url, _):
+        assert url == f"http://127.0.0.1:{port}"
         config = app_config(url)
         assert config["analytics_enabled"] is False
         samples = example_samples(config)
         assert len(samples) == 8 and all(" · " in sample[2] for sample in samples)
         assert_serving(Client(url, verbose=False), sample_movie)
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
-        process.stdout.close()
 
 
 def test_a_model_that_cannot_be_loaded_stops_the_app_with_one_clear_line(tmp_path):

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 
 import pytest
+
+from tests.conftest import free_port
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -22,9 +23,7 @@ def app_url(tiny_model_dir, data_dir):
     from genre_hf import GenreClassifier
     from genre_hf.space import build_demo, launch
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     classifier = GenreClassifier.from_pretrained(tiny_model_dir)
     demo = build_demo(classifier, examples_dir=data_dir, source=str(tiny_model_dir))
     _, url, _ = launch(demo, port=port, prevent_thread_lock=True, quiet=True)

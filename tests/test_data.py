@@ -1,9 +1,7 @@
 """The loader on the real data, on Parquet / save_to_disk sources, and on broken folders."""
 
-import shutil
 
 import datasets
-import numpy as np
 import pytest
 from PIL import Image
 

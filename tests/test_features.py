@@ -1,6 +1,5 @@
 """Posters of every mode and size become 64x64 RGB; bad posters give a clear ValueError."""
 
-import io
 
 import numpy as np
 import pytest

@@ -13,9 +13,9 @@ from PIL import Image
 
 from genre_hf import GenreClassifier
 from genre_hf.predictor import MODEL_FILES
+from tests.conftest import HUB_TOKEN as TOKEN
 from tests.hub_server import HubServer, hub_env, subprocess_env
 
-TOKEN = "secret"
 ROOT = Path(__file__).resolve().parents[1]
 PREDICT_SCRIPT = """
 import json, sys
@@ -28,15 +28,6 @@ print(json.dumps(clf.predict(poster=sys.argv[2], overview=sys.argv[3])))
 @pytest.fixture(scope="module")
 def classifier(tiny_model_dir):
     return GenreClassifier.from_pretrained(tiny_model_dir)
-
-
-@pytest.fixture
-def hub(tmp_path, monkeypatch):
-    with HubServer(tmp_path / "hub_root", token=TOKEN) as server:
-        hub_env(monkeypatch, server, tmp_path / "hf_home")
-        monkeypatch.setenv("HF_TOKEN", TOKEN)
-        yield server
-        assert not server.unhandled, server.unhandled
 
 
 def probabilities(result):
@@ -128,8 +119,9 @@ def test_card_metadata_holds_the_report_numbers(tiny_model_dir):
     assert "GenreClassifier.from_pretrained" in card.text
 
 
-def test_push_and_load_by_repo_id_in_a_fresh_process(classifier, hub, tmp_path, sample_movie):
+def test_push_and_load_by_repo_id_in_a_fresh_process(classifier, hub, tmp_path, sample_movie, monkeypatch):
     poster, overview, _ = sample_movie
+    monkeypatch.setenv("HF_TOKEN", TOKEN)  # the usual token source
     url = classifier.push_to_hub("user/imdb-genres", private=True)
     assert "user/imdb-genres" in str(url)
     env = subprocess_env(hub, tmp_path / "fresh_home")
@@ -189,3 +181,15 @@ def test_train_from_a_hub_dataset_repo_and_push(hub, subset_dir, tmp_path):
     assert "Pushed to user/from-dataset" in result.stdout
     files = {sibling.rfilename for sibling in api.model_info("user/from-dataset").siblings}
     assert set(MODEL_FILES) <= files and "README.md" in files
+
+
+def test_compiled_serving_gives_the_same_probabilities(tiny_model_dir, sample_movie):
+    poster, overview, _ = sample_movie
+    clf = GenreClassifier.from_pretrained(tiny_model_dir)
+    eager = clf.predict(poster=[poster, poster], overview=[overview, "A heist goes wrong."])
+    clf.compile_for_serving()
+    compiled = clf.predict(poster=[poster, poster], overview=[overview, "A heist goes wrong."])
+    for before, after in zip(eager, compiled):
+        for name in before:
+            for genre, p in before[name]["probabilities"].items():
+                assert after[name]["probabilities"][genre] == pytest.approx(p, abs=1e-5)

@@ -15,12 +15,8 @@ import sys
 import textwrap
 from pathlib import Path
 
-import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # works whatever pytest's import mode is
-from hub_server import HubServer, hub_env, subprocess_env  # noqa: E402
-
 import huggingface_hub  # noqa: E402
+import pytest
 from huggingface_hub import HfApi, HfFileSystem, hf_hub_download, snapshot_download  # noqa: E402
 from huggingface_hub.errors import (  # noqa: E402
     EntryNotFoundError,
@@ -30,17 +26,8 @@ from huggingface_hub.errors import (  # noqa: E402
     RevisionNotFoundError,
 )
 
-TOKEN = "secret"
-
-
-@pytest.fixture
-def hub(tmp_path, monkeypatch):
-    """A running server that requires TOKEN for writes, with this process's client pointed at it."""
-    with HubServer(tmp_path / "hub_root", token=TOKEN) as server:
-        hub_env(monkeypatch, server, tmp_path / "hf_home")
-        yield server
-    # Every request the clients made must have hit an implemented endpoint.
-    assert server.unhandled == []
+from tests.conftest import HUB_TOKEN as TOKEN  # noqa: E402  (the `hub` fixture lives in conftest)
+from tests.hub_server import subprocess_env  # noqa: E402
 
 
 @pytest.fixture

@@ -2,8 +2,8 @@
 
 import numpy as np
 import pytest
-from sklearn.metrics import average_precision_score, precision_recall_fscore_support
 from scipy.special import expit, logit
+from sklearn.metrics import average_precision_score, precision_recall_fscore_support
 
 GENRES = ["Action", "Comedy", "Drama", "Horror", "Western", "Romance"]
 EMPTY = 4  # "Western" has no positives in the random data

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
@@ -15,22 +13,13 @@ import gradio
 import pytest
 from huggingface_hub import HfApi, SpaceCard, hf_hub_download, snapshot_download
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # works whatever pytest's import mode is
-from hub_server import HubServer, hub_env, subprocess_env  # noqa: E402
-
 from genre_hf.space import SPACE_CONFIG, model_source, publish_space  # noqa: E402
+from tests.conftest import HUB_TOKEN as TOKEN  # noqa: E402
+from tests.conftest import free_port, running_app
+from tests.hub_server import subprocess_env  # noqa: E402
 
-TOKEN = "secret"
 MODEL = "user/imdb-genres"
 SPACE = "user/imdb-genres-demo"
-
-
-@pytest.fixture
-def hub(tmp_path, monkeypatch):
-    with HubServer(tmp_path / "hub_root", token=TOKEN) as server:
-        hub_env(monkeypatch, server, tmp_path / "hf_home")
-        yield server
-    assert server.unhandled == []
 
 
 @pytest.fixture
@@ -102,24 +91,8 @@ def test_the_published_space_serves_the_model_from_the_hub(hub, api, tiny_model_
     assert api.space_info(SPACE).sdk == "gradio"
 
     space = Path(snapshot_download(SPACE, repo_type="space", local_dir=tmp_path / "space"))
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
     env.pop("HF_TOKEN")  # a public model needs no token
-    process = subprocess.Popen(
-        [sys.executable, "app.py", "--port", str(port)], cwd=space, env=env,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )
-    try:
-        output, url, deadline = [], None, time.time() + 90
-        while url is None and time.time() < deadline:
-            line = process.stdout.readline()
-            if not line:
-                break
-            output.append(line)
-            if "Running on local URL:" in line:
-                url = line.split("URL:")[1].strip()
-        assert url, "".join(output)[-3000:]
+    with running_app(space, env, free_port()) as (url, output):
         assert f"Loading the model from {MODEL}" in "".join(output)
         with urllib.request.urlopen(url + "/config", timeout=10) as response:
             assert f"{hub.url}/{MODEL}" in response.read().decode()  # the About tab links the model repo
@@ -129,8 +102,4 @@ def test_the_published_space_serves_the_model_from_the_hub(hub, api, tiny_model_
         poster, overview, _ = sample_movie
         result = Client(url, verbose=False).predict(handle_file(str(poster)), overview, api_name="/predict")
         assert all("probabilities" in result[name] for name in ("cnn", "lstm", "fusion"))
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
-        process.stdout.close()
     assert os.path.isdir(tmp_path / "space_hf_home" / "hub")  # the model came through the Hub cache
