@@ -9,7 +9,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 export GRADIO_ANALYTICS_ENABLED = False
 export HF_HUB_DISABLE_TELEMETRY = 1
 
-.PHONY: install install-test train evaluate test app push clean
+.PHONY: install install-test train evaluate test app push bench clean
 
 $(BIN)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,10 @@ app: install
 push: install
 	$(BIN)/python -c "import sys; from genre_hf import GenreClassifier; from genre_hf.workflow import push; \
 		sys.exit(0 if push(GenreClassifier.from_pretrained('$(OUT)'), '$(REPO)', $(if $(PRIVATE),True,False)) else 1)"
+
+bench: install
+	$(BIN)/python benchmarks/cold_start.py $(OUT)
+	$(BIN)/python benchmarks/serving.py $(OUT)
 
 clean:
 	rm -rf $(VENV) artifacts .pytest_cache

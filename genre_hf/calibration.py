@@ -6,7 +6,6 @@ Both are fitted on the validation set and shipped with the model:
 """
 
 import numpy as np
-from scipy.optimize import minimize_scalar
 from scipy.special import expit, log_expit, logit
 
 _EPS = 1e-7
@@ -34,6 +33,8 @@ def fit_temperature(probabilities, references, offsets=None) -> float:
     T > 1 softens an overconfident model, T < 1 sharpens an underconfident one. The search is over
     log T in [-3, 3] (T in about [0.05, 20]); probabilities are clipped to [1e-7, 1 - 1e-7].
     """
+    from scipy.optimize import minimize_scalar  # only training needs it; keeps predict's import light
+
     p, y = _check_pair(probabilities, references)
     z = (_logits(p) + _offsets(offsets, p.shape[-1])).ravel()
     y = y.ravel()

@@ -73,7 +73,7 @@ def per_genre_f1(report: dict, path: Path, names=("cnn", "lstm", "fusion")) -> P
 def reliability_diagram(raw: dict[str, np.ndarray], calibrated: dict[str, np.ndarray], labels: np.ndarray, path: Path) -> Path:
     """Observed frequency against predicted probability, before and after temperature scaling."""
     figure, axes = plt.subplots(1, 2, figsize=(11, 5), sharey=True)
-    for axis, probabilities, title in ((axes[0], raw, "Raw outputs"), (axes[1], calibrated, "Temperature-scaled")):
+    for axis, probabilities, title in ((axes[0], raw, "Raw outputs"), (axes[1], calibrated, "Calibrated (temperature, class-weight offsets)")):
         axis.plot([0, 1], [0, 1], "k:", label="perfect")
         for name, p in probabilities.items():
             curve = reliability_curve(p, labels)
