@@ -69,7 +69,8 @@ class TfIdf(layers.Layer):
         self.idf.assign(idf.astype("float32"))
 
     def call(self, tokens):
-        present = keras.ops.max(keras.ops.one_hot(tokens, self.vocabulary_size), axis=1)
+        counts = keras.ops.bincount(keras.ops.cast(tokens, "int32"), minlength=self.vocabulary_size)
+        present = keras.ops.cast(keras.ops.minimum(counts, 1), self.idf.dtype)  # binary term frequency
         weighted = present * self.idf
         norm = keras.ops.sqrt(keras.ops.sum(weighted * weighted, axis=-1, keepdims=True))
         return self.scale * weighted / (norm + 1e-6)
