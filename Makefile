@@ -4,6 +4,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 DATA ?= ../shared/data/imdb-multimodal
 OUT ?= artifacts/model
+# The data the model was trained on: `make evaluate` fits the two baselines on its train split.
+TRAIN_DATA ?= ../shared/data/imdb-multimodal
 PORT ?= 7860
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export GRADIO_ANALYTICS_ENABLED = False
@@ -34,7 +36,6 @@ train: install
 evaluate: install
 	$(BIN)/python -m genre_hf.evaluate --model $(OUT) --data $(DATA) $(if $(SPLIT),--split $(SPLIT)) \
 		--baselines-from $(TRAIN_DATA) --output $(OUT)/evaluation/report.json --plots $(OUT)/evaluation
-TRAIN_DATA ?= ../shared/data/imdb-multimodal
 
 test: install-test
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
