@@ -262,7 +262,6 @@ def about(classifier, source: str) -> str:
         table = benchmark.read_text(encoding="utf-8")
     else:
         table = "_No benchmark.md with this model._"
-    table = table.replace("@", "&#64;")  # "P@0.5" is a metric, not an e-mail address to link
     where = os.environ.get("SPACE_ID") or "http://127.0.0.1:7860/"
     return f"""## The model
 Loaded from {model_link(source)}. It predicts {len(classifier.genres)} genres: {', '.join(classifier.genres)}.
