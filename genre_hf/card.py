@@ -11,7 +11,7 @@ from pathlib import Path
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
-from genre_hf.config import GenreConfig
+from genre_hf.config import MODEL_TITLES, PROJECT_URL, GenreConfig
 
 TEMPLATE = Path(__file__).resolve().parent.parent / "model_card.md"
 BENCHMARK_JSON = "benchmark.json"
@@ -20,7 +20,6 @@ TRAINING_JSON = "training_report.json"
 PLOTS = ("training_curves.png", "pr_curves.png", "per_genre_f1.png", "reliability.png")
 REPORT_FILES = (BENCHMARK_JSON, BENCHMARK_MD, TRAINING_JSON, *PLOTS)
 TAGS = ["keras", "multi-label-classification", "movie-genres", "multimodal", "image-classification", "text-classification"]
-TITLES = {"cnn": "Poster CNN", "lstm": "Overview LSTM", "fusion": "Fusion"}
 CARD_METRICS = (  # (metric type, name shown, where in a model's scores)
     ("map", "mAP", ("map",)),
     ("f1", "micro F1 (tuned thresholds)", ("tuned", "micro_f1")),
@@ -55,7 +54,7 @@ def render_card(folder: Path, config: GenreConfig, repo_id: str | None = None) -
         template_str=TEMPLATE.read_text(encoding="utf-8"),
         model_name=repo_id or "genre_hf",
         repo_id=repo_id or "user/imdb-genres",
-        repo_url="https://github.com/genre-hf/genre_hf",
+        repo_url=PROJECT_URL,
         config=config,
         genres=config.genres,
         vocabulary_size=len(vocabulary.read_text(encoding="utf-8").splitlines()) if vocabulary.exists() else "?",
@@ -79,12 +78,12 @@ def _eval_results(benchmark: dict | None, dataset_name: str) -> list[EvalResult]
             results.append(
                 EvalResult(
                     task_type="text-classification",
-                    task_name=f"{TITLES[name]}: multi-label genre classification",
+                    task_name=f"{MODEL_TITLES[name]}: multi-label genre classification",
                     dataset_type=dataset_name,
                     dataset_name=f"{dataset_name} (validation split)",
                     dataset_split="validation",
                     metric_type=metric_type,
-                    metric_name=f"{TITLES[name]} {metric_name}",
+                    metric_name=f"{MODEL_TITLES[name]} {metric_name}",
                     metric_value=round(float(value), 4),
                 )
             )

@@ -13,6 +13,8 @@ from pathlib import Path
 
 FORMAT_VERSION = 1
 MODEL_NAMES = ("cnn", "lstm", "fusion")
+MODEL_TITLES = {"cnn": "Poster CNN", "lstm": "Overview LSTM", "fusion": "Fusion"}
+PROJECT_URL = "https://github.com/genre-hf/genre_hf"
 LOSSES = ("bce", "weighted_bce", "focal")
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from genre_hf.calibration import fit_model_calibration
+from genre_hf.config import MODEL_TITLES
 from genre_hf.features import MovieArrays, multi_hot
 from genre_hf.metrics import load_metric
 from genre_hf.predictor import calibrate
@@ -17,7 +18,7 @@ from genre_hf.predictor import calibrate
 F1_KEYS = ("micro_precision", "micro_recall", "micro_f1", "macro_f1", "weighted_f1", "samples_f1")
 SUMMARY_KEYS = ("bce", "micro_precision", "micro_recall", "micro_f1", "macro_f1", "map", "ece")
 BASELINE_NAMES = {"prior": "Genre prior", "tfidf_logreg": "TF-IDF + logistic regression"}
-MODEL_TITLES = {"cnn": "Poster CNN", "lstm": "Overview LSTM", "fusion": "Fusion", **BASELINE_NAMES}
+TITLES = {**MODEL_TITLES, **BASELINE_NAMES}
 
 
 def model_probabilities(predictor, arrays: MovieArrays) -> dict[str, np.ndarray]:
@@ -112,7 +113,7 @@ def to_markdown(report: dict) -> str:
     for name, r in rows.items():
         t = r["tuned"]
         lines.append(
-            f"| {MODEL_TITLES.get(name, name)} | {r['bce']:.4f} | {r['micro_precision']:.3f} | {r['micro_recall']:.3f} | "
+            f"| {TITLES.get(name, name)} | {r['bce']:.4f} | {r['micro_precision']:.3f} | {r['micro_recall']:.3f} | "
             f"{r['micro_f1']:.3f} | {t['micro_f1']:.3f} | {t['macro_f1']:.3f} | {t['weighted_f1']:.3f} | "
             f"{t['samples_f1']:.3f} | {r['map']:.3f} | {r['ece']:.4f} | {r['ece_calibrated']:.4f} |"
         )
@@ -121,7 +122,7 @@ def to_markdown(report: dict) -> str:
         "",
         "Per genre (tuned thresholds): F1 / AP",
         "",
-        "| genre | support | " + " | ".join(MODEL_TITLES.get(n, n) for n in names) + " |",
+        "| genre | support | " + " | ".join(TITLES.get(n, n) for n in names) + " |",
         "|---|---|" + "---|" * len(names),
     ]
     for index, genre in enumerate(report["genres"]):

@@ -13,7 +13,7 @@ from pathlib import Path
 from huggingface_hub import ModelHubMixin, snapshot_download
 
 from genre_hf.card import REPORT_FILES, TAGS, render_card
-from genre_hf.config import GenreConfig
+from genre_hf.config import PROJECT_URL, GenreConfig
 from genre_hf.predictor import MODEL_FILES, GenrePredictor
 
 REPO_FILES = [*MODEL_FILES, *REPORT_FILES, "README.md"]
@@ -26,7 +26,7 @@ class GenreClassifier(
     tags=TAGS,
     pipeline_tag="text-classification",
     license="other",
-    repo_url="https://github.com/genre-hf/genre_hf",
+    repo_url=PROJECT_URL,
 ):
     """Poster CNN, overview LSTM and fusion model behind one `predict`.
 

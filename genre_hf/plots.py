@@ -11,15 +11,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from sklearn.metrics import precision_recall_curve  # noqa: E402
 
+from genre_hf.evaluation import TITLES  # noqa: E402
 from genre_hf.metrics.multilabel_genres import reliability_curve  # noqa: E402
-
-TITLES = {
-    "cnn": "Poster CNN",
-    "lstm": "Overview LSTM",
-    "fusion": "Fusion",
-    "prior": "Genre prior",
-    "tfidf_logreg": "TF-IDF + LR",
-}
 
 
 def training_curves(histories: dict[str, dict], best_epochs: dict[str, int], path: Path) -> Path:

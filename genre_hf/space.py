@@ -17,8 +17,9 @@ import gradio as gr
 from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi, SpaceCard, SpaceCardData, constants
 
 from genre_hf import features
-from genre_hf.card import BENCHMARK_MD, PLOTS, TITLES
-from genre_hf.config import MODEL_NAMES
+from genre_hf.card import BENCHMARK_MD, PLOTS
+from genre_hf.config import MODEL_NAMES, PROJECT_URL
+from genre_hf.config import MODEL_TITLES as TITLES
 from genre_hf.data import UPSTREAM_CSV, UPSTREAM_IMAGES, parse_genres, split_of
 from genre_hf.predictor import MODEL_INPUTS
 
@@ -310,7 +311,7 @@ def space_card(model_repo_id: str) -> SpaceCard:
         f"# {SPACE_TITLE}\n\nCompare what a poster CNN, an overview LSTM and a fusion of both say about a "
         f"movie's genres. The model is [{model_repo_id}]({constants.ENDPOINT}/{model_repo_id}), named in "
         f"`{SPACE_CONFIG}` (the `GENRE_HF_MODEL` variable overrides it). Made with "
-        "[genre_hf](https://github.com/genre-hf/genre_hf); research and educational use only.\n"
+        f"[genre_hf]({PROJECT_URL}); research and educational use only.\n"
     )
     return SpaceCard(f"---\n{data.to_yaml()}\n---\n\n{body}")
 

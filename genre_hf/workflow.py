@@ -12,9 +12,9 @@ from pathlib import Path
 
 from genre_hf import plots
 from genre_hf.card import BENCHMARK_JSON, BENCHMARK_MD, TRAINING_JSON
-from genre_hf.config import GenreConfig
+from genre_hf.config import MODEL_TITLES, GenreConfig
 from genre_hf.data import ColumnNames, load_movies
-from genre_hf.evaluation import MODEL_TITLES, Baselines, benchmark, model_probabilities, to_markdown
+from genre_hf.evaluation import Baselines, benchmark, model_probabilities, to_markdown
 from genre_hf.hub import GenreClassifier
 from genre_hf.training import TrainingRun, fit_calibration, train_all
 
