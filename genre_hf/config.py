@@ -24,8 +24,9 @@ class GenreConfig:
     # Filled from the training split; the order is the order of the model outputs.
     genres: list[str] = field(default_factory=list)
 
-    # Data: the validation split is a deterministic hash of the movie id.
+    # Data: validation and test splits are a deterministic hash of the movie id (see data.SplitSpec).
     validation_fraction: float = 0.15
+    test_fraction: float = 0.10
     split_salt: str = "genre_hf-v1"
 
     # Posters: decoded and resized once to image_size x image_size RGB.

@@ -93,23 +93,46 @@ class LoadReport:
         return "\n".join(lines)
 
 
+@dataclass(frozen=True)
+class SplitSpec:
+    """How a source without given splits is cut: a hash of the movie id places each movie in
+    validation, test or train, the same on every machine and run.
+
+    Validation chooses epochs, temperatures and thresholds; test is scored and never tuned on.
+    """
+
+    validation: float = 0.15
+    test: float = 0.10
+    salt: str = "genre_hf-v1"
+
+    @classmethod
+    def from_config(cls, config) -> "SplitSpec":
+        return cls(config.validation_fraction, config.test_fraction, config.split_salt)
+
+    def of(self, movie_id: str) -> str:
+        digest = hashlib.sha256(f"{self.salt}:{movie_id}".encode()).digest()
+        position = int.from_bytes(digest[:8], "big") / 2**64
+        if position < self.validation:
+            return "validation"
+        return "test" if position < self.validation + self.test else "train"
+
+
 def load_movies(
     source: str | Path,
     *,
     columns: ColumnNames | None = None,
-    validation_fraction: float = 0.15,
-    split_salt: str = "genre_hf-v1",
+    split: SplitSpec | None = None,
 ) -> tuple[datasets.DatasetDict, LoadReport]:
     """Load, clean and split movies from any supported source.
 
-    A source without a validation split gets one from a hash of the id (stable across runs and
-    machines); a source that has one keeps its splits as given.
+    A source without a validation split is cut into train, validation and test by `split` (a hash
+    of the id); a source that has a validation split keeps its splits as given.
     """
     raw = _read_source(source, columns or ColumnNames())
     report = LoadReport(source=str(source), rows_in=sum(len(split) for split in raw.values()))
     seen_ids: set[str] = set()
-    cleaned = {name: _clean(split, report, seen_ids) for name, split in raw.items()}
-    splits = _ensure_validation(cleaned, validation_fraction, split_salt)
+    cleaned = {name: _clean(rows, report, seen_ids) for name, rows in raw.items()}
+    splits = _ensure_splits(cleaned, split or SplitSpec())
     splits = {name: split.cast_column("poster", datasets.Image()) for name, split in splits.items()}
     report.rows_kept = {name: len(split) for name, split in splits.items()}
     return datasets.DatasetDict(splits), report
@@ -127,12 +150,6 @@ def all_rows(movies: datasets.DatasetDict, split: str | None = None) -> datasets
 def collect_genres(train: datasets.Dataset) -> list[str]:
     """The genre vocabulary, alphabetical, from the training split only."""
     return sorted({genre for genres in train["genres"] for genre in genres})
-
-
-def split_of(movie_id: str, validation_fraction: float, salt: str) -> str:
-    digest = hashlib.sha256(f"{salt}:{movie_id}".encode()).digest()
-    position = int.from_bytes(digest[:8], "big") / 2**64
-    return "validation" if position < validation_fraction else "train"
 
 
 def _read_source(source: str | Path, columns: ColumnNames) -> dict[str, datasets.Dataset]:
@@ -243,9 +260,7 @@ def _problem(row: dict, seen_ids: set[str]) -> str | None:
     return None
 
 
-def _ensure_validation(
-    splits: dict[str, datasets.Dataset], fraction: float, salt: str
-) -> dict[str, datasets.Dataset]:
+def _ensure_splits(splits: dict[str, datasets.Dataset], spec: SplitSpec) -> dict[str, datasets.Dataset]:
     for alias in VALIDATION_ALIASES:
         if alias in splits:
             splits["validation"] = splits.pop(alias)
@@ -254,7 +269,9 @@ def _ensure_validation(
     if not unsplit:  # e.g. only a "test" split: nothing to train on, nothing to split
         return splits
     pool = datasets.concatenate_datasets(unsplit)
-    assignment = [split_of(movie_id, fraction, salt) for movie_id in pool["id"]]
-    for name in ("train", "validation"):
-        splits[name] = pool.select([i for i, s in enumerate(assignment) if s == name])
-    return {"train": splits.pop("train"), "validation": splits.pop("validation"), **splits}
+    assignment = [spec.of(movie_id) for movie_id in pool["id"]]
+    names = ("train", "validation") if "test" in splits else ("train", "validation", "test")
+    if "test" in splits:  # a given test split stays the only one; its share goes to training
+        assignment = ["train" if name == "test" else name for name in assignment]
+    cut = {name: pool.select([i for i, s in enumerate(assignment) if s == name]) for name in names}
+    return {**cut, **splits}

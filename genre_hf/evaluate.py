@@ -39,18 +39,13 @@ def main(argv=None) -> int:
 
 def evaluate(args) -> dict:
     from genre_hf import features
-    from genre_hf.data import ColumnNames, all_rows, load_movies
+    from genre_hf.data import ColumnNames, SplitSpec, all_rows, load_movies
     from genre_hf.evaluation import Baselines, benchmark, to_markdown
     from genre_hf.predictor import GenrePredictor
 
     predictor = GenrePredictor.load(args.model)
     config = predictor.config
-    movies, load_report = load_movies(
-        args.data,
-        columns=ColumnNames.parse(args.columns),
-        validation_fraction=config.validation_fraction,
-        split_salt=config.split_salt,
-    )
+    movies, load_report = load_movies(args.data, columns=ColumnNames.parse(args.columns), split=SplitSpec.from_config(config))
     print(load_report)
     dataset = all_rows(movies, args.split)
     if len(dataset) == 0:
@@ -58,9 +53,7 @@ def evaluate(args) -> dict:
     arrays = features.movie_arrays(dataset, config, predictor.vectorizer)
     baselines = None
     if args.baselines_from:
-        train_movies, _ = load_movies(
-            args.baselines_from, validation_fraction=config.validation_fraction, split_salt=config.split_salt
-        )
+        train_movies, _ = load_movies(args.baselines_from, split=SplitSpec.from_config(config))
         baselines = Baselines(config.genres, config.threshold_prior_strength).fit(
             train_movies["train"], train_movies["validation"]
         )

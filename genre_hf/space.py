@@ -20,7 +20,7 @@ from genre_hf import features
 from genre_hf.card import BENCHMARK_MD, PLOTS
 from genre_hf.config import MODEL_NAMES, PROJECT_URL
 from genre_hf.config import MODEL_TITLES as TITLES
-from genre_hf.data import UPSTREAM_CSV, UPSTREAM_IMAGES, parse_genres, split_of
+from genre_hf.data import UPSTREAM_CSV, UPSTREAM_IMAGES, SplitSpec, parse_genres
 from genre_hf.predictor import MODEL_INPUTS
 
 ROOT = Path(__file__).resolve().parent.parent  # holds app.py and model_card.md, here and in the Space
@@ -176,14 +176,14 @@ def example_movies(data_dir: str | Path, config, count: int = EXAMPLES) -> list[
     if (data_dir / "titles.csv").is_file():
         with open(data_dir / "titles.csv", newline="", encoding="utf-8") as handle:
             titles = {row["Id"]: f"{_title(row['title'])} ({row['year']})" for row in csv.DictReader(handle)}
-    movies = []
+    movies, split = [], SplitSpec.from_config(config)
     with open(data_dir / UPSTREAM_CSV, newline="", encoding="utf-8") as handle:
         for record in csv.DictReader(handle):
             movie_id, overview = record["Id"].strip(), (record.get("Overview") or "").strip()
             poster = data_dir / UPSTREAM_IMAGES / f"{movie_id}.jpg"
             genres = parse_genres(record.get("Genre"))
             if (
-                split_of(movie_id, config.validation_fraction, config.split_salt) == "validation"
+                split.of(movie_id) == "validation"
                 and (movie_id in titles or not titles) and genres and poster.is_file() and len(overview.split()) >= 5
             ):
                 title = titles.get(movie_id, movie_id)

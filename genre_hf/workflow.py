@@ -13,7 +13,7 @@ from pathlib import Path
 from genre_hf import plots
 from genre_hf.card import BENCHMARK_JSON, BENCHMARK_MD, TRAINING_JSON
 from genre_hf.config import MODEL_TITLES, GenreConfig
-from genre_hf.data import ColumnNames, load_movies
+from genre_hf.data import ColumnNames, SplitSpec, load_movies
 from genre_hf.evaluation import Baselines, benchmark, model_probabilities, to_markdown
 from genre_hf.hub import GenreClassifier
 from genre_hf.training import TrainingRun, fit_calibration, train_all
@@ -31,9 +31,7 @@ def train_and_save(
     started = time.perf_counter()
     config = config or GenreConfig()
     out = Path(out)
-    movies, load_report = load_movies(
-        data, columns=columns, validation_fraction=config.validation_fraction, split_salt=config.split_salt
-    )
+    movies, load_report = load_movies(data, columns=columns, split=SplitSpec.from_config(config))
     log(str(load_report))
     for split in ("train", "validation"):
         if split not in movies or len(movies[split]) == 0:

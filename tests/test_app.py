@@ -146,14 +146,14 @@ def test_no_data_no_examples_and_no_analytics(app_url):
 
 
 def test_examples_are_validation_movies(classifier, data_dir):
-    from genre_hf.data import split_of
+    from genre_hf.data import SplitSpec
     from genre_hf.space import example_movies
 
     movies = example_movies(data_dir, classifier.config)
     assert len(movies) == 8
     for movie in movies:
         movie_id = Path(movie["poster"]).stem
-        assert split_of(movie_id, classifier.config.validation_fraction, classifier.config.split_salt) == "validation"
+        assert SplitSpec.from_config(classifier.config).of(movie_id) == "validation"
         assert movie["genres"] and movie["title"] and movie["overview"]
     assert example_movies(data_dir / "missing", classifier.config) == []
 

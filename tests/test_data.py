@@ -14,8 +14,8 @@ def test_real_data_loads_with_the_na_rows_reported(data_dir):
     assert report.rows_in == 5714
     assert dict(report.skipped) == {"no genre": 4}
     assert sum(report.rows_kept.values()) == 5710
-    assert set(movies) == {"train", "validation"}
-    assert 0.12 < len(movies["validation"]) / 5710 < 0.18
+    assert set(movies) == {"train", "validation", "test"}
+    assert 0.13 < len(movies["validation"]) / 5710 < 0.17 and 0.08 < len(movies["test"]) / 5710 < 0.12
     genres = collect_genres(movies["train"])
     assert len(genres) == 20 and "N/A" not in genres and "Documentary" not in genres
     row = movies["train"][0]
@@ -27,8 +27,10 @@ def test_real_data_loads_with_the_na_rows_reported(data_dir):
 def test_split_is_deterministic_and_disjoint(subset_dir):
     first, _ = load_movies(subset_dir)
     second, _ = load_movies(subset_dir)
-    assert list(first["validation"]["id"]) == list(second["validation"]["id"])
-    assert not set(first["train"]["id"]) & set(first["validation"]["id"])
+    for name in ("validation", "test"):
+        assert list(first[name]["id"]) == list(second[name]["id"]) and len(first[name]) > 0
+    ids = [set(first[name]["id"]) for name in ("train", "validation", "test")]
+    assert not ids[0] & ids[1] and not ids[0] & ids[2] and not ids[1] & ids[2]
 
 
 def test_parquet_with_other_column_names(subset_dir, tmp_path):
@@ -37,7 +39,7 @@ def test_parquet_with_other_column_names(subset_dir, tmp_path):
     renamed.to_parquet(tmp_path / "movies.parquet")
     loaded, report = load_movies(tmp_path / "movies.parquet", columns=ColumnNames.parse("overview=plot,poster=image"))
     assert report.rows_in == 40 and not report.skipped
-    assert len(loaded["train"]) + len(loaded["validation"]) == 40
+    assert sum(len(split) for split in loaded.values()) == 40
     assert isinstance(loaded["train"][0]["poster"], Image.Image)
     with pytest.raises(ValueError, match="no column"):
         load_movies(tmp_path / "movies.parquet")
@@ -74,7 +76,7 @@ def test_broken_rows_are_skipped_and_counted(data_dir, tmp_path):
     assert report.skipped["empty overview"] == 1
     kept = sum(len(split) for split in movies.values())
     assert kept == 60 - sum(report.skipped.values())
-    assert truncated.stem not in list(movies["train"]["id"]) + list(movies["validation"]["id"])
+    assert truncated.stem not in [movie_id for split in movies.values() for movie_id in split["id"]]
 
 
 def test_missing_source_is_a_clear_error(tmp_path):

@@ -10,7 +10,7 @@ import pytest
 from sklearn.metrics import average_precision_score, f1_score, precision_score, recall_score
 
 from genre_hf import features
-from genre_hf.data import all_rows, load_movies
+from genre_hf.data import SplitSpec, all_rows, load_movies
 from genre_hf.predictor import GenrePredictor
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,8 +36,7 @@ def test_report_matches_a_by_hand_computation(evaluated, tiny_model_dir):
     skipped = sum(report["load_report"]["skipped"].values())
     assert report["movies"] == 300 - skipped and skipped < 5 and report["split"] == "all"
     predictor = GenrePredictor.load(tiny_model_dir)
-    movies, _ = load_movies(heldout, validation_fraction=predictor.config.validation_fraction,
-                            split_salt=predictor.config.split_salt)
+    movies, _ = load_movies(heldout, split=SplitSpec.from_config(predictor.config))
     arrays = features.movie_arrays(all_rows(movies), predictor.config, predictor.vectorizer)
     y = arrays.labels
     for name in ("cnn", "lstm", "fusion"):
@@ -78,6 +77,6 @@ def test_benchmark_writes_json_markdown_and_plots(evaluated):
 
 def test_unknown_split_is_a_clear_error(tiny_model_dir, subset_dir):
     result = subprocess.run([sys.executable, "-m", "genre_hf.evaluate", "--model", str(tiny_model_dir), "--data",
-                             str(subset_dir), "--split", "test"], cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert result.returncode == 2 and "no split 'test'" in result.stderr
+                             str(subset_dir), "--split", "tset"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and "no split 'tset'" in result.stderr
     assert "Traceback" not in result.stderr

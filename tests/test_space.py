@@ -50,7 +50,7 @@ def test_publish_creates_a_gradio_space_with_its_front_matter(api):
 
     requirements = Path(hf_hub_download(SPACE, "requirements.txt", repo_type="space")).read_text().split()
     assert f"gradio=={gradio.__version__}" in requirements
-    assert any(r.startswith("tensorflow-cpu==") for r in requirements)
+    assert any(r.startswith("tensorflow==") for r in requirements)
     config = json.loads(Path(hf_hub_download(SPACE, SPACE_CONFIG, repo_type="space")).read_text())
     assert config == {"model": MODEL}
 

@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 
-from genre_hf.data import load_movies
+from genre_hf.data import SplitSpec, load_movies
 from genre_hf.models import build_fusion, build_overview_lstm, build_poster_cnn, init_fusion_trunks
 from genre_hf.training import KeepBestWeights, fit, prepare
 from tests.conftest import tiny_config
@@ -13,7 +13,7 @@ from tests.conftest import tiny_config
 @pytest.fixture(scope="module")
 def prepared(subset_dir):
     config = tiny_config()
-    movies, _ = load_movies(subset_dir, validation_fraction=config.validation_fraction)
+    movies, _ = load_movies(subset_dir, split=SplitSpec.from_config(config))
     vocabulary, train, validation = prepare(config, movies, log=lambda message: None)
     return config, vocabulary, train, validation
 
