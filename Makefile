@@ -1,22 +1,26 @@
-# One entry point. Each target sets up its own virtual environment from the pinned requirements.
+# One entry point. Each target sets up its own virtual environment from the pinned requirements
+# (requirements.txt is the lock) and installs this package into it, editable, so `genre-hf` is the
+# command every target runs.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 DATA ?= ../shared/data/imdb-multimodal
 OUT ?= artifacts/model
-# The data the model was trained on: `make evaluate` fits the two baselines on its train split.
+OUT_PRETRAINED ?= artifacts/model-pretrained
+# The data the model was trained on: `make evaluate` fits the baselines on its train split.
 TRAIN_DATA ?= ../shared/data/imdb-multimodal
 PORT ?= 7860
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export GRADIO_ANALYTICS_ENABLED = False
 export HF_HUB_DISABLE_TELEMETRY = 1
 
-.PHONY: install install-test train evaluate test app push bench clean
+.PHONY: install install-test train train-pretrained evaluate predict test app push bench clean
 
-$(BIN)/.installed: requirements.txt
+$(BIN)/.installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r requirements.txt
+	$(BIN)/pip install --quiet --no-deps -e .
 	touch $@
 
 $(BIN)/.installed-test: $(BIN)/.installed requirements-dev.txt
@@ -31,26 +35,32 @@ install-test: $(BIN)/.installed-test
 		echo "chromium not installed: the browser test will be skipped"; }
 
 train: install
-	$(BIN)/python train.py --data $(DATA) --out $(OUT) $(ARGS)
+	$(BIN)/genre-hf train --data $(DATA) --out $(OUT) $(ARGS)
+
+train-pretrained: install
+	$(BIN)/genre-hf train --family pretrained --data $(DATA) --out $(OUT_PRETRAINED) $(ARGS)
 
 evaluate: install
-	$(BIN)/python -m genre_hf.evaluate --model $(OUT) --data $(DATA) $(if $(SPLIT),--split $(SPLIT)) \
+	$(BIN)/genre-hf evaluate --model $(OUT) --data $(DATA) $(if $(SPLIT),--split $(SPLIT)) \
 		--baselines-from $(TRAIN_DATA) --output $(OUT)/evaluation/report.json --plots $(OUT)/evaluation
+
+predict: install
+	$(BIN)/genre-hf predict --model $(OUT) --data $(DATA) --output $(or $(OUTPUT),$(OUT)/predictions.parquet)
 
 test: install-test
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# Serves $GENRE_HF_MODEL when set (a Hub repo id or a folder); otherwise $(OUT), trained first if missing.
 app: install
-	@[ -f $(OUT)/config.json ] || $(MAKE) train
-	GENRE_HF_MODEL=$${GENRE_HF_MODEL:-$(OUT)} GENRE_HF_DATA=$${GENRE_HF_DATA:-$(DATA)} $(BIN)/python app.py --port $(PORT)
+	@[ -n "$$GENRE_HF_MODEL" ] || [ -f $(OUT)/config.json ] || $(MAKE) train
+	GENRE_HF_MODEL=$${GENRE_HF_MODEL:-$(OUT)} GENRE_HF_DATA=$${GENRE_HF_DATA:-$(DATA)} $(BIN)/genre-hf app --port $(PORT)
 
 push: install
-	$(BIN)/python -c "import sys; from genre_hf import GenreClassifier; from genre_hf.workflow import push; \
-		sys.exit(0 if push(GenreClassifier.from_pretrained('$(OUT)'), '$(REPO)', $(if $(PRIVATE),True,False)) else 1)"
+	$(BIN)/genre-hf push --model $(OUT) --repo $(REPO) $(if $(PRIVATE),--private)
 
 bench: install
 	$(BIN)/python benchmarks/cold_start.py $(OUT)
 	$(BIN)/python benchmarks/serving.py $(OUT)
 
 clean:
-	rm -rf $(VENV) artifacts .pytest_cache
+	rm -rf $(VENV) artifacts .pytest_cache build dist *.egg-info

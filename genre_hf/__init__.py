@@ -4,7 +4,7 @@ The front door is `GenreClassifier.from_pretrained(repo_id_or_folder)`. It is im
 that light modules (data, metrics, calibration) do not pay for TensorFlow's import.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 __all__ = ["GenreClassifier", "__version__"]
 
 

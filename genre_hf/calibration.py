@@ -1,4 +1,6 @@
-"""Post-hoc calibration and decision thresholds for the per-genre sigmoid outputs (numpy/scipy only).
+"""Post-hoc calibration and decision thresholds for the per-genre sigmoid outputs.
+
+Applying a calibration needs numpy only (prediction imports this); fitting one also uses scipy.
 
 Both are fitted on the validation set and shipped with the model:
 - one temperature T (temperature scaling): calibrated = sigmoid(logit(p) / T);
@@ -6,10 +8,21 @@ Both are fitted on the validation set and shipped with the model:
 """
 
 import numpy as np
-from scipy.special import expit, log_expit, logit
 
 _EPS = 1e-7
 DEFAULT_GRID = np.round(np.arange(0.02, 0.951, 0.01), 2)
+
+
+def expit(z) -> np.ndarray:
+    """The logistic sigmoid, without overflow for large |z|."""
+    z = np.asarray(z, dtype=np.float64)
+    e = np.exp(-np.abs(z))
+    return np.where(z >= 0, 1 / (1 + e), e / (1 + e))
+
+
+def logit(p) -> np.ndarray:
+    p = np.asarray(p, dtype=np.float64)
+    return np.log(p) - np.log1p(-p)
 
 
 def _logits(probabilities) -> np.ndarray:
@@ -33,7 +46,8 @@ def fit_temperature(probabilities, references, offsets=None) -> float:
     T > 1 softens an overconfident model, T < 1 sharpens an underconfident one. The search is over
     log T in [-3, 3] (T in about [0.05, 20]); probabilities are clipped to [1e-7, 1 - 1e-7].
     """
-    from scipy.optimize import minimize_scalar  # only training needs it; keeps predict's import light
+    from scipy.optimize import minimize_scalar  # only training needs scipy; keeps predict's import light
+    from scipy.special import log_expit
 
     p, y = _check_pair(probabilities, references)
     z = (_logits(p) + _offsets(offsets, p.shape[-1])).ravel()

@@ -1,7 +1,8 @@
-"""The model card, rendered from the top-level `model_card.md` template with facts from training.
+"""The model card, rendered from the package's `model_card.md` template with facts from training.
 
 No number in a card is typed by hand: they come from `benchmark.json` and `training_report.json`
-in the model folder, and the `model-index` metadata carries the same figures for the Hub.
+in the model folder, and the `model-index` metadata carries the same figures for the Hub. The card
+headlines the test split (never tuned on) when the training data had one.
 """
 
 from __future__ import annotations
@@ -11,9 +12,11 @@ from pathlib import Path
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
-from genre_hf.config import MODEL_TITLES, PROJECT_URL, GenreConfig
+from genre_hf.config import PROJECT_URL, GenreConfig
+from genre_hf.encoders import make_encoder, model_titles
+from genre_hf.evaluation import to_markdown
 
-TEMPLATE = Path(__file__).resolve().parent.parent / "model_card.md"
+TEMPLATE = Path(__file__).resolve().parent / "model_card.md"
 BENCHMARK_JSON = "benchmark.json"
 BENCHMARK_MD = "benchmark.md"
 TRAINING_JSON = "training_report.json"
@@ -34,8 +37,10 @@ CARD_METRICS = (  # (metric type, name shown, where in a model's scores)
 
 def render_card(folder: Path, config: GenreConfig, repo_id: str | None = None) -> ModelCard:
     folder = Path(folder)
-    benchmark = _read_json(folder / BENCHMARK_JSON)
+    reports = _read_json(folder / BENCHMARK_JSON) or {}
+    benchmark = reports.get("test") or reports.get("validation")
     training = _read_json(folder / TRAINING_JSON)
+    titles = model_titles(config)
     dataset_name = (training or {}).get("data_name", "imdb-multimodal")
     card_data = ModelCardData(
         library_name="genre_hf",
@@ -46,7 +51,7 @@ def render_card(folder: Path, config: GenreConfig, repo_id: str | None = None) -
         datasets=[dataset_name],
         metrics=["f1", "precision", "recall", "average_precision"],
         model_name=repo_id or "genre_hf-imdb",
-        eval_results=_eval_results(benchmark, dataset_name) or None,
+        eval_results=_eval_results(benchmark, dataset_name, titles) or None,
     )
     vocabulary = folder / "vocabulary.txt"
     return ModelCard.from_template(
@@ -56,17 +61,19 @@ def render_card(folder: Path, config: GenreConfig, repo_id: str | None = None) -
         repo_id=repo_id or "user/imdb-genres",
         repo_url=PROJECT_URL,
         config=config,
+        titles=titles,
+        text_encoder=make_encoder("overview", config).card_facts(),
         genres=config.genres,
         vocabulary_size=len(vocabulary.read_text(encoding="utf-8").splitlines()) if vocabulary.exists() else "?",
         benchmark=benchmark,
-        benchmark_table=(folder / BENCHMARK_MD).read_text(encoding="utf-8") if (folder / BENCHMARK_MD).exists() else "",
+        benchmark_table=to_markdown(benchmark) if benchmark else "",
         training=training,
         non_defaults=", ".join(f"{k}={v}" for k, v in config.non_defaults().items()),
         versions=", ".join(f"{k} {v}" for k, v in (training or {}).get("versions", {}).items()),
     )
 
 
-def _eval_results(benchmark: dict | None, dataset_name: str) -> list[EvalResult]:
+def _eval_results(benchmark: dict | None, dataset_name: str, titles: dict[str, str]) -> list[EvalResult]:
     if not benchmark:
         return []
     results = []
@@ -78,12 +85,12 @@ def _eval_results(benchmark: dict | None, dataset_name: str) -> list[EvalResult]
             results.append(
                 EvalResult(
                     task_type="text-classification",
-                    task_name=f"{MODEL_TITLES[name]}: multi-label genre classification",
+                    task_name=f"{titles[name]}: multi-label genre classification",
                     dataset_type=dataset_name,
-                    dataset_name=f"{dataset_name} (validation split)",
-                    dataset_split="validation",
+                    dataset_name=f"{dataset_name} ({benchmark['split']} split)",
+                    dataset_split=benchmark["split"],
                     metric_type=metric_type,
-                    metric_name=f"{MODEL_TITLES[name]} {metric_name}",
+                    metric_name=f"{titles[name]} {metric_name}",
                     metric_value=round(float(value), 4),
                 )
             )

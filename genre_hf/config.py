@@ -1,7 +1,7 @@
 """One config object: every number the models, the training and the loader use lives here once.
 
 It is saved as `config.json` next to the weights, so a loader rebuilds exactly the architecture and
-preprocessing that were trained (the timm / open_clip habit).
+preprocessing that were trained (the timm / open_clip habit). This module imports nothing heavy.
 """
 
 from __future__ import annotations
@@ -11,11 +11,15 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-FORMAT_VERSION = 1
-MODEL_NAMES = ("cnn", "lstm", "fusion")
-MODEL_TITLES = {"cnn": "Poster CNN", "lstm": "Overview LSTM", "fusion": "Fusion"}
+FORMAT_VERSION = 2
 PROJECT_URL = "https://github.com/genre-hf/genre_hf"
 LOSSES = ("bce", "weighted_bce", "focal")
+DEFAULT_TEXT_PRESET = "hf://sentence-transformers/all-MiniLM-L6-v2"
+
+# The three models, named by the inputs they read. Format 1 named the first two by architecture.
+MODEL_NAMES = ("poster", "overview", "fusion")
+MODEL_INPUTS = {"poster": ("poster",), "overview": ("overview",), "fusion": ("poster", "overview")}
+LEGACY_MODEL_NAMES = {"cnn": "poster", "lstm": "overview"}
 
 
 @dataclass
@@ -29,11 +33,20 @@ class GenreConfig:
     test_fraction: float = 0.10
     split_salt: str = "genre_hf-v1"
 
+    # Encoders (see encoders.py): "cnn" for posters; "lstm" (trained here) or "keras_hub" (a
+    # pretrained KerasHub backbone, frozen, given by its preset) for overviews.
+    poster_encoder: str = "cnn"
+    overview_encoder: str = "lstm"
+    text_preset: str = DEFAULT_TEXT_PRESET
+    text_preset_revision: str = ""  # the preset files' hash it was trained with, set by training
+    text_sequence_length: int = 128  # WordPiece tokens, [CLS] and [SEP] included
+
     # Posters: decoded and resized once to image_size x image_size RGB.
     image_size: int = 64
 
-    # Overviews: TextVectorization adapted on the training split only. sequence_length 0 means
-    # "choose it from the data": the given percentile of training overview lengths, in words.
+    # Overviews: TextVectorization adapted on the training split only (the LSTM and the wide TF-IDF
+    # path read it). sequence_length 0 means "choose it from the data": the given percentile of
+    # training overview lengths, in words.
     max_tokens: int = 20000
     sequence_length: int = 0
     sequence_percentile: float = 99.0
@@ -57,7 +70,6 @@ class GenreConfig:
     fusion_hidden: int = 128
     fusion_dropout: float = 0.4
     modality_dropout: float = 0.15
-    fine_tune_trunks: bool = False
     wide_tfidf: bool = True
     wide_scale: float = 30.0
     wide_l2: float = 3e-6
@@ -69,8 +81,8 @@ class GenreConfig:
     batch_size: int = 64
     learning_rate: float = 2e-3
     fusion_learning_rate: float = 2e-3
-    epochs_cnn: int = 25
-    epochs_lstm: int = 20
+    epochs_poster: int = 25
+    epochs_overview: int = 20
     epochs_fusion: int = 15
     patience: int = 4
     seed: int = 42
@@ -86,6 +98,9 @@ class GenreConfig:
     def num_genres(self) -> int:
         return len(self.genres)
 
+    def epochs(self, model: str) -> int:
+        return getattr(self, f"epochs_{model}")
+
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
@@ -95,18 +110,14 @@ class GenreConfig:
         return {
             k: v
             for k, v in self.to_dict().items()
-            if k not in ("genres", "format_version") and getattr(default, k) != v
+            if k not in ("genres", "format_version", "text_preset_revision") and getattr(default, k) != v
         }
 
     @classmethod
     def from_dict(cls, values: dict) -> "GenreConfig":
         version = values.get("format_version")
-        if not isinstance(version, int) or version > FORMAT_VERSION or version < 1:
-            raise ValueError(
-                f"this model folder has format version {version!r}, but genre_hf "
-                f"{_package_version()} reads format version {FORMAT_VERSION}; "
-                "upgrade genre_hf to load it"
-            )
+        if version != FORMAT_VERSION:
+            raise ValueError(_version_advice(version))
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
@@ -119,6 +130,15 @@ class GenreConfig:
     @classmethod
     def load(cls, path: str | Path) -> "GenreConfig":
         return cls.from_dict(json.loads(Path(path).read_text()))
+
+
+def _version_advice(version) -> str:
+    reads = f"genre_hf {_package_version()} reads format version {FORMAT_VERSION}"
+    if isinstance(version, int) and not isinstance(version, bool) and version > FORMAT_VERSION:
+        return f"format version {version} is newer: {reads}; upgrade genre_hf (pip install -U genre_hf) to load it"
+    if version == 1:
+        return f"format version 1 was written by genre_hf 0.1 (models named cnn/lstm): {reads}; retrain the model"
+    return f"format_version must be a whole number ({FORMAT_VERSION} for this genre_hf), not {version!r}"
 
 
 def _package_version() -> str:

@@ -152,50 +152,70 @@ def collect_genres(train: datasets.Dataset) -> list[str]:
     return sorted({genre for genres in train["genres"] for genre in genres})
 
 
-def _read_source(source: str | Path, columns: ColumnNames) -> dict[str, datasets.Dataset]:
+def _source_kind(source: str | Path) -> str:
+    """"upstream", "disk" (save_to_disk), "parquet" or "hub", or a ValueError that says what is there."""
     path = Path(source)
     if path.is_dir() and (path / UPSTREAM_CSV).is_file():
-        return {"all": _read_upstream(path)}
+        return "upstream"
     if path.is_dir() and ((path / "dataset_dict.json").is_file() or (path / "state.json").is_file()):
-        loaded = datasets.load_from_disk(str(path))
-    elif path.is_file() and path.suffix == ".parquet":
-        loaded = datasets.load_dataset("parquet", data_files=str(path))
-    elif path.exists():
+        return "disk"
+    if path.is_file() and path.suffix == ".parquet":
+        return "parquet"
+    if path.exists():
         raise ValueError(
             f"cannot read movies from {path}: expected a folder with {UPSTREAM_CSV} and "
             f"{UPSTREAM_IMAGES}/, a save_to_disk folder, or a .parquet file"
         )
-    elif str(source).count("/") == 1 and not str(source).startswith((".", "/")):
-        loaded = datasets.load_dataset(str(source))
+    if str(source).count("/") == 1 and not str(source).startswith((".", "/", "~")):
+        return "hub"
+    raise ValueError(f"no data at {source}: not a folder, a file or a Hub dataset id")
+
+
+def _open_source(source: str | Path, kind: str, streaming: bool):
+    """The source as a DatasetDict (or IterableDatasetDict when streaming from Parquet or the Hub)."""
+    if kind == "disk":
+        loaded = datasets.load_from_disk(str(source))
+    elif kind == "parquet":
+        loaded = datasets.load_dataset("parquet", data_files=str(source), streaming=streaming)
     else:
-        raise ValueError(f"no data at {source}: not a folder, a file or a Hub dataset id")
+        loaded = datasets.load_dataset(str(source), streaming=streaming)
     if isinstance(loaded, datasets.Dataset):
         loaded = datasets.DatasetDict({"all": loaded})
-    return {name: _canonical_columns(split, columns) for name, split in loaded.items()}
+    return loaded
 
 
-def _read_upstream(folder: Path) -> datasets.Dataset:
-    images = folder / UPSTREAM_IMAGES
-    rows = {"id": [], "overview": [], "genres": [], "poster": []}
+def _read_source(source: str | Path, columns: ColumnNames) -> dict[str, datasets.Dataset]:
+    kind = _source_kind(source)
+    if kind == "upstream":
+        return {"all": _read_upstream(Path(source))}
+    return {name: _canonical_columns(split, columns) for name, split in _open_source(source, kind, False).items()}
+
+
+def _upstream_records(folder: Path):
+    """The upstream CSV's rows as loader rows (poster by path, not read)."""
     with open(folder / UPSTREAM_CSV, newline="", encoding="utf-8") as handle:
         for record in csv.DictReader(handle):
             movie_id = (record.get("Id") or "").strip()
-            poster = images / f"{movie_id}.jpg"
-            rows["id"].append(movie_id)
-            rows["overview"].append(record.get("Overview") or "")
-            rows["genres"].append(parse_genres(record.get("Genre")))
-            rows["poster"].append({"path": str(poster), "bytes": None})
+            poster = folder / UPSTREAM_IMAGES / f"{movie_id}.jpg"
+            yield {
+                "id": movie_id,
+                "overview": record.get("Overview") or "",
+                "genres": parse_genres(record.get("Genre")),
+                "poster": {"path": str(poster), "bytes": None},
+            }
+
+
+def _read_upstream(folder: Path) -> datasets.Dataset:
+    rows = {"id": [], "overview": [], "genres": [], "poster": []}
+    for record in _upstream_records(folder):
+        for key, value in record.items():
+            rows[key].append(value)
     return datasets.Dataset.from_dict(rows, features=FEATURES)
 
 
 def _canonical_columns(split: datasets.Dataset, columns: ColumnNames) -> datasets.Dataset:
     wanted = vars(columns)
-    missing = [name for name in wanted.values() if name not in split.column_names]
-    if missing:
-        raise ValueError(
-            f"the data has no column(s) {missing}; it has {split.column_names}. "
-            "Map them with e.g. --columns overview=plot,poster=image"
-        )
+    _check_columns(split.column_names, list(wanted.values()))
     split = split.select_columns(list(wanted.values()))
     split = split.rename_columns({v: k for k, v in wanted.items() if k != v})
     split = split.cast_column("poster", datasets.Image(decode=False))
@@ -208,6 +228,61 @@ def _canonical_columns(split: datasets.Dataset, columns: ColumnNames) -> dataset
         }
 
     return split.map(canonical, batched=True, features=FEATURES)
+
+
+def _check_columns(present: list[str], needed: list[str]) -> None:
+    missing = [name for name in needed if name not in present]
+    if missing:
+        raise ValueError(
+            f"the data has no column(s) {missing}; it has {present}. Map them with e.g. --columns overview=plot,poster=image"
+        )
+
+
+def stream_movies(source: str | Path, *, columns: ColumnNames | None = None, split: str | None = None):
+    """(rows, total or None): every row of a source as {"id", "overview", "poster"}, one at a time.
+
+    For prediction: genres are not needed and no row is dropped here. Parquet files and Hub
+    datasets are streamed, a save_to_disk folder is memory-mapped and an upstream folder's posters
+    are read one by one, so memory does not grow with the size of the data. `split` picks one split;
+    by default every split is read.
+    """
+    columns = columns or ColumnNames()
+    kind = _source_kind(source)
+    if kind == "upstream":
+        total = sum(1 for _ in _upstream_records(Path(source)))
+        return (_prediction_row(row) for row in _upstream_records(Path(source))), total
+    loaded = _open_source(source, kind, streaming=kind != "disk")
+    if split is not None and split not in loaded:
+        raise ValueError(f"no split {split!r} in the data; it has {sorted(loaded)}")
+    parts = [loaded[split]] if split else list(loaded.values())
+    needed = {"id": columns.id, "overview": columns.overview, "poster": columns.poster}
+    for part in parts:
+        names = part.column_names if part.column_names is not None else list(part.features or {})
+        _check_columns(names, list(needed.values()))
+    total = _total_rows(source, kind, loaded, split)
+    rows = (
+        _prediction_row({key: row[name] for key, name in needed.items()})
+        for part in parts
+        for row in part.select_columns(list(needed.values())).cast_column(columns.poster, datasets.Image(decode=False))
+    )
+    return rows, total
+
+
+def _prediction_row(row: dict) -> dict:
+    return {"id": str(row["id"]), "overview": row["overview"] or "", "poster": row["poster"]}
+
+
+def _total_rows(source, kind: str, loaded, split: str | None) -> int | None:
+    """Row count without reading the rows, where the source knows it (a progress bar's total)."""
+    if kind == "disk":
+        return sum(len(part) for name, part in loaded.items() if split in (None, name))
+    if kind == "parquet":
+        import pyarrow.parquet
+
+        return pyarrow.parquet.read_metadata(str(source)).num_rows
+    splits = getattr(next(iter(loaded.values())).info, "splits", None) or {}
+    counts = [info.num_examples for name, info in splits.items() if split in (None, name)]
+    return sum(counts) if counts and all(counts) else None
 
 
 def parse_genres(value) -> list[str]:
@@ -274,4 +349,6 @@ def _ensure_splits(splits: dict[str, datasets.Dataset], spec: SplitSpec) -> dict
     if "test" in splits:  # a given test split stays the only one; its share goes to training
         assignment = ["train" if name == "test" else name for name in assignment]
     cut = {name: pool.select([i for i, s in enumerate(assignment) if s == name]) for name in names}
+    if "test" in cut and len(cut["test"]) == 0:  # e.g. data drawn from another cut's train and validation
+        del cut["test"]
     return {**cut, **splits}

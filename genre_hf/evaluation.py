@@ -10,20 +10,17 @@ from __future__ import annotations
 import numpy as np
 
 from genre_hf.calibration import fit_model_calibration
-from genre_hf.config import MODEL_TITLES
-from genre_hf.features import MovieArrays, multi_hot
+from genre_hf.features import MovieFeatures, multi_hot
 from genre_hf.metrics import load_metric
 from genre_hf.predictor import calibrate
 
 F1_KEYS = ("micro_precision", "micro_recall", "micro_f1", "macro_f1", "weighted_f1", "samples_f1")
-SUMMARY_KEYS = ("bce", "micro_precision", "micro_recall", "micro_f1", "macro_f1", "map", "ece")
 BASELINE_NAMES = {"prior": "Genre prior", "tfidf_logreg": "TF-IDF + logistic regression"}
-TITLES = {**MODEL_TITLES, **BASELINE_NAMES}
 
 
-def model_probabilities(predictor, arrays: MovieArrays) -> dict[str, np.ndarray]:
-    """Raw (uncalibrated) outputs of the three models."""
-    return {name: predictor.raw_probabilities(name, arrays.posters, arrays.tokens) for name in predictor.models}
+def model_probabilities(predictor, features: MovieFeatures) -> dict[str, np.ndarray]:
+    """Raw (uncalibrated) outputs of the three models, every movie with both inputs."""
+    return {name: predictor.raw_probabilities(name, features.inputs) for name in predictor.models}
 
 
 def score(raw: np.ndarray, labels: np.ndarray, calibration: dict, genres: list[str]) -> dict:
@@ -80,20 +77,22 @@ class Baselines:
         return {"prior": np.tile(self.prior, (n, 1)).astype(np.float32), "tfidf_logreg": logreg}
 
 
-def benchmark(predictor, arrays: MovieArrays, overviews: list[str], baselines: Baselines | None = None):
+def benchmark(predictor, features: MovieFeatures, overviews: list[str], baselines: Baselines | None = None, split: str = "all"):
     """Scores of the models (and baselines) on one split, with their raw and calibrated probabilities
     (for the plots)."""
     genres = predictor.genres
-    raw = model_probabilities(predictor, arrays)
+    raw = model_probabilities(predictor, features)
     calibrations = dict(predictor.calibration)
     if baselines is not None:
         raw.update(baselines.probabilities(overviews))
         calibrations.update(baselines.calibration)
-    scores = {name: score(probabilities, arrays.labels, calibrations[name], genres) for name, probabilities in raw.items()}
+    scores = {name: score(probabilities, features.labels, calibrations[name], genres) for name, probabilities in raw.items()}
     report = {
-        "movies": len(arrays),
+        "split": split,
+        "movies": len(features),
         "genres": genres,
-        "support": {genre: int(n) for genre, n in zip(genres, arrays.labels.sum(axis=0))},
+        "titles": {**predictor.titles, **{name: BASELINE_NAMES[name] for name in scores if name in BASELINE_NAMES}},
+        "support": {genre: int(n) for genre, n in zip(genres, features.labels.sum(axis=0))},
         "models": {name: scores[name] for name in predictor.models},
         "baselines": {name: scores[name] for name in scores if name not in predictor.models},
     }
@@ -104,8 +103,9 @@ def benchmark(predictor, arrays: MovieArrays, overviews: list[str], baselines: B
 def to_markdown(report: dict) -> str:
     """The benchmark as Markdown tables: summary, calibration, per-genre F1 and AP."""
     rows = {**report["models"], **report.get("baselines", {})}
+    titles = report["titles"]
     lines = [
-        f"Scored on {report['movies']:,} movies.",
+        f"Scored on {report['movies']:,} movies ({report['split']} split).",
         "",
         "| model | BCE | P (0.5) | R (0.5) | micro F1 (0.5) | micro F1 (tuned) | macro F1 (tuned) | weighted F1 (tuned) | samples F1 (tuned) | mAP | ECE | ECE (calibrated) |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
@@ -113,7 +113,7 @@ def to_markdown(report: dict) -> str:
     for name, r in rows.items():
         t = r["tuned"]
         lines.append(
-            f"| {TITLES.get(name, name)} | {r['bce']:.4f} | {r['micro_precision']:.3f} | {r['micro_recall']:.3f} | "
+            f"| {titles[name]} | {r['bce']:.4f} | {r['micro_precision']:.3f} | {r['micro_recall']:.3f} | "
             f"{r['micro_f1']:.3f} | {t['micro_f1']:.3f} | {t['macro_f1']:.3f} | {t['weighted_f1']:.3f} | "
             f"{t['samples_f1']:.3f} | {r['map']:.3f} | {r['ece']:.4f} | {r['ece_calibrated']:.4f} |"
         )
@@ -122,7 +122,7 @@ def to_markdown(report: dict) -> str:
         "",
         "Per genre (tuned thresholds): F1 / AP",
         "",
-        "| genre | support | " + " | ".join(TITLES.get(n, n) for n in names) + " |",
+        "| genre | support | " + " | ".join(titles[n] for n in names) + " |",
         "|---|---|" + "---|" * len(names),
     ]
     for index, genre in enumerate(report["genres"]):

@@ -1,26 +1,33 @@
-"""The three models, one builder each, in the Keras functional API.
+"""The three models, built in the Keras functional API on whichever encoders the config names.
 
-Every layer that a later step looks up has a name: `poster_embedding` and `overview_embedding` are
-the penultimate layers whose outputs the fusion model joins, and `genres` is every model's output.
-Architectures are rebuilt from the config, then weights-only files are loaded into them.
+- poster model: the poster encoder's trunk and a sigmoid head;
+- overview model: the overview encoder's trunk and a sigmoid head;
+- fusion: both trunks (copied from the trained single models and frozen), their embeddings gated by
+  which modalities a movie has, a joint head, plus a wide TF-IDF layer on the overview's words.
+
+Every model takes a dict of named inputs (see `Featurizer.input_specs`) and ends in a layer named
+`genres`. Architectures are rebuilt from the config, then weights-only files are loaded into them.
 """
 
 from __future__ import annotations
 
 import keras
+import numpy as np
 from keras import layers
 
 from genre_hf.config import GenreConfig
+from genre_hf.encoders import TOKENS_INPUT, Encoder
 
-POSTER_INPUT = "poster"
-TOKENS_INPUT = "overview_tokens"
+MODALITIES_INPUT = "modalities"  # fusion only: N x 2 of 1/0, whether the poster / overview is given
 
 
 @keras.saving.register_keras_serializable(package="genre_hf")
-class ModalityDropout(layers.Layer):
-    """In training, blank one whole modality for a fraction of movies.
+class ModalityGate(layers.Layer):
+    """Zero the embedding (and wide logits) of a modality a movie lacks; in training, also blank one
+    whole modality for a fraction of movies.
 
-    Without it the fusion head leans on the stronger text branch and ignores the poster.
+    The random blanks keep the head from leaning on the stronger text branch alone, and make a
+    missing poster or overview at prediction time something the head has seen.
     """
 
     def __init__(self, rate: float, seed: int | None = None, **kwargs):
@@ -29,16 +36,19 @@ class ModalityDropout(layers.Layer):
         self.seed_generator = keras.random.SeedGenerator(seed)
 
     def call(self, inputs, training=False):
-        poster, text = inputs
-        if not training or self.rate <= 0:
-            return poster, text
-        draw = keras.random.uniform((keras.ops.shape(poster)[0], 1), seed=self.seed_generator)
-        keep_poster = keras.ops.cast(draw >= self.rate, poster.dtype)
-        keep_text = keras.ops.cast((draw < self.rate) | (draw >= 2 * self.rate), text.dtype)
-        return poster * keep_poster, text * keep_text
+        poster, text, present = inputs
+        present = keras.ops.cast(present, poster.dtype)
+        if training and self.rate > 0:
+            draw = keras.random.uniform((keras.ops.shape(poster)[0], 1), seed=self.seed_generator)
+            keep_poster = keras.ops.cast(draw >= self.rate, poster.dtype)
+            keep_text = keras.ops.cast((draw < self.rate) | (draw >= 2 * self.rate), poster.dtype)
+            present = present * keras.ops.concatenate([keep_poster, keep_text], axis=-1)
+        keep_poster, keep_text = present[:, :1], present[:, 1:]
+        return poster * keep_poster, text * keep_text, keep_text
 
     def compute_output_shape(self, input_shape):
-        return input_shape
+        poster, text, _ = input_shape
+        return poster, text, (poster[0], 1)
 
     def get_config(self):
         return {**super().get_config(), "rate": self.rate}
@@ -59,8 +69,6 @@ class TfIdf(layers.Layer):
         self.idf = self.add_weight(shape=(vocabulary_size,), initializer="ones", trainable=False, name="idf")
 
     def set_idf(self, train_tokens) -> None:
-        import numpy as np
-
         document_frequency = np.zeros(self.vocabulary_size)
         for row in train_tokens:
             document_frequency[np.unique(row)] += 1
@@ -79,123 +87,76 @@ class TfIdf(layers.Layer):
         return {**super().get_config(), "vocabulary_size": self.vocabulary_size, "scale": self.scale}
 
 
-def poster_input(config: GenreConfig) -> keras.KerasTensor:
-    return keras.Input((config.image_size, config.image_size, 3), dtype="uint8", name=POSTER_INPUT)
+def model_input(encoder: Encoder) -> keras.KerasTensor:
+    shape, dtype = encoder.input_spec()
+    return keras.Input(shape, dtype=dtype, name=encoder.input_name)
 
 
-def tokens_input(config: GenreConfig) -> keras.KerasTensor:
-    return keras.Input((config.sequence_length,), dtype="int32", name=TOKENS_INPUT)
+def build_single(config: GenreConfig, encoder: Encoder) -> keras.Model:
+    """One modality: the encoder's trunk and a sigmoid per genre."""
+    inputs = model_input(encoder)
+    x = layers.Dropout(encoder.head_dropout, name="head_dropout")(encoder.trunk(inputs))
+    outputs = layers.Dense(config.num_genres, activation="sigmoid", name="genres")(x)
+    return keras.Model({encoder.input_name: inputs}, outputs, name=encoder.modality)
 
 
-def poster_trunk(config: GenreConfig, poster: keras.KerasTensor) -> keras.KerasTensor:
-    """uint8 poster -> poster_embedding: conv blocks, global pooling, a dense layer."""
-    x = layers.Rescaling(1 / 255.0, name="rescale")(poster)
-    if config.augment_posters:  # active in training only
-        x = layers.RandomFlip("horizontal", seed=config.seed, name="flip")(x)
-        x = layers.RandomTranslation(0.06, 0.06, fill_mode="nearest", seed=config.seed, name="shift")(x)
-    for block, filters in enumerate(config.cnn_filters, start=1):
-        x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"block{block}_conv")(x)
-        x = layers.BatchNormalization(name=f"block{block}_bn")(x)
-        x = layers.Activation("relu", name=f"block{block}_relu")(x)
-        x = layers.MaxPooling2D(name=f"block{block}_pool")(x)
-    x = layers.GlobalAveragePooling2D(name="poster_pool")(x)
-    x = layers.Dropout(config.cnn_dropout, name="poster_pool_dropout")(x)
-    return layers.Dense(config.cnn_embedding, activation="relu", name="poster_embedding")(x)
-
-
-def overview_trunk(config: GenreConfig, tokens: keras.KerasTensor, vocabulary_size: int) -> keras.KerasTensor:
-    """Token ids -> overview_embedding: a masked BiLSTM pooled over time, plus a bag of words.
-
-    The bag-of-words shortcut gives the linear word evidence that a TF-IDF model thrives on, which
-    an LSTM trained from scratch on 5k overviews struggles to learn alone.
-    """
-    x = layers.Embedding(vocabulary_size, config.embedding_dim, mask_zero=True, name="word_embedding")(tokens)
-    x = layers.SpatialDropout1D(config.spatial_dropout, name="word_dropout")(x)
-    x = layers.Bidirectional(layers.LSTM(config.lstm_units, return_sequences=True), name="bilstm")(x)
-    features = [layers.GlobalAveragePooling1D(name="lstm_mean")(x)]
-    if config.bag_of_words:
-        bag = layers.CategoryEncoding(vocabulary_size, output_mode="multi_hot", name="bag_of_words")(tokens)
-        features.append(
-            layers.Dense(
-                config.text_embedding,
-                kernel_regularizer=keras.regularizers.L2(config.bag_of_words_l2),
-                name="bag_projection",
-            )(bag)
-        )
-    x = layers.Concatenate(name="text_features")(features)
-    x = layers.Dropout(config.text_dropout, name="text_dropout")(x)
-    return layers.Dense(config.text_embedding, activation="relu", name="overview_embedding")(x)
-
-
-def genre_head(config: GenreConfig, embedding: keras.KerasTensor, dropout: float) -> keras.KerasTensor:
-    x = layers.Dropout(dropout, name="head_dropout")(embedding)
-    return layers.Dense(config.num_genres, activation="sigmoid", name="genres")(x)
-
-
-def build_poster_cnn(config: GenreConfig) -> keras.Model:
-    poster = poster_input(config)
-    outputs = genre_head(config, poster_trunk(config, poster), config.cnn_dropout)
-    return keras.Model(poster, outputs, name="poster_cnn")
-
-
-def build_overview_lstm(config: GenreConfig, vocabulary_size: int) -> keras.Model:
-    tokens = tokens_input(config)
-    outputs = genre_head(config, overview_trunk(config, tokens, vocabulary_size), config.text_dropout)
-    return keras.Model(tokens, outputs, name="overview_lstm")
-
-
-def build_fusion(config: GenreConfig, vocabulary_size: int) -> keras.Model:
+def build_fusion(config: GenreConfig, encoders: dict[str, Encoder], vocabulary_size: int) -> keras.Model:
     """Both trunks, their embeddings concatenated into a joint head, plus a wide TF-IDF layer.
 
     Training starts the trunks from the trained single models (`init_fusion_trunks`). The wide
     layer adds a logistic regression on the overview's words to the head's logits: on 5k movies
-    that linear evidence is what the deep text branch learns worst.
+    that linear evidence is what a deep text branch learns worst.
     """
-    poster, tokens = poster_input(config), tokens_input(config)
-    poster_embedding = poster_trunk(config, poster)
-    text_embedding = overview_trunk(config, tokens, vocabulary_size)
-    poster_embedding, text_embedding = ModalityDropout(
-        config.modality_dropout, seed=config.seed, name="modality_dropout"
-    )([poster_embedding, text_embedding])
-    x = layers.Concatenate(name="joint_embedding")([poster_embedding, text_embedding])
+    inputs = {encoder.input_name: model_input(encoder) for encoder in encoders.values()}
+    inputs[MODALITIES_INPUT] = keras.Input((2,), dtype="float32", name=MODALITIES_INPUT)
+    poster = encoders["poster"].trunk(inputs[encoders["poster"].input_name])
+    text = encoders["overview"].trunk(inputs[encoders["overview"].input_name])
+    poster, text, keep_text = ModalityGate(config.modality_dropout, seed=config.seed, name="modality_dropout")(
+        [poster, text, inputs[MODALITIES_INPUT]]
+    )
+    x = layers.Concatenate(name="joint_embedding")([poster, text])
     x = layers.Dropout(config.fusion_dropout, name="joint_dropout")(x)
     x = layers.Dense(config.fusion_hidden, activation="relu", name="fusion_hidden")(x)
     x = layers.Dropout(config.fusion_dropout, name="head_dropout")(x)
     logits = layers.Dense(config.num_genres, name="deep_logits")(x)
     if config.wide_tfidf:
-        tfidf = TfIdf(vocabulary_size, config.wide_scale, name="tfidf")(tokens)
-        wide = layers.Dense(
-            config.num_genres,
-            kernel_regularizer=keras.regularizers.L2(config.wide_l2 * config.wide_scale**2),
-            name="wide_logits",
-        )(tfidf)
+        if TOKENS_INPUT not in inputs:
+            inputs[TOKENS_INPUT] = keras.Input((config.sequence_length,), dtype="int32", name=TOKENS_INPUT)
+        tfidf = TfIdf(vocabulary_size, config.wide_scale, name="tfidf")(inputs[TOKENS_INPUT])
+        regularizer = keras.regularizers.L2(config.wide_l2 * config.wide_scale**2)
+        wide = layers.Dense(config.num_genres, kernel_regularizer=regularizer, name="wide_logits")(tfidf)
+        wide = layers.Multiply(name="wide_gate")([wide, keep_text])  # no overview, no word evidence
         logits = layers.Add(name="logits")([logits, wide])
     outputs = layers.Activation("sigmoid", name="genres")(logits)
-    return keras.Model({POSTER_INPUT: poster, TOKENS_INPUT: tokens}, outputs, name="fusion")
+    return keras.Model(inputs, outputs, name="fusion")
 
 
-def init_fusion_trunks(fusion: keras.Model, cnn: keras.Model, lstm: keras.Model, trainable: bool) -> None:
-    """Copy the trained single-modality trunks into the fusion model (same layer names)."""
-    for layer in fusion.layers:  # the head and the wide layer are fusion's own
-        if not layer.weights or not (_has_layer(cnn, layer.name) or _has_layer(lstm, layer.name)):
-            continue
-        source = cnn if _has_layer(cnn, layer.name) else lstm
-        layer.set_weights(source.get_layer(layer.name).get_weights())
-        layer.trainable = trainable
-
-
-def _has_layer(model: keras.Model, name: str) -> bool:
-    return any(layer.name == name for layer in model.layers)
-
-
-def model_inputs(name: str, posters, tokens):
-    """What model `name` takes, from poster arrays and token ids."""
-    return {"cnn": posters, "lstm": tokens, "fusion": {POSTER_INPUT: posters, TOKENS_INPUT: tokens}}[name]
-
-
-def build_models(config: GenreConfig, vocabulary_size: int) -> dict[str, keras.Model]:
+def build_models(config: GenreConfig, encoders: dict[str, Encoder], vocabulary_size: int) -> dict[str, keras.Model]:
     return {
-        "cnn": build_poster_cnn(config),
-        "lstm": build_overview_lstm(config, vocabulary_size),
-        "fusion": build_fusion(config, vocabulary_size),
+        "poster": build_single(config, encoders["poster"]),
+        "overview": build_single(config, encoders["overview"]),
+        "fusion": build_fusion(config, encoders, vocabulary_size),
     }
+
+
+def init_fusion_trunks(fusion: keras.Model, singles: list[keras.Model]) -> None:
+    """Copy the trained single-modality trunks into the fusion model (same layer names), frozen."""
+    sources = {layer.name: layer for model in singles for layer in model.layers if layer.name != "genres"}
+    for layer in fusion.layers:  # the head and the wide layer are fusion's own
+        if layer.weights and layer.name in sources and not isinstance(layer, keras.layers.InputLayer):
+            layer.set_weights(sources[layer.name].get_weights())
+            layer.trainable = False
+
+
+def input_names(model: keras.Model) -> list[str]:
+    return [tensor.name for tensor in model.inputs]
+
+
+def model_arrays(model: keras.Model, inputs: dict[str, np.ndarray], present: np.ndarray | None = None) -> dict:
+    """The arrays `model` reads; the fusion model also gets which modalities each movie has (all by default)."""
+    names = input_names(model)
+    arrays = {name: inputs[name] for name in names if name != MODALITIES_INPUT}
+    if MODALITIES_INPUT in names:
+        count = len(next(iter(arrays.values())))
+        arrays[MODALITIES_INPUT] = np.ones((count, 2), np.float32) if present is None else present
+    return arrays

@@ -11,20 +11,19 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from sklearn.metrics import precision_recall_curve  # noqa: E402
 
-from genre_hf.evaluation import TITLES  # noqa: E402
 from genre_hf.metrics.multilabel_genres import reliability_curve  # noqa: E402
 
 
-def training_curves(histories: dict[str, dict], best_epochs: dict[str, int], path: Path) -> Path:
+def training_curves(histories: dict[str, dict], best_epochs: dict[str, int], titles: dict[str, str], path: Path) -> Path:
     """Loss, validation loss, precision and recall per epoch; the kept epoch is marked."""
     figure, axes = plt.subplots(1, 3, figsize=(15, 4))
     for name, history in histories.items():
         epochs = np.arange(1, len(history["loss"]) + 1)
-        (line,) = axes[0].plot(epochs, history["val_bce"], label=f"{TITLES[name]} validation")
-        axes[0].plot(epochs, history["bce"], "--", color=line.get_color(), label=f"{TITLES[name]} training")
+        (line,) = axes[0].plot(epochs, history["val_bce"], label=f"{titles[name]} validation")
+        axes[0].plot(epochs, history["bce"], "--", color=line.get_color(), label=f"{titles[name]} training")
         axes[0].axvline(best_epochs[name], color=line.get_color(), alpha=0.3)
-        axes[1].plot(epochs, history["val_precision"], color=line.get_color(), label=TITLES[name])
-        axes[2].plot(epochs, history["val_recall"], color=line.get_color(), label=TITLES[name])
+        axes[1].plot(epochs, history["val_precision"], color=line.get_color(), label=titles[name])
+        axes[2].plot(epochs, history["val_recall"], color=line.get_color(), label=titles[name])
     for axis, title in zip(axes, ("Binary cross-entropy (kept epoch marked)", "Validation precision @0.5", "Validation recall @0.5")):
         axis.set_title(title)
         axis.set_xlabel("epoch")
@@ -34,27 +33,27 @@ def training_curves(histories: dict[str, dict], best_epochs: dict[str, int], pat
     return _save(figure, path)
 
 
-def precision_recall_curves(probabilities: dict[str, np.ndarray], labels: np.ndarray, path: Path) -> Path:
+def precision_recall_curves(probabilities: dict[str, np.ndarray], labels: np.ndarray, titles: dict[str, str], path: Path) -> Path:
     """Micro-averaged precision-recall curve of every model and baseline."""
     figure, axis = plt.subplots(figsize=(6, 5))
     for name, p in probabilities.items():
         precision, recall, _ = precision_recall_curve(labels.ravel(), p.ravel())
-        axis.plot(recall, precision, label=TITLES.get(name, name))
+        axis.plot(recall, precision, label=titles[name])
     axis.set(xlabel="recall", ylabel="precision", title="Micro-averaged precision-recall", xlim=(0, 1), ylim=(0, 1))
     axis.grid(alpha=0.3)
     axis.legend()
     return _save(figure, path)
 
 
-def per_genre_f1(report: dict, path: Path, names=("cnn", "lstm", "fusion")) -> Path:
+def per_genre_f1(report: dict, path: Path) -> Path:
     """F1 at the tuned thresholds, per genre, for the three models."""
-    genres = report["genres"]
+    genres, names, titles = report["genres"], list(report["models"]), report["titles"]
     rows = {**report["models"], **report.get("baselines", {})}
     figure, axis = plt.subplots(figsize=(12, 4.5))
     width = 0.8 / len(names)
     for offset, name in enumerate(names):
         f1 = [entry["f1"] for entry in rows[name]["per_genre"]]
-        axis.bar(np.arange(len(genres)) + offset * width, f1, width, label=TITLES[name])
+        axis.bar(np.arange(len(genres)) + offset * width, f1, width, label=titles[name])
     axis.set_xticks(np.arange(len(genres)) + 0.4 - width / 2)
     axis.set_xticklabels(genres, rotation=45, ha="right")
     axis.set(ylabel="F1 (tuned thresholds)", title="Per-genre F1", ylim=(0, 1))
@@ -63,14 +62,14 @@ def per_genre_f1(report: dict, path: Path, names=("cnn", "lstm", "fusion")) -> P
     return _save(figure, path)
 
 
-def reliability_diagram(raw: dict[str, np.ndarray], calibrated: dict[str, np.ndarray], labels: np.ndarray, path: Path) -> Path:
+def reliability_diagram(raw: dict[str, np.ndarray], calibrated: dict[str, np.ndarray], labels: np.ndarray, titles: dict[str, str], path: Path) -> Path:
     """Observed frequency against predicted probability, before and after temperature scaling."""
     figure, axes = plt.subplots(1, 2, figsize=(11, 5), sharey=True)
     for axis, probabilities, title in ((axes[0], raw, "Raw outputs"), (axes[1], calibrated, "Calibrated (temperature, class-weight offsets)")):
         axis.plot([0, 1], [0, 1], "k:", label="perfect")
         for name, p in probabilities.items():
             curve = reliability_curve(p, labels)
-            axis.plot(curve.mean_confidence, curve.observed_frequency, "o-", markersize=3, label=TITLES[name])
+            axis.plot(curve.mean_confidence, curve.observed_frequency, "o-", markersize=3, label=titles[name])
         axis.set(title=title, xlabel="predicted probability", xlim=(0, 1), ylim=(0, 1))
         axis.grid(alpha=0.3)
     axes[0].set_ylabel("observed frequency")

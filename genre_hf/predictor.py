@@ -1,29 +1,24 @@
-"""Prediction with the three trained models, and their folder format (no Hub code here).
+"""Prediction with the three models: inputs checked, features made, calibrated probabilities out.
 
-A model folder holds plain, safe files: `config.json`, one weights-only `.weights.h5` per model,
-`vocabulary.txt` and `thresholds.json`. Loading rebuilds each architecture from the config in
-code and loads weights only, so nothing in a folder is ever executed.
+No Hub code here (see hub.py) and no heavy import at module level: TensorFlow and Keras load when
+a predictor is built, so `import genre_hf` stays fast.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
-from genre_hf import features
+from genre_hf import folder as model_folder
 from genre_hf.calibration import apply_temperature
-from genre_hf.config import FORMAT_VERSION, MODEL_NAMES, GenreConfig
-from genre_hf.models import build_models, model_inputs
+from genre_hf.config import LEGACY_MODEL_NAMES, MODEL_INPUTS, MODEL_NAMES, GenreConfig
+from genre_hf.features import Featurizer, Tokenizer
+from genre_hf.inputs import check_inputs
+from genre_hf.posters import poster_to_array
 
-CONFIG_FILE = "config.json"
-VOCABULARY_FILE = "vocabulary.txt"
-THRESHOLDS_FILE = "thresholds.json"
-WEIGHTS_FILES = {name: f"{name}.weights.h5" for name in MODEL_NAMES}
-MODEL_FILES = (CONFIG_FILE, VOCABULARY_FILE, THRESHOLDS_FILE, *WEIGHTS_FILES.values())
-MODEL_INPUTS = {"cnn": ("poster",), "lstm": ("overview",), "fusion": ("poster", "overview")}
-FORWARD_CHUNK = 512
+FORWARD_CHUNK = 256  # movies per forward pass: bounds memory however large a batch is
+COMPILE_AFTER_CALLS = 1  # eager for a one-off call; later calls use a traced function
 
 
 def default_calibration(config: GenreConfig) -> dict:
@@ -34,49 +29,98 @@ def default_calibration(config: GenreConfig) -> dict:
     }
 
 
+class ModelResults(dict):
+    """`{model: answer}` for one movie. The format-1 names still work: `result["cnn"]` is
+    `result["poster"]` and `result["lstm"]` is `result["overview"]`."""
+
+    def __missing__(self, key):
+        if key in LEGACY_MODEL_NAMES and LEGACY_MODEL_NAMES[key] in self:
+            return self[LEGACY_MODEL_NAMES[key]]
+        raise KeyError(key)
+
+    def __contains__(self, key):
+        return super().__contains__(LEGACY_MODEL_NAMES.get(key, key))
+
+    def get(self, key, default=None):
+        return self[key] if key in self else default
+
+
 class GenrePredictor:
-    """The three models with everything needed to use them: vocabulary, genres, calibration."""
+    """The three models with everything needed to use them: encoders, vocabulary, genres, calibration."""
 
     def __init__(self, config: GenreConfig, vocabulary: list[str], calibration: dict | None = None, models=None):
+        from genre_hf.encoders import make_encoders
+
         self.config = config
-        self.vocabulary = list(vocabulary)
+        self.tokenizer = Tokenizer(config, vocabulary)
+        self.encoders = make_encoders(config, self.tokenizer)
+        self.featurizer = Featurizer(config, self.encoders, self.tokenizer)
         self.calibration = calibration or default_calibration(config)
-        self.models = models or build_models(config, len(self.vocabulary))
-        self.vectorizer = features.make_vectorizer(config, self.vocabulary)
-        self._compiled = {}  # model name -> traced forward pass, once `compile_for_serving` ran
+        if models is None:
+            from genre_hf.models import build_models
+
+            models = build_models(config, self.encoders, len(self.tokenizer.vocabulary))
+        self.models = models
+        self._calls = dict.fromkeys(MODEL_NAMES, 0)
+        self._compiled = {}  # model name -> traced forward pass
 
     @property
     def genres(self) -> list[str]:
         return list(self.config.genres)
 
-    # ---- batch arrays in, probabilities out -------------------------------------------------
+    @property
+    def vocabulary(self) -> list[str]:
+        return self.tokenizer.vocabulary
 
-    def raw_probabilities(self, name: str, posters: np.ndarray | None, tokens: np.ndarray | None) -> np.ndarray:
-        """Uncalibrated sigmoid outputs of one model, one forward pass per chunk of 512 movies."""
-        inputs = model_inputs(name, posters, tokens)
-        size = len(posters) if posters is not None else len(tokens)
-        forward = self._compiled.get(name) or (lambda batch, model=self.models[name]: model(batch, training=False))
-        chunks = [np.asarray(forward(_slice(inputs, start, start + FORWARD_CHUNK))) for start in range(0, size, FORWARD_CHUNK)]
+    @property
+    def titles(self) -> dict[str, str]:
+        """How reports and the app name each model: "Poster CNN", "Overview LSTM", "Fusion"."""
+        return {**{name: encoder.title for name, encoder in self.encoders.items()}, "fusion": "Fusion"}
+
+    # ---- named input arrays in, probabilities out ----------------------------------------------
+
+    def raw_probabilities(self, name: str, inputs: dict[str, np.ndarray], present: np.ndarray | None = None) -> np.ndarray:
+        """Uncalibrated sigmoid outputs of one model, one forward pass per chunk of movies.
+
+        `present` (fusion only, N x 2 of 1/0) says which of poster and overview each movie has;
+        by default both.
+        """
+        from genre_hf.models import model_arrays
+
+        arrays = model_arrays(self.models[name], inputs, present)
+        size = len(next(iter(arrays.values())))
+        forward = self._forward(name)
+        chunks = [
+            np.asarray(forward({key: value[start : start + FORWARD_CHUNK] for key, value in arrays.items()}))
+            for start in range(0, size, FORWARD_CHUNK)
+        ]
         return np.concatenate(chunks) if chunks else np.zeros((0, self.config.num_genres), np.float32)
 
-    def compile_for_serving(self) -> None:
-        """Trace each model's forward pass once, any batch size, so later calls skip eager overhead.
+    def _forward(self, name: str):
+        """Eager on the first call (no tracing cost for a one-off prediction), traced from the next."""
+        self._calls[name] += 1
+        if name not in self._compiled and self._calls[name] > COMPILE_AFTER_CALLS:
+            self._compile(name)
+        model = self.models[name]
+        return self._compiled.get(name) or (lambda batch: model(batch, training=False))
 
-        Worth it for a server (the LSTM goes from ~100 ms to a few ms a call); a one-off prediction
-        is faster without it, since tracing costs about a second.
-        """
+    def _compile(self, name: str) -> None:
         import tensorflow as tf
 
-        size = self.config.image_size
-        posters = tf.TensorSpec((None, size, size, 3), tf.uint8)
-        tokens = tf.TensorSpec((None, self.config.sequence_length), tf.int32)
-        for name, model in self.models.items():
-            spec = model_inputs(name, posters, tokens)
-            self._compiled[name] = tf.function(lambda batch, model=model: model(batch, training=False), input_signature=[spec])
-        dummy_posters = np.zeros((1, size, size, 3), np.uint8)
-        dummy_tokens = np.zeros((1, self.config.sequence_length), np.int32)
-        for name in self.models:
-            self.raw_probabilities(name, dummy_posters, dummy_tokens)
+        from genre_hf.models import MODALITIES_INPUT, input_names
+
+        specs = {**self.featurizer.input_specs(), MODALITIES_INPUT: ((2,), "float32")}
+        model = self.models[name]
+        signature = {key: tf.TensorSpec((None, *specs[key][0]), specs[key][1]) for key in input_names(model)}
+        self._compiled[name] = tf.function(lambda batch: model(batch, training=False), input_signature=[signature])
+
+    def compile_for_serving(self) -> None:
+        """Trace every model now (about a second) instead of on its second call: for a server's start-up."""
+        blank = {**self.featurizer.blank_inputs("poster", 1), **self.featurizer.blank_inputs("overview", 1)}
+        for name in MODEL_NAMES:
+            if name not in self._compiled:
+                self._compile(name)
+            self.raw_probabilities(name, blank)
 
     def calibrated(self, name: str, raw: np.ndarray) -> np.ndarray:
         """Temperature-scaled probabilities, class-weighting offsets undone (see training)."""
@@ -86,96 +130,95 @@ class GenrePredictor:
         per_genre = self.calibration[name]["thresholds"]
         return np.array([per_genre[genre] for genre in self.config.genres], dtype=np.float32)
 
-    def tokenize(self, overviews: list[str]) -> np.ndarray:
-        return features.vectorize(self.vectorizer, overviews)
+    def probabilities(self, posters: np.ndarray | None, overviews: list[str] | None) -> dict[str, np.ndarray]:
+        """Calibrated probabilities of every model the given inputs allow, for a batch with the same
+        inputs present in every movie. The fusion model runs on either input alone too (the other blanked)."""
+        count = len(posters) if posters is not None else len(overviews)
+        given = {"poster": posters is not None, "overview": overviews is not None}
+        inputs = {}
+        inputs.update(self.featurizer.poster_inputs(posters) if given["poster"] else self.featurizer.blank_inputs("poster", count))
+        inputs.update(self.featurizer.overview_inputs(overviews) if given["overview"] else self.featurizer.blank_inputs("overview", count))
+        present = np.tile(np.array([given["poster"], given["overview"]], np.float32), (count, 1))
+        names = [name for name in MODEL_NAMES if name == "fusion" or all(given[need] for need in MODEL_INPUTS[name])]
+        return {name: self.calibrated(name, self.raw_probabilities(name, inputs, present)) for name in names}
 
     # ---- the user-facing call ----------------------------------------------------------------
 
     def predict(self, poster=None, overview: str | list[str] | None = None):
-        """Genres for one movie, or for a batch given as lists of equal length.
+        """Genres for one movie, or for a batch.
 
-        One movie gives `{model: {"probabilities": {genre: p}, "genres": [...]}}` for each model
-        its inputs allow (poster: cnn; overview: lstm; both: cnn, lstm, fusion); a batch gives a
-        list of those, computed in one forward pass per model.
+        One movie: `poster` is a path, bytes, a PIL image or an H x W (x C) array; `overview` a
+        string. A batch: a list of posters and/or a list of overviews of the same length (or an
+        N x H x W x C array of posters). A single poster with a list of overviews (or the reverse)
+        is an error, never broadcast.
+
+        Returns `{model: {"probabilities": {genre: p}, "genres": [...], "notes": [...]}}` for each
+        model the inputs allow (a poster: poster and fusion; an overview: overview and fusion; both:
+        all three), or a list of those for a batch. Probabilities are calibrated, most likely first;
+        `genres` are those over the model's tuned threshold; `notes` say what to know about the
+        answer (the overview had no known word, was cut short, a modality was missing).
         """
-        batched = isinstance(poster, (list, tuple)) or isinstance(overview, (list, tuple))
-        posters, overviews = self._check_inputs(poster, overview, batched)
-        poster_array = None
+        posters, overviews, batched = check_inputs(poster, overview)
+        poster_arrays = None
         if posters is not None:
-            poster_array = np.stack(
-                [self._poster_array(item, i if batched else None) for i, item in enumerate(posters)]
-            )
-        tokens = self.tokenize(overviews) if overviews is not None else None
-        names = [n for n, needs in MODEL_INPUTS.items() if all(
-            {"poster": poster_array, "overview": tokens}[need] is not None for need in needs)]
-        results = [dict() for _ in range(len(posters if posters is not None else overviews))]
-        for name in names:
-            probabilities = self.calibrated(name, self.raw_probabilities(name, poster_array, tokens))
-            thresholds = self.thresholds(name)
-            for row, result in zip(probabilities, results):
-                result[name] = self._describe(row, thresholds)
+            poster_arrays = np.stack([self._poster_array(item, i if batched else None) for i, item in enumerate(posters)])
+        probabilities = self.probabilities(poster_arrays, overviews)
+        count = len(posters if posters is not None else overviews)
+        text_notes = self.encoders["overview"].notes(overviews) if overviews is not None else [[]] * count
+        missing = "no poster" if posters is None else "no overview" if overviews is None else None
+        results = []
+        for row in range(count):
+            result = ModelResults()
+            for name, values in probabilities.items():
+                notes = list(text_notes[row]) if "overview" in MODEL_INPUTS[name] and overviews is not None else []
+                if name == "fusion" and missing:
+                    notes.append(f"The fusion model read the {'overview' if posters is None else 'poster'} alone ({missing}).")
+                result[name] = self._describe(values[row], self.thresholds(name), notes)
+            results.append(result)
         return results if batched else results[0]
-
-    def _check_inputs(self, poster, overview, batched: bool):
-        if batched:
-            posters = list(poster) if poster is not None else None
-            overviews = list(overview) if overview is not None else None
-            if posters is not None and overviews is not None and len(posters) != len(overviews):
-                raise ValueError(f"got {len(posters)} posters but {len(overviews)} overviews; give lists of equal length")
-            if posters is None and overviews is None or not (posters or overviews):
-                raise ValueError("give a poster and/or an overview for each movie; the batch is empty")
-            for i, text in enumerate(overviews or []):
-                if not isinstance(text, str) or not text.strip():
-                    raise ValueError(f"overview {i} is empty or not a string")
-            return posters, overviews
-        if overview is not None and not isinstance(overview, str):
-            raise ValueError(f"an overview must be a string, not {type(overview).__name__}")
-        overview = overview if overview and overview.strip() else None
-        if poster is None and overview is None:
-            raise ValueError("give a poster, a non-empty overview, or both")
-        return ([poster] if poster is not None else None), ([overview] if overview is not None else None)
 
     def _poster_array(self, poster, index: int | None) -> np.ndarray:
         try:
-            return features.poster_to_array(poster, self.config.image_size)
+            return poster_to_array(poster, self.featurizer.image_size)
         except ValueError as error:
             where = f"poster {index}: " if index is not None else ""
             raise ValueError(f"{where}{error}") from None
 
-    def _describe(self, probabilities: np.ndarray, thresholds: np.ndarray) -> dict:
+    def _describe(self, probabilities: np.ndarray, thresholds: np.ndarray, notes: list[str]) -> dict:
         order = np.argsort(-probabilities, kind="stable")
         genres = self.config.genres
         return {
             "probabilities": {genres[i]: float(probabilities[i]) for i in order},
             "genres": [genres[i] for i in order if probabilities[i] >= thresholds[i]],
+            "notes": notes,
         }
 
-    # ---- the folder format ---------------------------------------------------------------------
+    # ---- the folder format (see folder.py) --------------------------------------------------------
 
     def save(self, folder: str | Path) -> Path:
+        """Write the model files into `folder` (an existing or new folder; see `folder.writing`)."""
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        self.config.save(folder / CONFIG_FILE)
-        (folder / VOCABULARY_FILE).write_text("\n".join(self.vocabulary) + "\n", encoding="utf-8")
-        thresholds = {"format_version": FORMAT_VERSION, "genres": self.genres, "models": self.calibration}
-        (folder / THRESHOLDS_FILE).write_text(json.dumps(thresholds, indent=2) + "\n")
-        for name, filename in WEIGHTS_FILES.items():
-            self.models[name].save_weights(folder / filename)
+        self.config.save(folder / model_folder.CONFIG_FILE)
+        self.tokenizer.save(folder / model_folder.VOCABULARY_FILE)
+        model_folder.write_calibration(folder / model_folder.THRESHOLDS_FILE, self.config, self.calibration)
+        for name, filename in model_folder.WEIGHTS_FILES.items():
+            model_folder.save_weights(self.models[name], folder / filename, self.config)
         return folder
 
     @classmethod
     def load(cls, folder: str | Path, **kwargs):
-        """Rebuild from a folder; a missing file or an unknown format version is a clear error."""
+        """Rebuild from a folder, checking every file; errors name the file and what is wrong in it."""
         folder = Path(folder)
-        missing = [name for name in MODEL_FILES if not (folder / name).is_file()]
-        if missing:
-            raise ValueError(f"{folder} is not a genre_hf model folder: missing {', '.join(missing)}")
-        config = GenreConfig.load(folder / CONFIG_FILE)
-        vocabulary = features.load_vocabulary(folder / VOCABULARY_FILE)
-        thresholds = json.loads((folder / THRESHOLDS_FILE).read_text())
-        predictor = cls(config, vocabulary, thresholds["models"], **kwargs)
-        for name, filename in WEIGHTS_FILES.items():
-            predictor.models[name].load_weights(folder / filename)
+        if not folder.is_dir():
+            raise model_folder.FolderError(f"no model folder at {folder}")
+        model_folder.check_complete(folder)
+        config = model_folder.read_config(folder)
+        vocabulary = model_folder.read_vocabulary(folder, config)
+        calibration = model_folder.read_calibration(folder, config)
+        predictor = cls(config, vocabulary, calibration, **kwargs)
+        for name, filename in model_folder.WEIGHTS_FILES.items():
+            model_folder.load_weights(predictor.models[name], folder / filename, config)
         return predictor
 
 
@@ -184,9 +227,3 @@ def calibrate(raw: np.ndarray, calibration: dict, genres: list[str]) -> np.ndarr
     offsets = calibration.get("logit_offsets")
     offsets = [offsets[genre] for genre in genres] if offsets else None
     return apply_temperature(raw, calibration["temperature"], offsets)
-
-
-def _slice(inputs, start: int, stop: int):
-    if isinstance(inputs, dict):
-        return {key: value[start:stop] for key, value in inputs.items()}
-    return inputs[start:stop]

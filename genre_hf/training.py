@@ -1,4 +1,4 @@
-"""Fit the poster CNN, the overview LSTM and the fusion model on prepared arrays.
+"""Fit the poster model, the overview model and the fusion model on prepared features.
 
 Features are computed once (`prepare`), then each model is fitted with `fit` on an in-memory
 tf.data pipeline; each ends with the weights of its epoch of lowest validation loss.
@@ -6,6 +6,7 @@ tf.data pipeline; each ends with the weights of its epoch of lowest validation l
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 
@@ -14,13 +15,13 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from genre_hf import features
 from genre_hf.calibration import fit_model_calibration
 from genre_hf.config import MODEL_NAMES, GenreConfig
 from genre_hf.data import collect_genres
-from genre_hf.features import MovieArrays
+from genre_hf.encoders import TOKENS_INPUT, Encoder, make_encoders
+from genre_hf.features import Featurizer, MovieFeatures, Tokenizer, choose_sequence_length, movie_features
 from genre_hf.losses import make_loss, positive_weights
-from genre_hf.models import build_fusion, build_overview_lstm, build_poster_cnn, init_fusion_trunks, model_inputs
+from genre_hf.models import build_models, init_fusion_trunks, model_arrays
 
 
 @dataclass
@@ -32,14 +33,33 @@ class FitResult:
 
 
 @dataclass
+class Prepared:
+    """What training derives from the data before any model is fitted."""
+
+    config: GenreConfig  # with genres, sequence length and encoder pins filled in
+    tokenizer: Tokenizer
+    encoders: dict[str, Encoder]
+    splits: dict[str, MovieFeatures]  # train, validation and (when the data has one) test
+    seconds: float = 0.0
+
+
+@dataclass
 class TrainingRun:
-    config: GenreConfig
-    vocabulary: list[str]
+    prepared: Prepared
     models: dict[str, keras.Model]
     fits: dict[str, FitResult] = field(default_factory=dict)
-    train: MovieArrays | None = None
-    validation: MovieArrays | None = None
-    prepare_seconds: float = 0.0
+
+    @property
+    def config(self) -> GenreConfig:
+        return self.prepared.config
+
+    @property
+    def train(self) -> MovieFeatures:
+        return self.prepared.splits["train"]
+
+    @property
+    def validation(self) -> MovieFeatures:
+        return self.prepared.splits["validation"]
 
 
 class KeepBestWeights(keras.callbacks.Callback):
@@ -89,22 +109,28 @@ class Throughput(keras.callbacks.Callback):
         self.log(f"  epoch {epoch + 1}: {shown}, {self.rates[-1] if self.rates else 0:,.0f} samples/s")
 
 
-def prepare(config: GenreConfig, movies: datasets.DatasetDict, log=print) -> tuple[list[str], MovieArrays, MovieArrays]:
-    """Genres, vocabulary and sequence length from the training split; arrays for both splits."""
+def prepare(config: GenreConfig, movies: datasets.DatasetDict, log=print) -> Prepared:
+    """Genres, vocabulary and sequence length from the training split; features for every split.
+
+    Returns a new config with what was learned from the data; the given one is left as it was.
+    """
     started = time.perf_counter()
-    train, validation = movies["train"], movies["validation"]
-    config.genres = collect_genres(train)
+    train = movies["train"]
+    config = dataclasses.replace(config, genres=collect_genres(train))
     if not config.sequence_length:
-        config.sequence_length = features.choose_sequence_length(train["overview"], config.sequence_percentile)
-    vectorizer = features.adapt_vectorizer(config, train["overview"])
-    vocabulary = [str(token) for token in vectorizer.get_vocabulary()]
-    splits = [features.movie_arrays(part, config, vectorizer) for part in (train, validation)]
+        config = dataclasses.replace(config, sequence_length=choose_sequence_length(train["overview"], config.sequence_percentile))
+    tokenizer = Tokenizer.adapt(config, list(train["overview"]))
+    encoders = make_encoders(config, tokenizer)
+    for encoder in encoders.values():
+        config = dataclasses.replace(config, **encoder.pinned_settings())
+    featurizer = Featurizer(config, encoders, tokenizer)
+    splits = {name: movie_features(movies[name], featurizer) for name in ("train", "validation", "test") if name in movies}
+    seconds = time.perf_counter() - started
     log(
-        f"Prepared {len(train):,} training and {len(validation):,} validation movies in "
-        f"{time.perf_counter() - started:.1f} s: {config.num_genres} genres, "
-        f"{len(vocabulary):,} tokens, sequences of {config.sequence_length} tokens"
+        f"Prepared {', '.join(f'{len(split):,} {name}' for name, split in splits.items())} movies in {seconds:.1f} s: "
+        f"{config.num_genres} genres, {len(tokenizer.vocabulary):,} tokens, sequences of {config.sequence_length} tokens"
     )
-    return vocabulary, splits[0], splits[1]
+    return Prepared(config, tokenizer, encoders, splits, seconds)
 
 
 def make_dataset(inputs, labels: np.ndarray, batch_size: int, shuffle: bool, seed: int) -> tf.data.Dataset:
@@ -118,8 +144,8 @@ def fit(
     model: keras.Model,
     name: str,
     config: GenreConfig,
-    train: MovieArrays,
-    validation: MovieArrays,
+    train: MovieFeatures,
+    validation: MovieFeatures,
     epochs: int,
     learning_rate: float,
     log=print,
@@ -138,8 +164,8 @@ def fit(
     log(f"Training {name} ({model.count_params():,} parameters, up to {epochs} epochs)")
     started = time.perf_counter()
     history = model.fit(
-        make_dataset(model_inputs(name, train.posters, train.tokens), train.labels, config.batch_size, True, config.seed),
-        validation_data=make_dataset(model_inputs(name, validation.posters, validation.tokens), validation.labels, 256, False, config.seed),
+        make_dataset(model_arrays(model, train.inputs), train.labels, config.batch_size, True, config.seed),
+        validation_data=make_dataset(model_arrays(model, validation.inputs), validation.labels, 256, False, config.seed),
         epochs=epochs,
         callbacks=[best, throughput],
         shuffle=False,  # the tf.data pipeline shuffles
@@ -153,32 +179,19 @@ def fit(
 
 
 def train_all(config: GenreConfig, movies: datasets.DatasetDict, log=print, only: tuple[str, ...] = MODEL_NAMES) -> TrainingRun:
-    """Prepare features once, then fit the CNN, the LSTM, and the fusion model from their trunks."""
+    """Prepare features once, fit the single-modality models, then the fusion model from their trunks."""
     keras.utils.set_random_seed(config.seed)
-    started = time.perf_counter()
-    vocabulary, train, validation = prepare(config, movies, log)
-    run = TrainingRun(config, vocabulary, {}, train=train, validation=validation)
-    run.prepare_seconds = time.perf_counter() - started
-    builders = {
-        "cnn": lambda: build_poster_cnn(config),
-        "lstm": lambda: build_overview_lstm(config, len(vocabulary)),
-    }
-    settings = {
-        "cnn": (config.epochs_cnn, config.learning_rate),
-        "lstm": (config.epochs_lstm, config.learning_rate),
-        "fusion": (config.epochs_fusion, config.fusion_learning_rate),
-    }
-    for name in ("cnn", "lstm"):
-        run.models[name] = builders[name]()
+    prepared = prepare(config, movies, log)
+    config, train, validation = prepared.config, prepared.splits["train"], prepared.splits["validation"]
+    run = TrainingRun(prepared, build_models(config, prepared.encoders, len(prepared.tokenizer.vocabulary)))
+    learning_rates = {"poster": config.learning_rate, "overview": config.learning_rate, "fusion": config.fusion_learning_rate}
+    for name in MODEL_NAMES:
+        if name == "fusion":
+            init_fusion_trunks(run.models["fusion"], [run.models["poster"], run.models["overview"]])
+            if config.wide_tfidf:
+                run.models["fusion"].get_layer("tfidf").set_idf(train.inputs[TOKENS_INPUT])
         if name in only:
-            run.fits[name] = fit(run.models[name], name, config, train, validation, *settings[name], log=log)
-    if "fusion" in only:
-        fusion = build_fusion(config, len(vocabulary))
-        init_fusion_trunks(fusion, run.models["cnn"], run.models["lstm"], trainable=config.fine_tune_trunks)
-        if config.wide_tfidf:
-            fusion.get_layer("tfidf").set_idf(train.tokens)
-        run.fits["fusion"] = fit(fusion, "fusion", config, train, validation, *settings["fusion"], log=log)
-        run.models["fusion"] = fusion
+            run.fits[name] = fit(run.models[name], name, config, train, validation, config.epochs(name), learning_rates[name], log=log)
     return run
 
 

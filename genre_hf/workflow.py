@@ -1,18 +1,19 @@
-"""The end-to-end training run behind `train.py`: load, train, calibrate, benchmark, save, push.
+"""The end-to-end training run behind `genre-hf train`: load, train, calibrate, benchmark, save, push.
 
-Everything is written into one model folder that the Hub can take as is.
+Everything is written into one model folder that the Hub can take as is; the folder appears only
+once it is complete.
 """
 
 from __future__ import annotations
 
 import json
 import platform
+import tempfile
 import time
 from pathlib import Path
 
-from genre_hf import plots
 from genre_hf.card import BENCHMARK_JSON, BENCHMARK_MD, TRAINING_JSON
-from genre_hf.config import MODEL_TITLES, GenreConfig
+from genre_hf.config import GenreConfig
 from genre_hf.data import ColumnNames, SplitSpec, load_movies
 from genre_hf.evaluation import Baselines, benchmark, model_probabilities, to_markdown
 from genre_hf.hub import GenreClassifier
@@ -24,8 +25,6 @@ def train_and_save(
     out: str | Path,
     config: GenreConfig | None = None,
     columns: ColumnNames | None = None,
-    push_to_hub: str | None = None,
-    private: bool = False,
     log=print,
 ) -> GenreClassifier:
     started = time.perf_counter()
@@ -38,27 +37,31 @@ def train_and_save(
             raise ValueError(f"the data has no usable {split} movies; see the report above")
 
     run = train_all(config, movies, log=log)
-    classifier = GenreClassifier(config, run.vocabulary, models=run.models, files_dir=out)
+    classifier = GenreClassifier(run.config, run.prepared.tokenizer.vocabulary, models=run.models)
     raw_validation = model_probabilities(classifier, run.validation)
     classifier.calibration = fit_calibration(run, raw_validation)
 
-    log("Fitting baselines (genre prior, TF-IDF + logistic regression) and scoring on validation")
-    baselines = Baselines(config.genres, config.threshold_prior_strength).fit(movies["train"], movies["validation"])
-    report, _, calibrated = benchmark(classifier, run.validation, list(movies["validation"]["overview"]), baselines)
-    report["split"] = "validation"
+    log("Fitting baselines (genre prior, TF-IDF + logistic regression) and scoring")
+    baselines = Baselines(run.config.genres, run.config.threshold_prior_strength).fit(movies["train"], movies["validation"])
+    reports, scored = {}, {}
+    for split, features in run.prepared.splits.items():
+        if split != "train":
+            reports[split], raw, calibrated = benchmark(classifier, features, list(movies[split]["overview"]), baselines, split)
+            scored[split] = (features.labels, raw, calibrated)
+            log(f"\n{to_markdown(reports[split])}")
 
-    out.mkdir(parents=True, exist_ok=True)
-    training = training_report(run, report, load_report.to_dict(), data, time.perf_counter() - started)
-    (out / TRAINING_JSON).write_text(json.dumps(training, indent=2) + "\n")
-    (out / BENCHMARK_JSON).write_text(json.dumps(report, indent=2) + "\n")
-    (out / BENCHMARK_MD).write_text(to_markdown(report))
-    write_plots(out, run, report, raw_validation, calibrated)
-    classifier.save_pretrained(out)
+    with tempfile.TemporaryDirectory() as reports_dir:
+        reports_dir = Path(reports_dir)
+        training = training_report(run, reports, load_report.to_dict(), data, time.perf_counter() - started)
+        (reports_dir / TRAINING_JSON).write_text(json.dumps(training, indent=2) + "\n")
+        (reports_dir / BENCHMARK_JSON).write_text(json.dumps(reports, indent=2) + "\n")
+        (reports_dir / BENCHMARK_MD).write_text("\n".join(to_markdown(report) for report in reports.values()))
+        write_plots(reports_dir, run, reports, scored, log)
+        classifier.files_dir = reports_dir
+        classifier.save_pretrained(out)
+    classifier.files_dir = out
     log(coursework_table(training))
     log(f"\nSaved the model folder to {out} ({time.perf_counter() - started:.0f} s in all)")
-
-    if push_to_hub:
-        push(classifier, push_to_hub, private, log)
     return classifier
 
 
@@ -68,13 +71,13 @@ def push(classifier: GenreClassifier, repo_id: str, private: bool, log=print) ->
         url = classifier.push_to_hub(repo_id, private=private, commit_message="Upload genre_hf model")
     except Exception as error:  # network, auth, quota: all leave the local folder as it is
         log(f"Push to {repo_id} failed: {type(error).__name__}: {error}")
-        log(f"The model folder {classifier.files_dir} is intact; push it later with `make push`.")
+        log(f"The model folder {classifier.files_dir} is intact; push it later with `genre-hf push --model {classifier.files_dir} --repo {repo_id}`.")
         return None
     log(f"Pushed to {repo_id}: {url}")
     return str(url)
 
 
-def training_report(run: TrainingRun, report: dict, load_report: dict, data: str, seconds: float) -> dict:
+def training_report(run: TrainingRun, reports: dict, load_report: dict, data: str, seconds: float) -> dict:
     """The coursework's table (best validation loss, precision and recall at 0.5) and more."""
     import keras
     import tensorflow as tf
@@ -84,7 +87,7 @@ def training_report(run: TrainingRun, report: dict, load_report: dict, data: str
     rows = {}
     for name, fit in run.fits.items():
         best = fit.best_epoch - 1
-        scores = report["models"][name]
+        scores = reports["validation"]["models"][name]
         rows[name] = {
             "best_epoch": fit.best_epoch,
             "epochs": len(fit.history["loss"]),
@@ -105,10 +108,10 @@ def training_report(run: TrainingRun, report: dict, load_report: dict, data: str
         "data": str(data),
         "data_name": str(data) if "/" in str(data) and not Path(str(data)).exists() else "imdb-multimodal",
         "load_report": load_report,
-        "train_movies": len(run.train),
-        "validation_movies": len(run.validation),
+        "movies": {split: len(features) for split, features in run.prepared.splits.items()},
+        "titles": reports["validation"]["titles"],
         "seconds": round(seconds, 1),
-        "prepare_seconds": round(run.prepare_seconds, 1),
+        "prepare_seconds": round(run.prepared.seconds, 1),
         "machine": f"{platform.machine()}, {_cpu_count()} CPU cores",
         "models": rows,
         "versions": {"genre_hf": genre_hf.__version__, "keras": keras.__version__, "tensorflow": tf.__version__},
@@ -125,7 +128,7 @@ def coursework_table(training: dict) -> str:
     ]
     for name, r in training["models"].items():
         lines.append(
-            f"| {MODEL_TITLES[name]} | {r['best_val_bce']:.4f} ({r['best_val_bce'] * 20 / 25:.4f} as 25 columns) | "
+            f"| {training['titles'][name]} | {r['best_val_bce']:.4f} ({r['best_val_bce'] * 20 / 25:.4f} as 25 columns) | "
             f"{r['bce_calibrated']:.4f} ({r['bce_calibrated'] * 20 / 25:.4f}) | "
             f"{r['val_precision']:.3f} | {r['val_recall']:.3f} | {r['micro_f1']:.3f} | {r['micro_f1_tuned']:.3f} | "
             f"{r['macro_f1_tuned']:.3f} | {r['map']:.3f} |"
@@ -133,12 +136,21 @@ def coursework_table(training: dict) -> str:
     return "\n".join(lines)
 
 
-def write_plots(out: Path, run: TrainingRun, report: dict, raw: dict, calibrated: dict) -> None:
-    labels = run.validation.labels
-    plots.training_curves({n: f.history for n, f in run.fits.items()}, {n: f.best_epoch for n, f in run.fits.items()}, out / "training_curves.png")
-    plots.precision_recall_curves(calibrated, labels, out / "pr_curves.png")
-    plots.per_genre_f1(report, out / "per_genre_f1.png")
-    plots.reliability_diagram(raw, {name: calibrated[name] for name in raw}, labels, out / "reliability.png")
+def write_plots(out: Path, run: TrainingRun, reports: dict, scored: dict, log=print) -> None:
+    """Training curves, and PR curves, per-genre F1 and reliability of the test split (else validation)."""
+    try:
+        from genre_hf import plots
+    except ImportError:
+        log("Plots skipped: matplotlib is not installed (pip install 'genre_hf[plots]')")
+        return
+    split = "test" if "test" in reports else "validation"
+    labels, raw, calibrated = scored[split]
+    titles = reports[split]["titles"]
+    plots.training_curves({n: f.history for n, f in run.fits.items()}, {n: f.best_epoch for n, f in run.fits.items()}, titles, out / "training_curves.png")
+    plots.precision_recall_curves(calibrated, labels, titles, out / "pr_curves.png")
+    plots.per_genre_f1(reports[split], out / "per_genre_f1.png")
+    models = list(run.models)
+    plots.reliability_diagram({n: raw[n] for n in models}, {n: calibrated[n] for n in models}, labels, titles, out / "reliability.png")
 
 
 def _cpu_count() -> int:

@@ -64,7 +64,7 @@ def tiny_config(**overrides):
     from genre_hf.config import GenreConfig
 
     settings = dict(
-        epochs_cnn=2, epochs_lstm=2, epochs_fusion=2, cnn_filters=[8, 16], cnn_embedding=32,
+        epochs_poster=2, epochs_overview=2, epochs_fusion=2, cnn_filters=[8, 16], cnn_embedding=32,
         embedding_dim=16, lstm_units=8, text_embedding=32, fusion_hidden=32, max_tokens=3000,
         validation_fraction=0.25,
     )

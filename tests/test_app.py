@@ -17,7 +17,7 @@ from PIL import Image
 from tests.conftest import free_port, running_app
 
 ROOT = Path(__file__).resolve().parents[1]
-MODELS = ("cnn", "lstm", "fusion")
+MODELS = ("poster", "overview", "fusion")
 
 
 def app_config(url: str) -> dict:
@@ -77,13 +77,13 @@ def test_all_three_models_answer_with_every_genre(client, classifier, sample_mov
 def test_one_input_runs_the_models_it_can_and_the_others_say_what_they_need(client, sample_movie):
     poster, overview, _ = sample_movie
     result = predict(client, poster, "")
-    assert "probabilities" in result["cnn"]
-    assert result["lstm"] == {"needs": ["overview"], "message": "Needs an overview"}
-    assert result["fusion"]["needs"] == ["overview"] and result["errors"] == []
+    assert "probabilities" in result["poster"] and "probabilities" in result["fusion"]
+    assert result["overview"] == {"needs": ["overview"], "message": "Needs an overview"}
+    assert result["errors"] == [] and "poster alone" in result["notes"][0]
 
     result = predict(client, None, overview)
-    assert "probabilities" in result["lstm"]
-    assert result["cnn"]["message"] == "Needs a poster" and result["fusion"]["needs"] == ["poster"]
+    assert "probabilities" in result["overview"] and "probabilities" in result["fusion"]
+    assert result["poster"]["message"] == "Needs a poster"
 
     result = predict(client, None, "   ")
     assert result["errors"] == ["Give a poster, an overview or both."]
@@ -101,8 +101,8 @@ def test_bad_posters_give_a_clear_message_and_the_overview_still_answers(client,
         result = predict(client, bad, overview)
         assert len(result["errors"]) == 1 and result["errors"][0].startswith("Poster ignored: ")
         assert words in result["errors"][0] and "/gradio/" not in result["errors"][0]
-        assert result["cnn"]["message"] == "Needs a readable poster"
-        assert "probabilities" in result["lstm"]
+        assert result["poster"]["message"] == "Needs a readable poster"
+        assert "probabilities" in result["overview"]
         assert_serving(client, sample_movie)
 
 
@@ -110,14 +110,14 @@ def test_a_10000_pixel_square_poster_is_predicted(client, sample_movie, tmp_path
     huge = tmp_path / "huge.jpg"
     Image.new("RGB", (10_000, 10_000), (150, 20, 30)).save(huge, quality=70)
     result = predict(client, huge, "")
-    assert result["errors"] == [] and "probabilities" in result["cnn"]
+    assert result["errors"] == [] and "probabilities" in result["poster"]
     assert_serving(client, sample_movie)
 
 
 def test_odd_overviews_are_predicted_with_a_note(client, sample_movie):
     poster, overview, _ = sample_movie
     long = predict(client, None, (overview + " ") * (100_000 // (len(overview) + 1) + 1))
-    assert "probabilities" in long["lstm"] and "the models read the first" in long["notes"][0]
+    assert "probabilities" in long["overview"] and "the overview models read the first" in long["notes"][0]
     foreign = predict(client, poster, "🎬🔥 東京の若い侍が、父の仇を討つために旅に出る。😱")
     assert all("probabilities" in foreign[name] for name in MODELS)
     assert "vocabulary" in foreign["notes"][0]
@@ -145,7 +145,7 @@ def test_no_data_no_examples_and_no_analytics(app_url):
     assert config["analytics_enabled"] is False
 
 
-def test_examples_are_validation_movies(classifier, data_dir):
+def test_examples_are_test_movies(classifier, data_dir):
     from genre_hf.data import SplitSpec
     from genre_hf.space import example_movies
 
@@ -153,7 +153,7 @@ def test_examples_are_validation_movies(classifier, data_dir):
     assert len(movies) == 8
     for movie in movies:
         movie_id = Path(movie["poster"]).stem
-        assert SplitSpec.from_config(classifier.config).of(movie_id) == "validation"
+        assert SplitSpec.from_config(classifier.config).of(movie_id) == "test"
         assert movie["genres"] and movie["title"] and movie["overview"]
     assert example_movies(data_dir / "missing", classifier.config) == []
 
@@ -178,5 +178,6 @@ def test_a_model_that_cannot_be_loaded_stops_the_app_with_one_clear_line(tmp_pat
         [sys.executable, "app.py", "--port", str(free_port())], cwd=ROOT, env=env,
         capture_output=True, text=True, timeout=120,
     )
-    assert result.returncode == 1
-    assert "Could not load a genre_hf model from" in result.stderr and "Traceback" not in result.stderr
+    assert result.returncode == 2
+    assert "is not a complete genre_hf model folder: missing config.json" in result.stderr
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) <= 2

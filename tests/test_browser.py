@@ -13,7 +13,7 @@ CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
     "--disable-component-update", "--disable-sync",
 ]
-MODELS = ("cnn", "lstm", "fusion")
+MODELS = ("poster", "overview", "fusion")
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +56,7 @@ def test_upload_type_click_and_read_three_panels(app_url, tiny_model_dir, sample
         finally:
             browser.close()
 
-    titles = {"cnn": "Poster CNN", "lstm": "Overview LSTM", "fusion": "Fusion"}
+    titles = {"poster": "Poster CNN", "overview": "Overview LSTM", "fusion": "Fusion"}
     for name, text in panels.items():
         assert titles[name] in text and "Needs" not in text
         shown = [genre for genre in genres if genre in text]

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import average_precision_score, f1_score, precision_score, recall_score
 
-from genre_hf import features
 from genre_hf.data import SplitSpec, all_rows, load_movies
+from genre_hf.features import movie_features
 from genre_hf.predictor import GenrePredictor
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -18,12 +18,12 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="module")
 def evaluated(tiny_model_dir, subset_dir, data_dir, tmp_path_factory):
-    """`python -m genre_hf.evaluate` on 300 real movies the tiny model never saw, with baselines."""
+    """`genre-hf evaluate` on 300 real movies the tiny model never saw, with baselines."""
     from tests.conftest import write_subset
 
     heldout = write_subset(data_dir, tmp_path_factory.mktemp("heldout") / "imdb", rows=300, start=3000)
     out = tmp_path_factory.mktemp("evaluation")
-    command = [sys.executable, "-m", "genre_hf.evaluate", "--model", str(tiny_model_dir), "--data", str(heldout),
+    command = [sys.executable, "-m", "genre_hf", "evaluate", "--model", str(tiny_model_dir), "--data", str(heldout),
                "--output", str(out / "report.json"), "--plots", str(out), "--baselines-from", str(subset_dir)]
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -37,10 +37,10 @@ def test_report_matches_a_by_hand_computation(evaluated, tiny_model_dir):
     assert report["movies"] == 300 - skipped and skipped < 5 and report["split"] == "all"
     predictor = GenrePredictor.load(tiny_model_dir)
     movies, _ = load_movies(heldout, split=SplitSpec.from_config(predictor.config))
-    arrays = features.movie_arrays(all_rows(movies), predictor.config, predictor.vectorizer)
-    y = arrays.labels
-    for name in ("cnn", "lstm", "fusion"):
-        p = predictor.raw_probabilities(name, arrays.posters, arrays.tokens)
+    features = movie_features(all_rows(movies), predictor.featurizer)
+    y = features.labels
+    for name in ("poster", "overview", "fusion"):
+        p = predictor.raw_probabilities(name, features.inputs)
         ours = report["models"][name]
         at_half = (p >= 0.5).astype(int)
         clipped = np.clip(p, 1e-7, 1 - 1e-7)
@@ -62,7 +62,7 @@ def test_report_matches_a_by_hand_computation(evaluated, tiny_model_dir):
 def test_benchmark_writes_json_markdown_and_plots(evaluated):
     _, out, stdout = evaluated
     report = json.loads((out / "report.json").read_text())
-    assert set(report["models"]) == {"cnn", "lstm", "fusion"}
+    assert set(report["models"]) == {"poster", "overview", "fusion"}
     assert set(report["baselines"]) == {"prior", "tfidf_logreg"}
     for scores in [*report["models"].values(), *report["baselines"].values()]:
         assert {"bce", "micro_precision", "micro_recall", "micro_f1", "macro_f1", "map", "ece", "ece_calibrated"} <= set(scores)
@@ -76,7 +76,7 @@ def test_benchmark_writes_json_markdown_and_plots(evaluated):
 
 
 def test_unknown_split_is_a_clear_error(tiny_model_dir, subset_dir):
-    result = subprocess.run([sys.executable, "-m", "genre_hf.evaluate", "--model", str(tiny_model_dir), "--data",
+    result = subprocess.run([sys.executable, "-m", "genre_hf", "evaluate", "--model", str(tiny_model_dir), "--data",
                              str(subset_dir), "--split", "tset"], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and "no split 'tset'" in result.stderr
     assert "Traceback" not in result.stderr

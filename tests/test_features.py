@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from genre_hf.features import choose_sequence_length, multi_hot, poster_to_array
+from genre_hf.features import choose_sequence_length, multi_hot
+from genre_hf.posters import poster_to_array
 
 
 @pytest.mark.parametrize("mode", ["RGB", "RGBA", "L", "LA", "P", "CMYK", "1", "I;16", "I", "F"])

@@ -12,7 +12,7 @@ from huggingface_hub import ModelCard
 from PIL import Image
 
 from genre_hf import GenreClassifier
-from genre_hf.predictor import MODEL_FILES
+from genre_hf.folder import MODEL_FILES
 from tests.conftest import HUB_TOKEN as TOKEN
 from tests.hub_server import HubServer, hub_env, subprocess_env
 
@@ -37,16 +37,27 @@ def probabilities(result):
 def test_predict_shapes_and_thresholds(classifier, sample_movie):
     poster, overview, _ = sample_movie
     both = classifier.predict(poster=poster, overview=overview)
-    assert set(both) == {"cnn", "lstm", "fusion"}
+    assert set(both) == {"poster", "overview", "fusion"}
     for name, result in both.items():
         assert set(result["probabilities"]) == set(classifier.genres)
         values = list(result["probabilities"].values())
         assert values == sorted(values, reverse=True) and all(0 <= v <= 1 for v in values)
         thresholds = classifier.calibration[name]["thresholds"]
         assert result["genres"] == [g for g, p in result["probabilities"].items() if p >= thresholds[g]]
-    assert set(classifier.predict(poster=poster)) == {"cnn"}
-    assert set(classifier.predict(overview=overview)) == {"lstm"}
-    assert classifier.predict(poster=poster, overview="   ").keys() == {"cnn"}
+        assert result["notes"] == []
+    poster_only = classifier.predict(poster=poster)
+    assert set(poster_only) == {"poster", "fusion"} and "poster alone" in poster_only["fusion"]["notes"][0]
+    assert poster_only["poster"] == both["poster"]
+    assert poster_only["fusion"]["probabilities"] != both["fusion"]["probabilities"]  # the overview is blanked, not ignored
+    assert set(classifier.predict(overview=overview)) == {"overview", "fusion"}
+    assert classifier.predict(poster=poster, overview="   ").keys() == {"poster", "fusion"}
+
+
+def test_the_format_1_names_still_work(classifier, sample_movie):
+    result = classifier.predict(poster=sample_movie[0], overview=sample_movie[1])
+    assert result["cnn"] is result["poster"] and result["lstm"] is result["overview"]
+    assert "cnn" in result and result.get("lstm") is result["overview"]
+    assert "cnn" not in classifier.predict(overview=sample_movie[1]) and set(json.loads(json.dumps(result))) == {"poster", "overview", "fusion"}
 
 
 def test_batch_is_the_same_as_one_by_one(classifier, data_dir, sample_movie):
@@ -64,8 +75,8 @@ def test_batch_is_the_same_as_one_by_one(classifier, data_dir, sample_movie):
 @pytest.mark.parametrize("mode", ["RGB", "RGBA", "L", "P", "CMYK"])
 def test_any_poster_mode_and_size(classifier, sample_movie, mode):
     image = Image.open(sample_movie[0]).convert(mode).resize((300, 77))
-    assert set(classifier.predict(poster=image)) == {"cnn"}
-    assert set(classifier.predict(poster=np.asarray(image.convert("RGB")), overview="A heist.")) == {"cnn", "lstm", "fusion"}
+    assert set(classifier.predict(poster=image)) == {"poster", "fusion"}
+    assert set(classifier.predict(poster=np.asarray(image.convert("RGB")), overview="A heist.")) == {"poster", "overview", "fusion"}
 
 
 @pytest.mark.parametrize(
@@ -101,7 +112,7 @@ def test_a_newer_format_version_is_a_clear_error(classifier, tmp_path):
     config = json.loads((tmp_path / "future" / "config.json").read_text())
     config["format_version"] = 99
     (tmp_path / "future" / "config.json").write_text(json.dumps(config))
-    with pytest.raises(ValueError, match=r"format version 99.*reads format version 1"):
+    with pytest.raises(ValueError, match=r"config.json: format version 99 is newer: .* reads format version 2; upgrade genre_hf"):
         GenreClassifier.from_pretrained(tmp_path / "future")
 
 
@@ -112,9 +123,11 @@ def test_card_metadata_holds_the_report_numbers(tiny_model_dir):
     assert data["license"] == "other" and data["datasets"] and "keras" in data["tags"]
     report = json.loads((tiny_model_dir / "benchmark.json").read_text())
     results = {r.metric_name: r.metric_value for r in card.data.eval_results}
-    for key, title in (("cnn", "Poster CNN"), ("lstm", "Overview LSTM"), ("fusion", "Fusion")):
-        assert results[f"{title} mAP"] == pytest.approx(report["models"][key]["map"], abs=1e-4)
-        assert results[f"{title} micro F1 (tuned thresholds)"] == pytest.approx(report["models"][key]["tuned"]["micro_f1"], abs=1e-4)
+    test = report["test"]  # the card headlines the split nothing was tuned on
+    assert {r.dataset_split for r in card.data.eval_results} == {"test"}
+    for key, title in (("poster", "Poster CNN"), ("overview", "Overview LSTM"), ("fusion", "Fusion")):
+        assert results[f"{title} mAP"] == pytest.approx(test["models"][key]["map"], abs=1e-4)
+        assert results[f"{title} micro F1 (tuned thresholds)"] == pytest.approx(test["models"][key]["tuned"]["micro_f1"], abs=1e-4)
     assert "research and educational use only" in card.text
     assert "GenreClassifier.from_pretrained" in card.text
 
@@ -135,7 +148,7 @@ def test_push_and_load_by_repo_id_in_a_fresh_process(classifier, hub, tmp_path, 
         for genre, p in expected[name]["probabilities"].items():
             assert loaded[name]["probabilities"][genre] == pytest.approx(p, abs=1e-6)
     cached = sorted(p.name for p in (tmp_path / "fresh_home" / "hub").rglob("*") if p.is_file() and "snapshots" in p.parts)
-    assert "cnn.weights.h5" in cached and "README.md" in cached
+    assert "poster.weights.h5" in cached and "README.md" in cached
     hub.stop()  # a restarted Space must come up from the cache alone
     env["HF_HUB_OFFLINE"] = "1"
     second = run()
@@ -183,12 +196,13 @@ def test_train_from_a_hub_dataset_repo_and_push(hub, subset_dir, tmp_path):
     assert set(MODEL_FILES) <= files and "README.md" in files
 
 
-def test_compiled_serving_gives_the_same_probabilities(tiny_model_dir, sample_movie):
+def test_repeated_calls_are_compiled_and_give_the_same_probabilities(tiny_model_dir, sample_movie):
     poster, overview, _ = sample_movie
     clf = GenreClassifier.from_pretrained(tiny_model_dir)
     eager = clf.predict(poster=[poster, poster], overview=[overview, "A heist goes wrong."])
-    clf.compile_for_serving()
+    assert clf._compiled == {}  # a one-off call pays no tracing
     compiled = clf.predict(poster=[poster, poster], overview=[overview, "A heist goes wrong."])
+    assert set(clf._compiled) == {"poster", "overview", "fusion"}
     for before, after in zip(eager, compiled):
         for name in before:
             for genre, p in before[name]["probabilities"].items():

@@ -13,7 +13,8 @@ import gradio
 import pytest
 from huggingface_hub import HfApi, SpaceCard, hf_hub_download, snapshot_download
 
-from genre_hf.space import SPACE_CONFIG, model_source, publish_space  # noqa: E402
+from genre_hf.publish import publish_space
+from genre_hf.space import SPACE_CONFIG, model_source
 from tests.conftest import HUB_TOKEN as TOKEN  # noqa: E402
 from tests.conftest import free_port, running_app
 from tests.hub_server import subprocess_env  # noqa: E402
@@ -36,11 +37,11 @@ def test_publish_creates_a_gradio_space_with_its_front_matter(api):
     info = api.space_info(SPACE)
     assert info.sdk == "gradio" and info.private is False
     files = set(api.list_repo_files(SPACE, repo_type="space"))
-    assert {"app.py", "requirements.txt", "README.md", "model_card.md", SPACE_CONFIG} <= files
-    package = {"genre_hf/__init__.py", "genre_hf/space.py", "genre_hf/predictor.py"}
+    assert {"app.py", "requirements.txt", "README.md", SPACE_CONFIG} <= files
+    package = {"genre_hf/__init__.py", "genre_hf/space.py", "genre_hf/predictor.py", "genre_hf/model_card.md"}
     package.add("genre_hf/metrics/multilabel_genres.py")  # the metric module travels with the package
     assert package <= files
-    assert all(path.endswith(".py") for path in files if path.startswith("genre_hf/"))
+    assert all(path.endswith((".py", ".md")) for path in files if path.startswith("genre_hf/"))
     assert not any("__pycache__" in path for path in files)
 
     card = SpaceCard.load(hf_hub_download(SPACE, "README.md", repo_type="space"))
@@ -49,8 +50,10 @@ def test_publish_creates_a_gradio_space_with_its_front_matter(api):
     assert card.data.title and card.data.license and card.data.short_description
 
     requirements = Path(hf_hub_download(SPACE, "requirements.txt", repo_type="space")).read_text().split()
-    assert f"gradio=={gradio.__version__}" in requirements
-    assert any(r.startswith("tensorflow==") for r in requirements)
+    pinned = [line.strip() for line in (Path(__file__).resolve().parents[1] / "requirements.txt").read_text().splitlines()]
+    assert f"gradio=={gradio.__version__}" in requirements and "tensorflow==2.21.0" in requirements
+    assert set(requirements) <= set(pinned)  # the lock's versions, as installed here
+    assert {"keras-hub==0.32.0", "huggingface-hub==2.4.0"} <= set(requirements) and not any("matplotlib" in r for r in requirements)
     config = json.loads(Path(hf_hub_download(SPACE, SPACE_CONFIG, repo_type="space")).read_text())
     assert config == {"model": MODEL}
 
@@ -84,7 +87,7 @@ def test_the_published_space_serves_the_model_from_the_hub(hub, api, tiny_model_
     env["HF_TOKEN"] = TOKEN
     env.pop("GENRE_HF_MODEL", None)
     env.pop("GENRE_HF_DATA", None)
-    cli = [sys.executable, "-m", "genre_hf.space", "--space-id", SPACE, "--model-repo", MODEL]
+    cli = [sys.executable, "-m", "genre_hf", "publish-space", "--space-id", SPACE, "--model-repo", MODEL]
     root = Path(__file__).resolve().parents[1]
     done = subprocess.run(cli, cwd=root, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -101,5 +104,5 @@ def test_the_published_space_serves_the_model_from_the_hub(hub, api, tiny_model_
 
         poster, overview, _ = sample_movie
         result = Client(url, verbose=False).predict(handle_file(str(poster)), overview, api_name="/predict")
-        assert all("probabilities" in result[name] for name in ("cnn", "lstm", "fusion"))
+        assert all("probabilities" in result[name] for name in ("poster", "overview", "fusion"))
     assert os.path.isdir(tmp_path / "space_hf_home" / "hub")  # the model came through the Hub cache

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from genre_hf.data import SplitSpec, load_movies
-from genre_hf.models import build_fusion, build_overview_lstm, build_poster_cnn, init_fusion_trunks
+from genre_hf.encoders import TOKENS_INPUT
+from genre_hf.models import build_models, init_fusion_trunks, model_arrays
 from genre_hf.training import KeepBestWeights, fit, prepare
 from tests.conftest import tiny_config
 
@@ -14,21 +15,30 @@ from tests.conftest import tiny_config
 def prepared(subset_dir):
     config = tiny_config()
     movies, _ = load_movies(subset_dir, split=SplitSpec.from_config(config))
-    vocabulary, train, validation = prepare(config, movies, log=lambda message: None)
-    return config, vocabulary, train, validation
+    return prepare(config, movies, log=lambda message: None)
 
 
-@pytest.mark.parametrize("name", ["cnn", "lstm", "fusion"])
+def models(prepared):
+    return build_models(prepared.config, prepared.encoders, len(prepared.tokenizer.vocabulary))
+
+
+def test_prepare_returns_a_new_config_and_features_for_every_split(prepared):
+    assert prepared.config.genres and prepared.config.sequence_length > 0
+    assert tiny_config().genres == [] and tiny_config().sequence_length == 0  # the given config is left alone
+    assert set(prepared.splits) == {"train", "validation", "test"}
+    train = prepared.splits["train"]
+    assert train.inputs["poster"].shape == (len(train), 64, 64, 3) and train.inputs["poster"].dtype == np.uint8
+    assert train.inputs[TOKENS_INPUT].shape == (len(train), prepared.config.sequence_length)
+    assert train.labels.shape == (len(train), prepared.config.num_genres) and train.labels.sum(axis=1).min() >= 1
+
+
+@pytest.mark.parametrize("name", ["poster", "overview", "fusion"])
 def test_each_model_learns(prepared, name):
-    config, vocabulary, train, validation = prepared
+    config, train, validation = prepared.config, prepared.splits["train"], prepared.splits["validation"]
     keras.utils.set_random_seed(0)
-    if name == "cnn":
-        model = build_poster_cnn(config)
-    elif name == "lstm":
-        model = build_overview_lstm(config, len(vocabulary))
-    else:
-        model = build_fusion(config, len(vocabulary))
-        model.get_layer("tfidf").set_idf(train.tokens)
+    model = models(prepared)[name]
+    if name == "fusion":
+        model.get_layer("tfidf").set_idf(train.inputs[TOKENS_INPUT])
     result = fit(model, name, config, train, validation, epochs=4, learning_rate=3e-3, log=lambda message: None)
     losses = result.history["loss"]
     assert losses[-1] < losses[0], losses
@@ -38,14 +48,29 @@ def test_each_model_learns(prepared, name):
 
 
 def test_fusion_starts_from_the_trained_trunks(prepared):
-    config, vocabulary, _, _ = prepared
-    cnn, lstm = build_poster_cnn(config), build_overview_lstm(config, len(vocabulary))
-    fusion = build_fusion(config, len(vocabulary))
-    init_fusion_trunks(fusion, cnn, lstm, trainable=False)
-    for name, source in (("block1_conv", cnn), ("word_embedding", lstm), ("overview_embedding", lstm)):
+    built = models(prepared)
+    fusion, poster, overview = built["fusion"], built["poster"], built["overview"]
+    init_fusion_trunks(fusion, [poster, overview])
+    for name, source in (("block1_conv", poster), ("word_embedding", overview), ("overview_embedding", overview)):
         for ours, theirs in zip(fusion.get_layer(name).get_weights(), source.get_layer(name).get_weights()):
             np.testing.assert_array_equal(ours, theirs)
     assert not fusion.get_layer("bilstm").trainable and fusion.get_layer("fusion_hidden").trainable
+
+
+def test_a_missing_modality_is_blanked_in_the_fusion_model(prepared):
+    """The gate zeroes a missing modality's embedding and the wide path, so its input does not matter."""
+    fusion = models(prepared)["fusion"]
+    fusion.get_layer("tfidf").set_idf(prepared.splits["train"].inputs[TOKENS_INPUT])
+    inputs = {name: values[:8] for name, values in prepared.splits["validation"].inputs.items()}
+    other = {name: values[8:16] for name, values in prepared.splits["validation"].inputs.items()}
+    for column, modality_inputs in ((0, ["poster"]), (1, ["overview_tokens"])):
+        present = np.ones((8, 2), np.float32)
+        present[:, column] = 0
+        swapped = {**inputs, **{name: other[name] for name in modality_inputs}}
+        blank = fusion(model_arrays(fusion, inputs, present), training=False)
+        np.testing.assert_allclose(blank, fusion(model_arrays(fusion, swapped, present), training=False), atol=1e-6)
+        both = fusion(model_arrays(fusion, inputs), training=False)
+        assert np.abs(np.asarray(both) - np.asarray(blank)).max() > 1e-4
 
 
 class WeightsPerEpoch(keras.callbacks.Callback):
@@ -58,12 +83,12 @@ class WeightsPerEpoch(keras.callbacks.Callback):
 
 
 def test_the_lowest_validation_loss_weights_are_kept(prepared):
-    config, vocabulary, train, validation = prepared
+    train, validation = prepared.splits["train"], prepared.splits["validation"]
     keras.utils.set_random_seed(1)
-    model = build_overview_lstm(config, len(vocabulary))
+    model = models(prepared)["overview"]
     model.compile(keras.optimizers.Adam(3e-2), "binary_crossentropy")  # a high rate: val loss rises
     record, keep = WeightsPerEpoch(), KeepBestWeights(patience=100)
-    model.fit(train.tokens, train.labels, validation_data=(validation.tokens, validation.labels),
+    model.fit(model_arrays(model, train.inputs), train.labels, validation_data=(model_arrays(model, validation.inputs), validation.labels),
               epochs=6, batch_size=64, callbacks=[record, keep], verbose=0)
     best = int(np.argmin(record.val_losses))
     assert keep.best_epoch == best + 1
@@ -73,9 +98,9 @@ def test_the_lowest_validation_loss_weights_are_kept(prepared):
 
 
 def test_patience_stops_training(prepared):
-    config, vocabulary, train, validation = prepared
-    model = build_overview_lstm(config, len(vocabulary))
+    train, validation = prepared.splits["train"], prepared.splits["validation"]
+    model = models(prepared)["overview"]
     model.compile(keras.optimizers.Adam(3e-2), "binary_crossentropy")
-    history = model.fit(train.tokens, train.labels, validation_data=(validation.tokens, validation.labels),
+    history = model.fit(model_arrays(model, train.inputs), train.labels, validation_data=(model_arrays(model, validation.inputs), validation.labels),
                         epochs=30, batch_size=64, callbacks=[KeepBestWeights(patience=2)], verbose=0)
     assert len(history.history["loss"]) < 30

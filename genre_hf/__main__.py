@@ -1,0 +1,7 @@
+"""`python -m genre_hf ...` is the `genre-hf` command."""
+
+import sys
+
+from genre_hf.cli import main
+
+sys.exit(main())

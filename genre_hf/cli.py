@@ -1,0 +1,210 @@
+"""`genre-hf`: the one command line. train | evaluate | predict | push | app | publish-space.
+
+Parsing imports nothing heavy, so `--help` is instant; each command imports what it needs. Errors
+that a user can fix (bad data, a bad model folder, a busy port, a refused push) end in one line
+on stderr and exit status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+DEFAULT_OUT = "artifacts/model"
+ENVIRONMENT = {  # name -> (what it does, its default)
+    "GENRE_HF_MODEL": ("the model (Hub repo id or folder) when --model is not given", "see each command"),
+    "GENRE_HF_DATA": ("the data when --data is not given; for `app`, a folder whose test movies become examples", "unset"),
+    "HF_TOKEN": ("Hub token for private repos and for pushing", "the token saved by `hf auth login`"),
+    "HF_ENDPOINT": ("the Hub's address", "https://huggingface.co"),
+    "HF_HOME": ("where the Hub cache lives", "~/.cache/huggingface"),
+    "HF_HUB_OFFLINE": ("1: use only what is in the Hub cache", "0"),
+    "PORT": ("the app's port (GRADIO_SERVER_PORT too)", "7860"),
+    "GRADIO_SERVER_NAME": ("the app's address (a Space sets 0.0.0.0)", "127.0.0.1"),
+    "TF_CPP_MIN_LOG_LEVEL": ("TensorFlow's log level", "2 (warnings and errors hidden)"),
+}
+COMMAND_ENVIRONMENT = {
+    "train": ("GENRE_HF_DATA", "HF_TOKEN", "HF_ENDPOINT", "HF_HOME", "TF_CPP_MIN_LOG_LEVEL"),
+    "evaluate": ("GENRE_HF_MODEL", "GENRE_HF_DATA", "HF_TOKEN", "HF_ENDPOINT", "HF_HOME", "HF_HUB_OFFLINE", "TF_CPP_MIN_LOG_LEVEL"),
+    "predict": ("GENRE_HF_MODEL", "GENRE_HF_DATA", "HF_TOKEN", "HF_ENDPOINT", "HF_HOME", "HF_HUB_OFFLINE", "TF_CPP_MIN_LOG_LEVEL"),
+    "push": ("HF_TOKEN", "HF_ENDPOINT", "TF_CPP_MIN_LOG_LEVEL"),
+    "app": ("GENRE_HF_MODEL", "GENRE_HF_DATA", "PORT", "GRADIO_SERVER_NAME", "HF_TOKEN", "HF_ENDPOINT", "HF_HOME", "HF_HUB_OFFLINE"),
+    "publish-space": ("HF_TOKEN", "HF_ENDPOINT"),
+}
+MODEL_LOOKUP = (
+    "The model: --model, else $GENRE_HF_MODEL, else space_config.json in the working directory (a published "
+    "Space), else ./artifacts/model, else the Hub repo genre-hf/imdb-genres."
+)
+
+
+def environment_help(command: str) -> str:
+    lines = ["environment variables read (default):"]
+    for name in COMMAND_ENVIRONMENT[command]:
+        meaning, default = ENVIRONMENT[name]
+        lines.append(f"  {name:<22} {meaning} ({default})")
+    return "\n".join(lines)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="genre-hf", description="Movie genres from a poster and a plot overview.")
+    parser.add_argument("--version", action="version", version=f"genre_hf {_version()}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, help: str, description: str = "") -> argparse.ArgumentParser:
+        return commands.add_parser(
+            name, help=help, description=description or help, epilog=environment_help(name),
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+
+    train = command("train", "train the three models and save (and optionally push) the model folder")
+    train.add_argument("--data", default=os.environ.get("GENRE_HF_DATA"), required="GENRE_HF_DATA" not in os.environ,
+                       help="upstream folder, Parquet file, save_to_disk folder or Hub dataset id (default: $GENRE_HF_DATA)")
+    train.add_argument("--out", default=DEFAULT_OUT, help=f"model folder to write (default: {DEFAULT_OUT})")
+    train.add_argument("--family", choices=("scratch", "pretrained"), default="scratch",
+                       help="scratch: poster CNN + overview LSTM; pretrained: poster CNN + a pretrained KerasHub text encoder")
+    train.add_argument("--columns", default=None, help="column mapping for non-upstream data, e.g. overview=plot,poster=image")
+    train.add_argument("--loss", choices=("bce", "weighted_bce", "focal"), default=None, help="training objective (default: the config's)")
+    train.add_argument("--epochs", type=int, default=None, help="cap every model's epochs (quick runs)")
+    train.add_argument("--seed", type=int, default=None)
+    train.add_argument("--push-to-hub", metavar="REPO_ID", default=None, help="upload the model folder to this Hub repo")
+    train.add_argument("--private", action="store_true", help="create the Hub repo as private")
+
+    evaluate = command("evaluate", "score a model on any data (held out: nothing is tuned)", "Score a model on any data. " + MODEL_LOOKUP)
+    evaluate.add_argument("--model", default=None, help="Hub repo id or folder (see above)")
+    evaluate.add_argument("--data", default=os.environ.get("GENRE_HF_DATA"), required="GENRE_HF_DATA" not in os.environ,
+                          help="upstream folder, Parquet file, save_to_disk folder or Hub dataset id")
+    evaluate.add_argument("--split", default=None, help="score one split (e.g. test); default: every row")
+    evaluate.add_argument("--columns", default=None, help="column mapping, e.g. overview=plot,poster=image")
+    evaluate.add_argument("--output", default=None, help="write the JSON report here (and a .md beside it)")
+    evaluate.add_argument("--baselines-from", default=None, help="training data: fit the baselines on its train split")
+    evaluate.add_argument("--plots", default=None, help="write PR curves, per-genre F1 and reliability PNGs here")
+
+    predict = command("predict", "predict every movie of a data source into a Parquet, CSV or JSON Lines file",
+                      "Predict every movie of a data source into a file (by extension: .parquet, .csv, .jsonl). " + MODEL_LOOKUP)
+    predict.add_argument("--model", default=None, help="Hub repo id or folder (see above)")
+    predict.add_argument("--data", default=os.environ.get("GENRE_HF_DATA"), required="GENRE_HF_DATA" not in os.environ,
+                         help="upstream folder, Parquet file, save_to_disk folder or Hub dataset id (streamed)")
+    predict.add_argument("--output", required=True, help="the file to write: .parquet, .csv or .jsonl")
+    predict.add_argument("--split", default=None, help="predict one split only; default: every row")
+    predict.add_argument("--columns", default=None, help="column mapping, e.g. id=movie_id,overview=plot,poster=image")
+    predict.add_argument("--chunk-size", type=int, default=256, help="movies read and predicted at a time (bounds memory)")
+    predict.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    push = command("push", "upload a saved model folder to a Hub model repo")
+    push.add_argument("--model", default=DEFAULT_OUT, help=f"the model folder (default: {DEFAULT_OUT})")
+    push.add_argument("--repo", required=True, help="the Hub repo id, e.g. user/imdb-genres")
+    push.add_argument("--private", action="store_true", help="create the repo as private")
+
+    app = command("app", "serve the Gradio app on this machine", "Serve the Gradio app. " + MODEL_LOOKUP)
+    app.add_argument("--model", default=None, help="Hub repo id or folder (see above)")
+    app.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"), help="address to serve on")
+    app.add_argument("--port", type=int, default=int(os.environ.get("PORT") or os.environ.get("GRADIO_SERVER_PORT") or 7860))
+
+    publish = command("publish-space", "publish the app as a Hugging Face Space serving a model repo")
+    publish.add_argument("--space-id", required=True, help="the Space to create or update, e.g. user/imdb-genres-demo")
+    publish.add_argument("--model-repo", required=True, help="the model repo the Space serves, e.g. user/imdb-genres")
+    publish.add_argument("--private", action="store_true", help="create the Space private")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    # Before TensorFlow, Gradio or huggingface_hub are imported: quiet logs, no analytics or telemetry.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+    from huggingface_hub.errors import HfHubHTTPError
+
+    try:
+        return RUN[args.command](args) or 0
+    except (ValueError, OSError, HfHubHTTPError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def _model(args) -> str:
+    from genre_hf.space import model_source
+
+    return args.model or model_source()
+
+
+def run_train(args) -> int:
+    import dataclasses
+
+    from genre_hf.config import GenreConfig
+    from genre_hf.data import ColumnNames
+    from genre_hf.workflow import push, train_and_save
+
+    config = GenreConfig(overview_encoder="keras_hub" if args.family == "pretrained" else "lstm")
+    if args.loss:
+        config = dataclasses.replace(config, loss=args.loss)
+    if args.seed is not None:
+        config = dataclasses.replace(config, seed=args.seed)
+    if args.epochs:
+        config = dataclasses.replace(config, **{f"epochs_{m}": min(config.epochs(m), args.epochs) for m in ("poster", "overview", "fusion")})
+    classifier = train_and_save(args.data, args.out, config=config, columns=ColumnNames.parse(args.columns))
+    if args.push_to_hub and not push(classifier, args.push_to_hub, args.private):
+        return 1
+    return 0
+
+
+def run_evaluate(args) -> int:
+    from genre_hf.data import ColumnNames
+    from genre_hf.evaluate import evaluate
+
+    evaluate(_model(args), args.data, split=args.split, columns=ColumnNames.parse(args.columns), output=args.output,
+             baselines_from=args.baselines_from, plots_dir=args.plots)
+    return 0
+
+
+def run_predict(args) -> int:
+    from genre_hf.batch import predict_file
+    from genre_hf.data import ColumnNames
+    from genre_hf.hub import GenreClassifier
+
+    source = _model(args)
+    print(f"Loading the model from {source}", file=sys.stderr)
+    classifier = GenreClassifier.from_pretrained(source)
+    report = predict_file(classifier, args.data, args.output, columns=ColumnNames.parse(args.columns), split=args.split,
+                          chunk_size=args.chunk_size, progress=not args.no_progress)
+    print(report, file=sys.stderr)
+    print(f"Wrote {args.output}", file=sys.stderr)
+    return 0
+
+
+def run_push(args) -> int:
+    from genre_hf.hub import GenreClassifier
+    from genre_hf.workflow import push
+
+    return 0 if push(GenreClassifier.from_pretrained(args.model), args.repo, args.private) else 1
+
+
+def run_app(args) -> int:
+    from genre_hf.space import serve
+
+    serve(args.host, args.port, source=args.model, examples_dir=os.environ.get("GENRE_HF_DATA"))
+    return 0
+
+
+def run_publish_space(args) -> int:
+    from genre_hf.publish import publish_space
+
+    print(publish_space(args.space_id, args.model_repo, private=args.private))
+    return 0
+
+
+RUN = {"train": run_train, "evaluate": run_evaluate, "predict": run_predict, "push": run_push, "app": run_app,
+       "publish-space": run_publish_space}
+
+
+def _version() -> str:
+    from genre_hf import __version__
+
+    return __version__
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,171 @@
+"""Encoders: what turns a poster or an overview into an embedding, one class each.
+
+An encoder says what it reads (one named model input and its shape), how its Keras trunk is built
+(ending in a layer named `<modality>_embedding`), whether training fits it, and what a model folder
+keeps for it. A trained encoder (the CNN, the LSTM) is a trunk inside the Keras models. A frozen
+pretrained encoder (KerasHub, in `pretrained.py`) runs before them, once per movie, and its
+embedding is the model input. `models.py` puts heads on whichever encoders the config names;
+nothing else needs to know which. Keras is imported only when a trunk is built.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from genre_hf.config import GenreConfig
+
+POSTER_INPUT = "poster"
+TOKENS_INPUT = "overview_tokens"
+NO_KNOWN_WORD = (
+    "None of the overview's words are in the model's vocabulary (it learned from English IMDb overviews), "
+    "so the overview models can only give the genres' base rates."
+)
+
+
+class Encoder:
+    modality: str  # "poster" or "overview"
+    kind: str  # its name in config.json (`poster_encoder` / `overview_encoder`)
+    title: str  # how model titles name it, e.g. "Poster CNN"
+    input_name: str
+    frozen = False  # True: runs before the models and is never trained here
+    head_dropout = 0.0
+
+    def __init__(self, config: GenreConfig, tokenizer=None):
+        self.config, self.tokenizer = config, tokenizer  # tokenizer: features.Tokenizer, for token-id readers
+
+    def input_spec(self) -> tuple[tuple, str]:
+        """(shape without the batch axis, dtype) of the model input this encoder reads."""
+        raise NotImplementedError
+
+    def features(self, items) -> np.ndarray:
+        """Decoded posters (N x S x S x 3 uint8) or overview strings -> this encoder's model input."""
+        return items
+
+    def trunk(self, inputs):
+        """Keras layers from the model input to `<modality>_embedding` (trainable unless frozen)."""
+        raise NotImplementedError
+
+    def pinned_settings(self) -> dict:
+        """Config values training records so a loader gets exactly this encoder (e.g. a preset's revision)."""
+        return {}
+
+    def notes(self, texts: list[str]) -> list[list[str]]:
+        """Per overview, what a user should know about how it was read (cut short, no known word)."""
+        return [[] for _ in texts]
+
+    def card_facts(self) -> dict:
+        """What the model card says about this encoder: name, licence, link."""
+        return {"title": self.title}
+
+
+class PosterCnn(Encoder):
+    """Conv blocks on a 64x64 uint8 poster, global pooling, a dense embedding; trained from scratch."""
+
+    modality, kind, title, input_name = "poster", "cnn", "Poster CNN", POSTER_INPUT
+
+    @property
+    def image_size(self) -> int:
+        return self.config.image_size
+
+    @property
+    def head_dropout(self) -> float:
+        return self.config.cnn_dropout
+
+    def input_spec(self):
+        return (self.image_size, self.image_size, 3), "uint8"
+
+    def trunk(self, poster):
+        from keras import layers
+
+        config = self.config
+        x = layers.Rescaling(1 / 255.0, name="rescale")(poster)
+        if config.augment_posters:  # active in training only
+            x = layers.RandomFlip("horizontal", seed=config.seed, name="flip")(x)
+            x = layers.RandomTranslation(0.06, 0.06, fill_mode="nearest", seed=config.seed, name="shift")(x)
+        for block, filters in enumerate(config.cnn_filters, start=1):
+            x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"block{block}_conv")(x)
+            x = layers.BatchNormalization(name=f"block{block}_bn")(x)
+            x = layers.Activation("relu", name=f"block{block}_relu")(x)
+            x = layers.MaxPooling2D(name=f"block{block}_pool")(x)
+        x = layers.GlobalAveragePooling2D(name="poster_pool")(x)
+        x = layers.Dropout(config.cnn_dropout, name="poster_pool_dropout")(x)
+        return layers.Dense(config.cnn_embedding, activation="relu", name="poster_embedding")(x)
+
+    @property
+    def last_conv_layer(self) -> str:
+        """Where Grad-CAM looks: the last convolution block's activation."""
+        return f"block{len(self.config.cnn_filters)}_relu"
+
+
+class OverviewLstm(Encoder):
+    """Token ids -> a masked BiLSTM pooled over time, plus a bag of words; trained from scratch.
+
+    The bag-of-words shortcut gives the linear word evidence that a TF-IDF model thrives on, which
+    an LSTM trained from scratch on 5k overviews struggles to learn alone.
+    """
+
+    modality, kind, title, input_name = "overview", "lstm", "Overview LSTM", TOKENS_INPUT
+
+    @property
+    def head_dropout(self) -> float:
+        return self.config.text_dropout
+
+    def input_spec(self):
+        return (self.config.sequence_length,), "int32"
+
+    def features(self, texts: list[str]) -> np.ndarray:
+        return self.tokenizer(texts)
+
+    def notes(self, texts: list[str]) -> list[list[str]]:
+        notes = []
+        for text, tokens in zip(texts, self.features(texts)):
+            words = len(text.split())
+            if not (tokens > 1).any():  # 0 pads, 1 is out of vocabulary
+                notes.append([NO_KNOWN_WORD])
+            elif words > len(tokens):
+                notes.append([f"The overview has {words:,} words; the overview models read the first {len(tokens)}."])
+            else:
+                notes.append([])
+        return notes
+
+    def trunk(self, tokens):
+        import keras
+        from keras import layers
+
+        config, size = self.config, len(self.tokenizer.vocabulary)
+        x = layers.Embedding(size, config.embedding_dim, mask_zero=True, name="word_embedding")(tokens)
+        x = layers.SpatialDropout1D(config.spatial_dropout, name="word_dropout")(x)
+        x = layers.Bidirectional(layers.LSTM(config.lstm_units, return_sequences=True), name="bilstm")(x)
+        features = [layers.GlobalAveragePooling1D(name="lstm_mean")(x)]
+        if config.bag_of_words:
+            bag = layers.CategoryEncoding(size, output_mode="multi_hot", name="bag_of_words")(tokens)
+            regularizer = keras.regularizers.L2(config.bag_of_words_l2)
+            features.append(layers.Dense(config.text_embedding, kernel_regularizer=regularizer, name="bag_projection")(bag))
+        x = layers.Concatenate(name="text_features")(features)
+        x = layers.Dropout(config.text_dropout, name="text_dropout")(x)
+        return layers.Dense(config.text_embedding, activation="relu", name="overview_embedding")(x)
+
+
+# (modality, kind) -> the encoder's class. Adding an encoder is one class and one entry here.
+ENCODERS = {
+    ("poster", "cnn"): PosterCnn,
+    ("overview", "lstm"): OverviewLstm,
+}
+
+
+def make_encoder(modality: str, config: GenreConfig, tokenizer=None) -> Encoder:
+    kind = getattr(config, f"{modality}_encoder")
+    if (modality, kind) not in ENCODERS:
+        known = sorted(k for m, k in ENCODERS if m == modality)
+        raise ValueError(f"unknown {modality}_encoder {kind!r}: use one of {known}")
+    return ENCODERS[modality, kind](config, tokenizer)
+
+
+def make_encoders(config: GenreConfig, tokenizer=None) -> dict[str, Encoder]:
+    """The family's encoders by modality: {"poster": ..., "overview": ...}. Nothing is loaded yet."""
+    return {modality: make_encoder(modality, config, tokenizer) for modality in ("poster", "overview")}
+
+
+def model_titles(config: GenreConfig) -> dict[str, str]:
+    """How reports and the app name each model: {"poster": "Poster CNN", ..., "fusion": "Fusion"}."""
+    return {**{modality: encoder.title for modality, encoder in make_encoders(config).items()}, "fusion": "Fusion"}

@@ -1,0 +1,111 @@
+"""Publishing the app as a Hugging Face Space that serves a model repo: `genre-hf publish-space`.
+
+Everything the Space needs comes from the installed package itself (its modules and templates, and
+the exact versions of its dependencies that are installed here), so publishing works from a pip
+install as well as from a checkout.
+"""
+
+from __future__ import annotations
+
+import json
+from importlib import metadata
+from pathlib import Path
+
+from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi, SpaceCard, SpaceCardData, constants
+
+from genre_hf.config import PROJECT_URL
+from genre_hf.space import SPACE_CONFIG, SPACE_TITLE
+
+SPACE_DESCRIPTION = "Genres from a movie poster, its plot, or both"
+SPACE_EXTRAS = ("app", "pretrained")  # the Space serves either model family
+APP_PY = '''"""The genre_hf Space: serves the model named in space_config.json (or $GENRE_HF_MODEL)."""
+
+from genre_hf.cli import main
+
+main(["app"])
+'''
+
+
+def space_card(model_repo_id: str) -> SpaceCard:
+    import gradio as gr
+
+    data = SpaceCardData(
+        title=SPACE_TITLE,
+        emoji="🎬",
+        colorFrom="indigo",
+        colorTo="pink",
+        sdk="gradio",
+        sdk_version=gr.__version__,
+        python_version="3.11",
+        app_file="app.py",
+        models=[model_repo_id],
+        license="other",
+        short_description=SPACE_DESCRIPTION,
+        pinned=False,
+    )
+    body = (
+        f"# {SPACE_TITLE}\n\nCompare what a poster model, an overview model and a fusion of both say about a "
+        f"movie's genres. The model is [{model_repo_id}]({constants.ENDPOINT}/{model_repo_id}), named in "
+        f"`{SPACE_CONFIG}` (the `GENRE_HF_MODEL` variable overrides it). Made with "
+        f"[genre_hf]({PROJECT_URL}); research and educational use only.\n"
+    )
+    return SpaceCard(f"---\n{data.to_yaml()}\n---\n\n{body}")
+
+
+def space_requirements() -> str:
+    """genre_hf's dependencies for the Space, pinned to the versions installed (and so tested) here."""
+    from packaging.requirements import Requirement
+
+    try:
+        declared = metadata.requires("genre_hf") or []
+    except metadata.PackageNotFoundError:
+        raise ValueError("genre_hf is not installed: `pip install .` (or `pip install -e .`) before publishing") from None
+    pins = []
+    for line in declared:
+        requirement = Requirement(line)
+        marker = requirement.marker
+        if marker and not any(marker.evaluate({"extra": extra}) for extra in SPACE_EXTRAS):
+            continue
+        pins.append(f"{requirement.name}=={metadata.version(requirement.name)}")
+    return "\n".join(sorted(set(pins), key=str.lower)) + "\n"
+
+
+def space_files(model_repo_id: str) -> dict[str, bytes]:
+    """Every file of the Space, by its path in the repo: the app, the package, requirements, card."""
+    package = Path(__file__).resolve().parent
+    files = {
+        "app.py": APP_PY.encode(),
+        "requirements.txt": space_requirements().encode(),
+        "README.md": str(space_card(model_repo_id)).encode(),
+        SPACE_CONFIG: (json.dumps({"model": model_repo_id}, indent=2) + "\n").encode(),
+    }
+    for path in sorted(package.rglob("*")):
+        if path.suffix in (".py", ".md") and "__pycache__" not in path.parts:
+            files[f"genre_hf/{path.relative_to(package).as_posix()}"] = path.read_bytes()
+    return files
+
+
+def publish_space(space_id: str, model_repo_id: str, token: str | None = None, private: bool = False) -> str:
+    """Create (or update) a Gradio Space serving `model_repo_id`; returns the Space's URL. `private`
+    applies when the Space is created.
+
+    One commit uploads the app, the package and the Space's README and requirements, and removes
+    package files that no longer exist, so a re-publish never leaves stale code behind.
+    """
+    api = HfApi(token=token)
+    if not api.repo_exists(model_repo_id):
+        raise ValueError(f"model repo {model_repo_id} not found on {api.endpoint}: push the model first")
+    files = space_files(model_repo_id)  # everything local first: nothing is created if this fails
+    url = api.create_repo(space_id, repo_type="space", space_sdk="gradio", private=private, exist_ok=True)
+    stale = [
+        path for path in api.list_repo_files(url.repo_id, repo_type="space")
+        if path.startswith("genre_hf/") and path not in files
+    ]
+    api.create_commit(
+        url.repo_id,
+        repo_type="space",
+        operations=[CommitOperationAdd(path, data) for path, data in files.items()]
+        + [CommitOperationDelete(path) for path in stale],
+        commit_message=f"Publish the genre_hf app for {model_repo_id}",
+    )
+    return str(url)

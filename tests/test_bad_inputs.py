@@ -1,0 +1,147 @@
+"""The bad-input corpus, generated at test time: every case gets a ValueError that names the problem
+(or a sensible answer), never a traceback from deep inside a library and never a silently wrong model."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from genre_hf import GenreClassifier
+from genre_hf.folder import FolderError
+
+# ---- what predict is given ------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def classifier(tiny_model_dir):
+    return GenreClassifier.from_pretrained(tiny_model_dir)
+
+
+@pytest.fixture(scope="module")
+def posters(data_dir):
+    return sorted((data_dir / "Images").iterdir())[:3]
+
+
+def mixed_cases(posters):
+    poster = posters[0]
+    array = np.asarray(Image.open(poster).convert("RGB"))
+    return [
+        # (poster, overview, words the error must contain)
+        (list(posters), "War", ["a list of 3 as poster", "the string 'War' as overview", "3 overviews"]),
+        (array, ["War"] * array.shape[0], [f"a list of {array.shape[0]} as overview", f"an array of shape {array.shape}"]),
+        (str(poster), ["a", "b", "c"], ["a list of 3 as overview", "the string", "3 posters"]),
+        (Image.open(poster), ["a", "b"], ["a list of 2 as overview", "PIL image"]),
+        (Path(poster), ["a", "b"], ["a list of 2 as overview", "the path"]),
+        (np.zeros((2, 3, 4, 5, 3), np.uint8), None, ["shape (2, 3, 4, 5, 3)"]),
+        ([str(poster), 12], None, ["poster 1 is a int"]),
+        (None, ["fine", 3], ["overview 1 is a int"]),
+        (None, {"text": "x"}, ["must be a string", "a dict"]),
+        (b"", "A heist.", ["empty"]),
+    ]
+
+
+def test_mixed_single_and_batch_inputs_are_refused_with_what_was_given(classifier, posters):
+    for poster, overview, words in mixed_cases(posters):
+        with pytest.raises(ValueError) as error:
+            classifier.predict(poster=poster, overview=overview)
+        message = str(error.value)
+        assert all(word in message for word in words), (words, message)
+        assert "object at 0x" not in message
+
+
+def test_a_batch_array_of_posters_is_a_batch(classifier, posters):
+    arrays = np.stack([np.asarray(Image.open(p).convert("RGB").resize((64, 64))) for p in posters])
+    batch = classifier.predict(poster=arrays, overview=["A heist.", "A ghost.", "A wedding."])
+    single = classifier.predict(poster=arrays[1], overview="A ghost.")
+    assert len(batch) == 3 and batch[1]["fusion"]["probabilities"] == pytest.approx(single["fusion"]["probabilities"], abs=1e-5)
+
+
+def test_an_overview_with_no_known_word_carries_a_note(classifier):
+    for text in ("🎬🔥😱", "東京の若い侍が父の仇を討つ。", "?!... --- !!!"):
+        result = classifier.predict(overview=text)
+        assert "None of the overview's words are in the model's vocabulary" in result["overview"]["notes"][0]
+        assert result["overview"]["notes"] == result["fusion"]["notes"][:1]
+    assert classifier.predict(overview="A detective hunts a killer.")["overview"]["notes"] == []
+
+
+# ---- bad model folders ---------------------------------------------------------------------------
+
+
+def broken_copy(source: Path, target: Path, edit) -> Path:
+    shutil.copytree(source, target)
+    edit(target)
+    return target
+
+
+def edit_json(name, change):
+    def edit(folder):
+        values = json.loads((folder / name).read_text())
+        (folder / name).write_text(json.dumps(change(values)))
+    return edit
+
+
+def without_genre(values):
+    values["models"]["fusion"]["thresholds"].pop(next(iter(values["models"]["fusion"]["thresholds"])))
+    return values
+
+
+def reordered(values):
+    values["genres"] = values["genres"][::-1]
+    return values
+
+
+FOLDER_CASES = {
+    "thresholds missing a genre": (edit_json("thresholds.json", without_genre), r"thresholds.json: fusion thresholds must have one value per genre"),
+    "thresholds missing a model": (edit_json("thresholds.json", lambda v: {**v, "models": {k: m for k, m in v["models"].items() if k != "poster"}}),
+                                   r"thresholds.json: models must have exactly \['poster', 'overview', 'fusion'\]"),
+    "thresholds of another format": (edit_json("thresholds.json", lambda v: {**v, "format_version": 7}), r"thresholds.json: format_version must be 2"),
+    "genres reordered": (edit_json("config.json", reordered), r"thresholds.json: its genres .* are not those of config.json"),
+    "image size it was not trained at": (edit_json("config.json", lambda v: {**v, "image_size": 32}),
+                                         r"config.json differs from the config poster.weights.h5 was trained with: image_size is 32 \(trained with 64\)"),
+    "a string where a number goes": (edit_json("config.json", lambda v: {**v, "image_size": "64"}), r'config.json: image_size must be a whole number, not "64"'),
+    "a list instead of an object": (edit_json("config.json", lambda v: [v]), r"config.json must hold a JSON object, not a list"),
+    "invalid JSON": (lambda f: (f / "config.json").write_text("{'format_version': 2,"), r"config.json is not valid JSON"),
+    "a string format version": (edit_json("config.json", lambda v: {**v, "format_version": "2"}), r"config.json: format_version must be a whole number .* not '2'"),
+    "no format version": (edit_json("config.json", lambda v: {k: x for k, x in v.items() if k != "format_version"}),
+                          r"config.json: format_version must be a whole number .* not None"),
+    "a format version from the future": (edit_json("config.json", lambda v: {**v, "format_version": 3}), r"format version 3 is newer: .*upgrade genre_hf"),
+    "an unknown setting": (edit_json("config.json", lambda v: {**v, "dropout_rate": 0.1}), r"config.json: unknown config keys \['dropout_rate'\]"),
+    "non-UTF-8 vocabulary": (lambda f: (f / "vocabulary.txt").write_bytes(b"\n[UNK]\ncaf\xe9\n"), r"vocabulary.txt is not UTF-8 text"),
+    "empty vocabulary": (lambda f: (f / "vocabulary.txt").write_text(""), r"vocabulary.txt must start with an empty line"),
+    "truncated weights": (lambda f: (f / "fusion.weights.h5").write_bytes((f / "fusion.weights.h5").read_bytes()[:5000]),
+                          r"fusion.weights.h5 is not a readable weights file"),
+    "weights of another model": (lambda f: shutil.copy(f / "poster.weights.h5", f / "overview.weights.h5"), r"overview.weights.h5 does not fit the architecture"),
+    "a missing file": (lambda f: (f / "vocabulary.txt").unlink(), r"not a complete genre_hf model folder: missing vocabulary.txt"),
+}
+
+
+@pytest.mark.parametrize("case", list(FOLDER_CASES))
+def test_a_bad_model_folder_is_refused_at_load_naming_the_file(tiny_model_dir, tmp_path, case):
+    edit, message = FOLDER_CASES[case]
+    folder = broken_copy(tiny_model_dir, tmp_path / "model", edit)
+    with pytest.raises(FolderError, match=message):
+        GenreClassifier.from_pretrained(folder)
+
+
+def test_a_folder_that_does_not_exist_is_said_so_at_once(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # were it sent to the Hub, it would hang on retries
+    for source in ("artifact/model/", "./artifact/model", str(tmp_path / "nowhere"), "~/models/genres", "model.weights.h5"):
+        started = time.perf_counter()
+        with pytest.raises(FolderError, match="no model folder at"):
+            GenreClassifier.from_pretrained(source)
+        assert time.perf_counter() - started < 1.0
+
+
+def test_a_repo_id_that_is_neither_a_folder_nor_reachable_says_both(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    with pytest.raises(FolderError, match=r"no model folder at artifact/model, and the Hub repo artifact/model is neither reachable nor in the cache"):
+        GenreClassifier.from_pretrained("artifact/model")
