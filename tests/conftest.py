@@ -90,16 +90,18 @@ def sample_movie(data_dir):
     return data_dir / "Images" / f"{record['Id']}.jpg", record["Overview"], record["Genre"]
 
 
-HUB_TOKEN = "secret"
+HUB_TOKEN = "secret"  # the account `user`
+OTHER_TOKEN = "someone-else"  # the account `other`, for access tests
 
 
 @pytest.fixture
 def hub(tmp_path, monkeypatch):
-    """A Hub-protocol server on 127.0.0.1 that requires HUB_TOKEN for writes, with this process's
-    Hub client pointed at it; every request must hit an implemented endpoint."""
+    """A Hub-protocol server on 127.0.0.1 where HUB_TOKEN is the account `user` (writes and private
+    reads need it, as on the Hub), with this process's Hub client pointed at it and no token stored;
+    every request must hit an implemented endpoint."""
     from tests.hub_server import HubServer, hub_env
 
-    with HubServer(tmp_path / "hub_root", token=HUB_TOKEN) as server:
+    with HubServer(tmp_path / "hub_root", token=HUB_TOKEN, tokens={OTHER_TOKEN: "other"}) as server:
         hub_env(monkeypatch, server, tmp_path / "hf_home")
         yield server
     assert server.unhandled == []

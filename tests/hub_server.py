@@ -6,22 +6,66 @@ It speaks enough of the Hub HTTP API for the *real* ``huggingface_hub`` client
 ``datasets.load_dataset("user/ds")`` to work against it with
 ``HF_ENDPOINT=http://127.0.0.1:PORT``. The endpoints and their shapes follow
 what huggingface_hub 2.4.0 sends and parses (see ``hf_api.py``,
-``_commit_api.py``, ``file_download.py``, ``hf_file_system.py``,
+``_commit_api.py``, ``lfs.py``, ``file_download.py``, ``hf_file_system.py``,
 ``utils/_http.py``).
+
+Two ports: the Hub itself (``url``) and a storage host (``storage_url``) that
+plays the part of S3 and the CDN. Storage URLs are signed and expire, as the
+Hub's presigned ones do; the client sends them no token.
 
 Storage, one branch (``main``) per repo::
 
-    ROOT/{models|datasets|spaces}/{namespace}/{name}/...    current files of main
+    ROOT/{models|datasets|spaces}/{namespace}/{name}/...    current files of main (LFS files as pointers)
     ROOT/_meta/{models|datasets|spaces}/{namespace}/{name}.json   flags + commit history
+    ROOT/_lfs/{models|datasets|spaces}/{namespace}/{name}/{sha256}   LFS objects of that repo
+
+What behaves as on the Hub:
+
+* Access. Tokens map to accounts (``token`` acts as ``user``; ``tokens`` adds
+  others). A private repo is hidden from everyone but its owner: every read
+  and write of it is answered as for a repo that does not exist, 401 with
+  ``X-Error-Code: RepoNotFound`` without a token and 404 with someone else's,
+  so the client raises ``RepositoryNotFoundError``. A token the server does
+  not know is a 401 "Invalid credentials in Authorization header" on any
+  endpoint, public repos included (the client then does not blame the repo).
+  Writing to someone else's public repo is a 403 (the Hub's "pass
+  ``create_pr=1``" answer), and so is creating a repo in someone else's
+  namespace (``create_repo(exist_ok=True)`` relies on that 403). Public repos
+  are readable without a token.
+* LFS. A new repo starts with the Hub's default ``.gitattributes``. The
+  preupload answer says ``lfs`` for a file a ``filter=lfs`` pattern of the
+  repo's ``.gitattributes`` matches, for 10 MiB or more (``lfs_threshold``),
+  and for binary content (a NUL byte in the 512-byte sample the client sends,
+  git's test). Such content goes through the LFS batch API
+  (``{repo}.git/info/lfs/objects/batch``), a PUT to a signed storage URL
+  (``basic``; above ``lfs_part_size``, ``multipart``: signed part URLs and a
+  completion call) and the verify call; the commit then carries ``lfsFile``
+  (sha256 + size) and the repo keeps a pointer file. A commit with a binary
+  or too big regular ``file``, or with an ``lfsFile`` whose object was never
+  uploaded, is refused, as the Hub refuses such a push; an LFS path no pattern
+  covers is added to ``.gitattributes``. ``/resolve`` answers an LFS file
+  with a 302 to a signed storage URL plus ``X-Linked-Etag`` (the sha256) and
+  ``X-Linked-Size``; tree, paths-info and ``blobs=True`` listings carry
+  ``lfs``. ``HubServer.lfs_uploads`` records every object stored.
 
 Simplifications (on purpose):
 
-* Every upload is a "regular" git upload (base64 inside the commit payload):
-  the preupload answer never says ``lfs``, so neither LFS nor Xet is used.
+* No Xet. huggingface_hub uploads through Xet whenever ``hf_xet`` is
+  installed, whatever the server says, and Xet is a storage service of its
+  own; clients must run with ``HF_HUB_DISABLE_XET=1`` (``client_env`` and
+  ``hub_env`` set it) and then take the LFS path, which the Hub still serves.
+  A Xet token request gets an error that says so and is recorded in
+  ``unhandled``.
+* The Hub's exact LFS rules and part size are server-side and unpublished;
+  the rules above follow its documented 10 MiB limit, its default
+  ``.gitattributes`` and git's binary test.
+* One branch, no pull requests, no ``.gitignore`` handling, no gated repos,
+  no organisations (a namespace is one account): the project only commits to
+  ``main`` of its own repos.
 * Old commits are not kept: any known commit sha of a repo serves the
   *current* files (under that sha, so client caches stay consistent).
-* Reads are always allowed (even for repos created ``private``); when the
-  server has a token, writes need ``Authorization: Bearer <token>``.
+* Without any token the server is open: every request acts as ``user``
+  (handy by hand; the tests always give it a token).
 * Unknown endpoints answer a JSON 404, are logged to stderr and recorded in
   ``HubServer.unhandled`` so a test can see what the client missed.
 
@@ -35,7 +79,9 @@ import argparse
 import base64
 import gzip
 import hashlib
+import hmac
 import json
+import math
 import mimetypes
 import os
 import re
@@ -44,15 +90,106 @@ import sys
 import threading
 import time
 import traceback
+import uuid
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
 
-USER = "user"  # the account every token (or no token) acts as
+USER = "user"  # the account HubServer(token=...) stands for
 REPO_TYPES = ("model", "dataset", "space")
+LFS_THRESHOLD = 10 * 1024 * 1024  # the Hub refuses regular files of 10 MiB or more
+LFS_PART_SIZE = 10 * 1024 * 1024  # bigger LFS objects are uploaded in parts of this size
+URL_LIFETIME = 3600  # seconds a signed storage URL stays valid
 _SHA_RE = re.compile(r"[0-9a-f]{7,40}")
+_OID_RE = re.compile(r"[0-9a-f]{64}")
 _RANGE_RE = re.compile(r"bytes=(\d*)-(\d*)")
+_POINTER_RE = re.compile(rb"version https://git-lfs\.github\.com/spec/v1\noid sha256:([0-9a-f]{64})\nsize (\d+)\n")
+
+# The .gitattributes the Hub puts in a new repo; datasets also track media files.
+_LFS_PATTERNS = (
+    "*.7z *.arrow *.bin *.bz2 *.ckpt *.ftz *.gz *.h5 *.joblib *.lfs.* *.mlmodel *.model *.msgpack *.npy *.npz"
+    " *.onnx *.ot *.parquet *.pb *.pickle *.pkl *.pt *.pth *.rar *.safetensors saved_model/**/* *.tar.* *.tar"
+    " *.tflite *.tgz *.wasm *.xz *.zip *.zst *tfevents*"
+).split()
+_DATASET_LFS_PATTERNS = {
+    "Audio files - uncompressed": ["*.pcm", "*.sam", "*.raw"],
+    "Audio files - compressed": ["*.aac", "*.flac", "*.mp3", "*.ogg", "*.wav"],
+    "Image files - uncompressed": ["*.bmp", "*.gif", "*.png", "*.tiff"],
+    "Image files - compressed": ["*.jpg", "*.jpeg", "*.webp"],
+    "Video files - compressed": ["*.mp4", "*.webm"],
+}
+_LFS_ATTRS = "filter=lfs diff=lfs merge=lfs -text"
+
+
+def default_gitattributes(repo_type: str) -> str:
+    lines = [f"{pattern} {_LFS_ATTRS}" for pattern in _LFS_PATTERNS]
+    if repo_type == "dataset":
+        lines.insert(lines.index(f"*.mlmodel {_LFS_ATTRS}"), f"*.lz4 {_LFS_ATTRS}")
+        for title, patterns in _DATASET_LFS_PATTERNS.items():
+            lines += [f"# {title}", *(f"{pattern} {_LFS_ATTRS}" for pattern in patterns)]
+    return "\n".join(lines) + "\n"
+
+
+def _attribute_regex(pattern: str) -> tuple[re.Pattern, bool]:
+    """A gitattributes pattern as a regex, and whether it is matched against the whole path.
+
+    As in git: a pattern without a slash matches the file name at any depth;
+    ``**`` crosses folders, ``*`` and ``?`` do not; the Hub writes spaces as ``[[:space:]]``.
+    """
+    anchored = "/" in pattern
+    pattern, out, i = pattern.lstrip("/"), [], 0
+    while i < len(pattern):
+        if pattern.startswith("[[:space:]]", i):
+            out.append(r"\s")
+            i += len("[[:space:]]")
+        elif pattern.startswith("**/", i):
+            out.append("(?:.*/)?")
+            i += 3
+        elif pattern.startswith("**", i):
+            out.append(".*")
+            i += 2
+        elif pattern[i] in "*?":
+            out.append("[^/]*" if pattern[i] == "*" else "[^/]")
+            i += 1
+        elif pattern[i] == "\\" and i + 1 < len(pattern):
+            out.append(re.escape(pattern[i + 1]))
+            i += 2
+        else:
+            out.append(re.escape(pattern[i]))
+            i += 1
+    return re.compile("".join(out)), anchored
+
+
+def lfs_tracked(gitattributes: str, path: str) -> bool:
+    """Whether `path` gets ``filter=lfs`` from a .gitattributes text (the last matching line wins)."""
+    tracked = False
+    for line in gitattributes.splitlines():
+        fields = line.split()
+        if not fields or fields[0].startswith("#"):
+            continue
+        attrs = fields[1:]
+        if "filter=lfs" in attrs:
+            value = True
+        elif "-filter" in attrs or "!filter" in attrs or any(a.startswith("filter=") for a in attrs):
+            value = False
+        else:
+            continue
+        regex, anchored = _attribute_regex(fields[0])
+        if regex.fullmatch(path if anchored else path.rpartition("/")[2]):
+            tracked = value
+    return tracked
+
+
+def _attribute_pattern(path: str) -> str:
+    """The .gitattributes line pattern that matches exactly `path` (the Hub's escaping)."""
+    escaped = re.sub(r"([*?\[\\])", r"\\\1", path)
+    return escaped.replace(" ", "[[:space:]]")
+
+
+def is_binary(sample: bytes) -> bool:
+    """Git's test, on the 512-byte sample the client sends to preupload: a NUL byte means binary."""
+    return b"\0" in sample[:512]
 
 
 def git_blob_sha1(data: bytes) -> str:
@@ -60,9 +197,24 @@ def git_blob_sha1(data: bytes) -> str:
     return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
 
 
+def lfs_pointer(oid: str, size: int) -> bytes:
+    """The git-lfs pointer file that stands in the repo for an LFS object."""
+    return f"version https://git-lfs.github.com/spec/v1\noid sha256:{oid}\nsize {size}\n".encode()
+
+
+def parse_lfs_pointer(data: bytes) -> tuple[str, int] | None:
+    """(sha256, size) if `data` is an LFS pointer file, else None."""
+    match = _POINTER_RE.fullmatch(data) if len(data) < 200 else None
+    return (match[1].decode(), int(match[2])) if match else None
+
+
 def _now() -> str:
     """Timestamps in the one format ``huggingface_hub.utils.parse_datetime`` reads."""
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def _mib(size: int) -> str:
+    return f"{size / 1024 / 1024:g} MiB"
 
 
 class HubError(Exception):
@@ -86,12 +238,14 @@ def _check_path(path: str) -> str:
 
 
 class Repo:
-    """One repo: its files on disk plus a JSON with flags and the commit history."""
+    """One repo: its files on disk, its LFS objects, and a JSON with flags and the commit history."""
 
     def __init__(self, root: Path, repo_type: str, repo_id: str):
         self.type, self.id = repo_type, repo_id
+        self.owner = repo_id.split("/")[0]
         self.dir = root / f"{repo_type}s" / repo_id
         self.meta_path = root / "_meta" / f"{repo_type}s" / f"{repo_id}.json"
+        self.lfs_dir = root / "_lfs" / f"{repo_type}s" / repo_id
 
     @property
     def url_prefix(self) -> str:
@@ -103,7 +257,7 @@ class Repo:
 
     def meta(self) -> dict:
         if not self.exists():
-            raise HubError(404, f"Repository {self.type}s/{self.id} not found", "RepoNotFound")
+            raise HubError(404, "Repository not found", "RepoNotFound")
         return json.loads(self.meta_path.read_text())
 
     def _save(self, meta: dict) -> None:
@@ -113,8 +267,9 @@ class Repo:
         tmp.replace(self.meta_path)
 
     def create(self, private: bool, sdk: str | None) -> None:
-        """Create the repo with an empty first commit, so it has a sha right away."""
+        """Create the repo with a first commit holding the default .gitattributes, as the Hub does."""
         self.dir.mkdir(parents=True, exist_ok=True)
+        (self.dir / ".gitattributes").write_text(default_gitattributes(self.type))
         date = _now()
         sha = hashlib.sha1(f"{self.type}/{self.id}\n{time.time_ns()}".encode()).hexdigest()
         commit = {"id": sha, "parent": None, "title": "initial commit", "message": "", "date": date}
@@ -140,12 +295,45 @@ class Repo:
                 found[full.relative_to(self.dir).as_posix()] = full
         return dict(sorted(found.items()))
 
+    def gitattributes(self) -> str:
+        path = self.dir / ".gitattributes"
+        return path.read_text(errors="replace") if path.is_file() else ""
+
+    # -- LFS objects ------------------------------------------------------
+    def lfs_object(self, oid: str) -> Path:
+        if not _OID_RE.fullmatch(oid):
+            raise HubError(400, f"Invalid LFS oid (a sha256 in hex): {oid!r}")
+        return self.lfs_dir / oid
+
+    def lfs_size(self, oid: str) -> int | None:
+        """Size of the stored object, None if this repo has no such object."""
+        path = self.lfs_object(oid)
+        return path.stat().st_size if path.is_file() else None
+
+    def store_lfs_object(self, oid: str, data: bytes) -> None:
+        if hashlib.sha256(data).hexdigest() != oid:
+            raise HubError(400, f"The uploaded content does not hash to its oid {oid}")
+        path = self.lfs_object(oid)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f"{oid}.{uuid.uuid4().hex}.tmp")
+        tmp.write_bytes(data)
+        tmp.replace(path)
+
     def entries(self, expand_commit: dict | None = None) -> dict[str, dict]:
-        """Tree entries (files and directories) keyed by path, as the tree API returns them."""
+        """Tree entries (files and directories) keyed by path, as the tree API returns them.
+
+        An LFS file's ``oid`` is its pointer's blob id and ``size`` the object's size; its
+        ``lfs`` field holds the sha256, as on the Hub.
+        """
         files = {path: full.read_bytes() for path, full in self.files().items()}
         entries: dict[str, dict] = {}
         for path, data in files.items():
-            entries[path] = {"type": "file", "oid": git_blob_sha1(data), "size": len(data), "path": path}
+            entry = {"type": "file", "oid": git_blob_sha1(data), "size": len(data), "path": path}
+            pointer = parse_lfs_pointer(data)
+            if pointer:
+                entry["size"] = pointer[1]
+                entry["lfs"] = {"oid": pointer[0], "size": pointer[1], "pointerSize": len(data)}
+            entries[path] = entry
             parent = path.rpartition("/")[0]
             while parent and parent not in entries:
                 entries[parent] = {"type": "directory", "size": 0, "path": parent}
@@ -162,12 +350,14 @@ class Repo:
                 entry["lastCommit"] = {key: expand_commit[key] for key in ("id", "title", "date")}
         return dict(sorted(entries.items()))
 
-    def commit(self, summary: str, description: str, operations: list[dict], parent: str | None) -> dict:
+    def commit(
+        self, summary: str, description: str, operations: list[dict], parent: str | None, lfs_threshold: int
+    ) -> dict:
         """Apply the NDJSON operations of one commit and record a new head.
 
         The operations are first checked against the current path set (so a bad
-        delete or path fails the whole commit before anything is written), then
-        applied to disk in order.
+        delete, path or upload mode fails the whole commit before anything is
+        written), then applied to disk in order.
         """
         meta = self.meta()
         head = meta["commits"][-1]
@@ -175,20 +365,47 @@ class Repo:
             raise HubError(412, f"parentCommit {parent} is not the head of main ({head['id']})")
         paths = set(self.files())
         actions = []  # (kind, path, bytes | None)
+        lfs_paths = []
+
+        def add(path: str, data: bytes) -> None:
+            conflicts = [p for p in paths if p.startswith(path + "/") or path.startswith(p + "/")]
+            if conflicts:
+                raise HubError(400, f"Cannot add {path!r}: it clashes with {conflicts[0]!r} (file vs folder)")
+            paths.add(path)
+            actions.append(("add", path, data))
+
         for op in operations:
             key, value = op.get("key"), op.get("value") or {}
             if key == "file":
                 path = _check_path(value.get("path", ""))
                 content = value.get("content", "")
-                if value.get("encoding", "base64") == "base64":
-                    data = base64.b64decode(content)
-                else:
-                    data = content.encode()
-                conflicts = [p for p in paths if p.startswith(path + "/") or path.startswith(p + "/")]
-                if conflicts:
-                    raise HubError(400, f"Cannot add {path!r}: it clashes with {conflicts[0]!r} (file vs folder)")
-                paths.add(path)
-                actions.append(("add", path, data))
+                data = base64.b64decode(content) if value.get("encoding", "base64") == "base64" else content.encode()
+                # What the Hub's pre-receive checks refuse; preupload sends such files to LFS.
+                if len(data) >= lfs_threshold:
+                    raise HubError(
+                        400,
+                        f"Your push was rejected because it contains files larger than {_mib(lfs_threshold)}: "
+                        f"{path}. Upload it through LFS.",
+                    )
+                if is_binary(data):
+                    raise HubError(
+                        400, f"Your push was rejected because it contains binary files: {path}. Upload it through LFS."
+                    )
+                add(path, data)
+            elif key == "lfsFile":
+                path = _check_path(value.get("path", ""))
+                if value.get("algo", "sha256") != "sha256":
+                    raise HubError(400, f"lfsFile {path}: only sha256 oids are supported")
+                oid = str(value.get("oid", ""))
+                size = self.lfs_size(oid)
+                if size is None or value.get("size", size) != size:
+                    raise HubError(
+                        400,
+                        f"Your push was rejected because an LFS pointer pointed to a file that does not exist: "
+                        f"{path} (sha256 {oid}, size {value.get('size')}). Upload it with the LFS batch API first.",
+                    )
+                add(path, lfs_pointer(oid, size))
+                lfs_paths.append(path)
             elif key == "deletedFile":
                 path = _check_path(value.get("path", ""))
                 if path not in paths:
@@ -200,10 +417,20 @@ class Repo:
                 path = _check_path(value.get("path", "").rstrip("/"))
                 paths = {p for p in paths if not p.startswith(path + "/")}
                 actions.append(("delete", path, None))
-            elif key == "lfsFile":
-                raise HubError(400, "This test Hub stores no LFS/Xet objects: every file must be a regular upload")
             else:
                 raise HubError(400, f"Unknown commit operation key: {key!r}")
+
+        # Like the Hub, make .gitattributes track every LFS path no pattern covers yet.
+        attributes = self.gitattributes()
+        for kind, path, data in actions:
+            if path == ".gitattributes":
+                attributes = data.decode(errors="replace") if kind == "add" else ""
+        untracked = [path for path in lfs_paths if not lfs_tracked(attributes, path)]
+        if untracked:
+            if attributes and not attributes.endswith("\n"):
+                attributes += "\n"
+            attributes += "".join(f"{_attribute_pattern(path)} {_LFS_ATTRS}\n" for path in untracked)
+            add(".gitattributes", attributes.encode())
 
         for kind, path, data in actions:
             target = self.dir.joinpath(*path.split("/"))
@@ -254,11 +481,11 @@ class _Handler(BaseHTTPRequestHandler):
         self.query = {k: v[-1] for k, v in parse_qs(split.query).items()}
         try:
             self.body = self._read_body()
-            handler, args = self._route()
+            handler, args = self._route() if self.server.role == "hub" else self._storage_route()
             if handler is None:
-                hub.unhandled.append(f"{self.command} {self.path}")
-                sys.stderr.write(f"[hub_server] no handler for {self.command} {self.path}\n")
-                raise HubError(404, f"test hub server: no handler for {self.command} {split.path}")
+                self._unhandled(f"no handler for {self.command} {split.path}")
+            # Storage URLs carry their own signature; on the Hub an unknown token fails any request.
+            self.user = self._account() if self.server.role == "hub" else None
             with hub.lock:  # one request at a time touches the store: simple and safe
                 handler(*args)
         except HubError as e:
@@ -271,6 +498,12 @@ class _Handler(BaseHTTPRequestHandler):
         except Exception as e:  # a bug in this server: make it loud
             traceback.print_exc()
             self._send_json({"error": f"test hub server crashed: {e!r}"}, 500)
+
+    def _unhandled(self, message: str, status: int = 404) -> None:
+        """Record a request the server does not serve, so the `hub` fixture fails the test."""
+        self.server.hub.unhandled.append(f"{self.command} {self.path}")
+        sys.stderr.write(f"[hub_server] {message}\n")
+        raise HubError(status, f"test hub server: {message}")
 
     def _read_body(self) -> bytes:
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
@@ -298,25 +531,59 @@ class _Handler(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(body)
 
-    def _send_json(self, payload, status: int = 200, headers: dict | None = None) -> None:
-        self._send(status, json.dumps(payload).encode(), headers)
+    def _send_json(self, payload, status: int = 200, headers: dict | None = None, content_type="application/json"):
+        self._send(status, json.dumps(payload).encode(), headers, content_type)
 
     def _json_body(self) -> dict:
         try:
-            return json.loads(self.body or b"{}")
+            body = json.loads(self.body or b"{}")
         except ValueError:
             raise HubError(400, "Request body is not valid JSON") from None
+        if not isinstance(body, dict):
+            raise HubError(400, "Request body must be a JSON object")
+        return body
 
     def _flag(self, name: str) -> bool:
         return str(self.query.get(name, "")).lower() in ("1", "true")
 
-    def _require_write(self) -> None:
-        token = self.server.hub.token
-        if token is not None and self.headers.get("Authorization") != f"Bearer {token}":
-            raise HubError(401, "Invalid credentials in Authorization header")
-
     def _repo(self, type_plural: str, namespace: str, name: str) -> Repo:
         return Repo(self.server.hub.root, type_plural[:-1], f"{namespace}/{name}")
+
+    # -- who may do what ----------------------------------------------------
+    def _account(self) -> str | None:
+        """The account the request acts as, None without a token; an unknown token is refused."""
+        tokens = self.server.hub.tokens
+        if not tokens:
+            return USER  # an open server: no token configured
+        header = self.headers.get("Authorization")
+        if header is None:
+            return None
+        scheme, _, token = header.partition(" ")
+        account = tokens.get(token.strip()) if scheme.lower() == "bearer" else None
+        if account is None:
+            raise HubError(401, "Invalid credentials in Authorization header")
+        return account
+
+    def _require_account(self) -> str:
+        if self.user is None:
+            raise HubError(401, "Invalid username or password.")
+        return self.user
+
+    def _readable(self, repo: Repo) -> dict:
+        """The repo's meta if this request may read it; else the Hub's "not found", which hides private repos."""
+        meta = json.loads(repo.meta_path.read_text()) if repo.exists() else None
+        if meta is None or (meta["private"] and self.user != repo.owner):
+            if self.user is None:
+                raise HubError(401, "Invalid username or password.", "RepoNotFound")
+            raise HubError(404, "Repository not found", "RepoNotFound")
+        return meta
+
+    def _writable(self, repo: Repo) -> dict:
+        meta = self._readable(repo)
+        self._require_account()
+        if self.user != repo.owner:
+            raise HubError(403, "Forbidden: pass `create_pr=1` as a query parameter to create a Pull Request")
+        return meta
 
     # -- routing ----------------------------------------------------------
     def _route(self):
@@ -328,6 +595,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self.create_repo, ()
         if p == ["api", "validate-yaml"] and method == "POST":
             return self.validate_yaml, ()
+        if p == ["api", "complete_multipart"] and method == "POST":
+            return self.lfs_complete_multipart, ()
         if len(p) >= 4 and p[0] == "api" and p[1] in api_types:
             repo, rest = self._repo(*p[1:4]), p[4:]
             if method == "GET" and not rest:
@@ -346,7 +615,18 @@ class _Handler(BaseHTTPRequestHandler):
                 return self.preupload, (repo, rest[1])
             if method == "POST" and len(rest) == 2 and rest[0] == "commit":
                 return self.commit, (repo, rest[1])
+            if len(rest) == 2 and rest[0] in ("xet-write-token", "xet-read-token"):
+                return self.no_xet, ()
             return None, ()
+        # Git LFS: /{ns}/{name}.git/info/lfs/objects/{batch|verify} (models) or /{datasets|spaces}/...
+        typed = p[0] in ("datasets", "spaces")
+        lfs = p[1:] if typed else p
+        if method == "POST" and len(lfs) == 6 and lfs[1].endswith(".git") and lfs[2:5] == ["info", "lfs", "objects"]:
+            repo = self._repo(p[0] if typed else "models", lfs[0], lfs[1].removesuffix(".git"))
+            if lfs[5] == "batch":
+                return self.lfs_batch, (repo,)
+            if lfs[5] == "verify":
+                return self.lfs_verify, (repo,)
         # File downloads: /{ns}/{name}/resolve/... (models) or /{datasets|spaces}/{ns}/{name}/resolve/...
         if method in ("GET", "HEAD"):
             if len(p) >= 6 and p[0] in ("datasets", "spaces") and p[3] == "resolve":
@@ -355,17 +635,26 @@ class _Handler(BaseHTTPRequestHandler):
                 return self.resolve, (self._repo("models", p[0], p[1]), p[3], "/".join(p[4:]))
         return None, ()
 
+    def _storage_route(self):
+        """The storage host: /upload/... (PUT an object or a part) and /blob/... (GET an object)."""
+        p, method = self.parts, self.command
+        if len(p) in (5, 6) and p[0] in ("upload", "blob") and p[1] in {f"{t}s" for t in REPO_TYPES}:
+            repo = self._repo(*p[1:4])
+            if p[0] == "upload" and method == "PUT":
+                return (self.storage_put_part, (repo, p[4], p[5])) if len(p) == 6 else (self.storage_put, (repo, p[4]))
+            if p[0] == "blob" and method in ("GET", "HEAD") and len(p) == 5:
+                return self.storage_get, (repo, p[4])
+        return None, ()
+
     # -- endpoints --------------------------------------------------------
     def whoami(self) -> None:
-        token = self.server.hub.token
-        if token is not None and self.headers.get("Authorization") != f"Bearer {token}":
-            raise HubError(401, "Invalid credentials in Authorization header")
+        name = self._require_account()
         self._send_json(
             {
                 "type": "user",
-                "id": "0" * 24,
-                "name": USER,
-                "fullname": "Test User",
+                "id": hashlib.sha1(name.encode()).hexdigest()[:24],
+                "name": name,
+                "fullname": f"Test account {name}",
                 "orgs": [],
                 "auth": {"type": "access_token", "accessToken": {"displayName": "test", "role": "write"}},
             }
@@ -375,15 +664,24 @@ class _Handler(BaseHTTPRequestHandler):
         """Called by create_commit before uploading a README.md; we accept any card."""
         self._send_json({"errors": [], "warnings": []})
 
+    def no_xet(self) -> None:
+        self._unhandled(
+            f"{self.command} {urlsplit(self.path).path}: this test Hub has no Xet storage; run the client with "
+            "HF_HUB_DISABLE_XET=1 (tests/hub_server.client_env and hub_env set it) so it uploads through LFS",
+            status=400,
+        )
+
     def create_repo(self) -> None:
-        self._require_write()
+        account = self._require_account()
         body = self._json_body()
         repo_type = body.get("type") or "model"
         if repo_type not in REPO_TYPES:
             raise HubError(400, f"Invalid repo type: {repo_type!r}")
-        name, namespace = body.get("name"), body.get("organization") or USER
+        name, namespace = body.get("name"), body.get("organization") or account
         if not name or "/" in name:
             raise HubError(400, f"Invalid repo name: {name!r}")
+        if namespace != account:
+            raise HubError(403, f'You don\'t have the rights to create a {repo_type} under the namespace "{namespace}"')
         if repo_type == "space" and not body.get("sdk"):
             raise HubError(400, "A space needs an sdk")
         repo = Repo(self.server.hub.root, repo_type, f"{namespace}/{name}")
@@ -398,7 +696,8 @@ class _Handler(BaseHTTPRequestHandler):
         self._send_json({"url": url, "name": repo.id, "id": repo.id})
 
     def repo_info(self, repo: Repo, revision: str) -> None:
-        meta, commit = repo.meta(), repo.resolve(revision)
+        meta = self._readable(repo)
+        commit = repo.resolve(revision)
         blobs = self._flag("blobs")
         siblings = []
         for entry in repo.entries().values():
@@ -406,10 +705,13 @@ class _Handler(BaseHTTPRequestHandler):
                 sibling = {"rfilename": entry["path"]}
                 if blobs:
                     sibling.update(size=entry["size"], blobId=entry["oid"])
+                    if "lfs" in entry:
+                        lfs = entry["lfs"]
+                        sibling["lfs"] = {"size": lfs["size"], "sha256": lfs["oid"], "pointerSize": lfs["pointerSize"]}
                 siblings.append(sibling)
         info = {
             "id": repo.id,
-            "author": repo.id.split("/")[0],
+            "author": repo.owner,
             "sha": commit["id"],
             "private": meta["private"],
             "disabled": False,
@@ -426,6 +728,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._send_json(info)
 
     def tree(self, repo: Repo, revision: str, path: str) -> None:
+        self._readable(repo)
         commit = repo.resolve(revision)
         entries = repo.entries(expand_commit=commit if self._flag("expand") else None)
         if path and entries.get(path, {}).get("type") != "directory":
@@ -440,6 +743,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._send_json(listing)  # everything in one page: no Link header, so no pagination
 
     def paths_info(self, repo: Repo, revision: str) -> None:
+        self._readable(repo)
         # The client posts a form (paths=a&paths=b&expand=False); accept JSON too.
         if self.headers.get("Content-Type", "").startswith("application/json"):
             body = self._json_body()
@@ -456,43 +760,44 @@ class _Handler(BaseHTTPRequestHandler):
         self._send_json([entries[p.strip("/")] for p in paths if p.strip("/") in entries])
 
     def commits(self, repo: Repo, revision: str) -> None:
-        commits = repo.meta()["commits"]
+        commits = self._readable(repo)["commits"]
         head = repo.resolve(revision)
         upto = commits[: [c["id"] for c in commits].index(head["id"]) + 1]
         fields = ("id", "title", "message", "date")
-        newest_first = [{**{k: c[k] for k in fields}, "authors": [{"user": USER}]} for c in reversed(upto)]
+        newest_first = [{**{k: c[k] for k in fields}, "authors": [{"user": repo.owner}]} for c in reversed(upto)]
         self._send_json(newest_first)
 
     def refs(self, repo: Repo) -> None:
+        self._readable(repo)
         head = repo.resolve("main")
         branch = {"name": "main", "ref": "refs/heads/main", "targetCommit": head["id"]}
         self._send_json({"branches": [branch], "converts": [], "tags": []})
 
     def preupload(self, repo: Repo, revision: str) -> None:
-        """Say "regular" for every file so the client never needs LFS or Xet.
+        """Say ``lfs`` for what the Hub stores in LFS (see the module docstring), ``regular`` otherwise.
 
-        ``oid`` is the current blob id of that path: the client skips files
-        whose content did not change, like on the Hub.
+        ``oid`` is the current id of that path, a sha256 for an LFS file and a
+        blob sha1 for a regular one: the client skips files whose content did
+        not change, like on the Hub.
         """
-        self._require_write()
+        self._writable(repo)
         repo.resolve(revision)
-        entries = repo.entries()
-        files = [
-            {
-                "path": f["path"],
-                "uploadMode": "regular",
-                "shouldIgnore": False,
-                "oid": entries.get(f["path"], {}).get("oid"),
-            }
-            for f in self._json_body().get("files", [])
-        ]
+        entries, attributes = repo.entries(), repo.gitattributes()
+        threshold = self.server.hub.lfs_threshold
+        files = []
+        for f in self._json_body().get("files", []):
+            path, size = f.get("path", ""), int(f.get("size") or 0)
+            sample = base64.b64decode(f.get("sample") or "")
+            lfs = size >= threshold or is_binary(sample) or lfs_tracked(attributes, path)
+            entry = entries.get(path, {})
+            oid = entry.get("lfs", {}).get("oid", entry.get("oid")) if entry.get("type") == "file" else None
+            files.append({"path": path, "uploadMode": "lfs" if lfs else "regular", "shouldIgnore": False, "oid": oid})
         self._send_json({"files": files, "commitOid": repo.resolve("main")["id"]})
 
     def commit(self, repo: Repo, revision: str) -> None:
-        self._require_write()
+        self._writable(repo)
         if self._flag("create_pr"):
             raise HubError(400, "Pull requests are not supported by the test hub server")
-        repo.meta()  # 404 for an unknown repo before looking at the revision
         if revision != "main":
             raise HubError(400, "The test hub server only commits to main")
         lines = [json.loads(line) for line in self.body.decode().splitlines() if line.strip()]
@@ -504,6 +809,7 @@ class _Handler(BaseHTTPRequestHandler):
             description=header.get("description", ""),
             operations=lines[1:],
             parent=header.get("parentCommit"),
+            lfs_threshold=self.server.hub.lfs_threshold,
         )
         self._send_json(
             {
@@ -515,6 +821,7 @@ class _Handler(BaseHTTPRequestHandler):
         )
 
     def resolve(self, repo: Repo, revision: str, path: str) -> None:
+        self._readable(repo)
         commit = repo.resolve(revision)
         full = repo.dir.joinpath(*path.split("/")) if path else None
         if full is None or ".." in path.split("/") or not full.is_file():
@@ -527,6 +834,19 @@ class _Handler(BaseHTTPRequestHandler):
             "ETag": f'"{git_blob_sha1(data)}"',
             "Accept-Ranges": "bytes",
         }
+        pointer = parse_lfs_pointer(data)
+        if pointer:
+            # As the Hub: a redirect to signed storage; the client takes etag and size from these headers.
+            oid, size = pointer
+            location = self.server.hub.signed_storage_url("blob", repo, oid)
+            headers.update({"X-Linked-Etag": f'"{oid}"', "X-Linked-Size": str(size), "Location": location})
+            self._send(302, f"Found. Redirecting to {location}".encode(), headers, "text/plain; charset=utf-8")
+            return
+        content_type = mimetypes.guess_type(path)[0] or "application/octet-stream"
+        self._send_range(data, headers, content_type)
+
+    def _send_range(self, data: bytes, headers: dict, content_type: str) -> None:
+        """200 with everything, or 206 with the bytes a ``Range: bytes=a-b`` header asks for."""
         status, body = 200, data
         match = _RANGE_RE.fullmatch(self.headers.get("Range", "").strip())
         if match and (match[1] or match[2]):
@@ -539,56 +859,244 @@ class _Handler(BaseHTTPRequestHandler):
                 raise HubError(416, "Requested range not satisfiable", headers={"Content-Range": f"bytes */{size}"})
             status, body = 206, data[start : end + 1]
             headers["Content-Range"] = f"bytes {start}-{end}/{size}"
-        content_type = mimetypes.guess_type(path)[0] or "application/octet-stream"
         self._send(status, body, headers, content_type)
+
+    # -- Git LFS ------------------------------------------------------------
+    def lfs_batch(self, repo: Repo) -> None:
+        """The LFS batch API, upload side: where to PUT each object the repo does not hold yet.
+
+        https://github.com/git-lfs/git-lfs/blob/main/docs/api/batch.md; the Hub's
+        ``multipart`` transfer puts the part URLs and ``chunk_size`` in the upload
+        action's ``header`` and the completion URL in its ``href``.
+        """
+        hub = self.server.hub
+        self._writable(repo)
+        body = self._json_body()
+        if body.get("operation") != "upload":
+            raise HubError(400, "The test hub's LFS batch API handles uploads; downloads go through /resolve")
+        if body.get("hash_algo", "sha256") != "sha256":
+            raise HubError(409, f"Unsupported hash algorithm: {body.get('hash_algo')!r}")
+        if (body.get("ref") or {}).get("name"):
+            repo.resolve(body["ref"]["name"])
+        transfers = body.get("transfers") or ["basic"]
+        if "basic" not in transfers and "multipart" not in transfers:
+            raise HubError(422, f"No transfer adapter in common: the server speaks basic and multipart, not {transfers}")
+        multipart_used = False
+        objects = []
+        for item in body.get("objects") or []:
+            oid, size = item.get("oid"), item.get("size")
+            if not isinstance(oid, str) or not _OID_RE.fullmatch(oid) or not isinstance(size, int) or size < 0:
+                objects.append(
+                    {"oid": str(oid), "size": size if isinstance(size, int) else 0,
+                     "error": {"code": 422, "message": "oid must be a sha256 in hex and size an integer >= 0"}}
+                )
+                continue
+            entry = {"oid": oid, "size": size, "authenticated": True}
+            if repo.lfs_size(oid) != size:  # already there: no actions, the client skips the upload
+                verify = {"href": f"{hub.url}/{repo.url_prefix}.git/info/lfs/objects/verify"}
+                if "multipart" in transfers and size > hub.lfs_part_size:
+                    upload = hub.start_multipart(repo, oid, size)
+                    multipart_used = True
+                else:
+                    upload = {"href": hub.signed_storage_url("upload", repo, oid)}
+                upload["expires_at"] = datetime.fromtimestamp(time.time() + URL_LIFETIME, timezone.utc).isoformat()
+                entry["actions"] = {"upload": upload, "verify": verify}
+            objects.append(entry)
+        payload = {"transfer": "multipart" if multipart_used else "basic", "objects": objects}
+        self._send_json(payload, content_type="application/vnd.git-lfs+json")
+
+    def lfs_verify(self, repo: Repo) -> None:
+        self._writable(repo)
+        body = self._json_body()
+        oid, size = str(body.get("oid", "")), body.get("size")
+        stored = repo.lfs_size(oid)
+        if stored is None or stored != size:
+            raise HubError(404, f"LFS object {oid} (size {size}) was not uploaded to {repo.type}s/{repo.id}")
+        for upload in self.server.hub.lfs_uploads:
+            if upload["repo_type"] == repo.type and upload["repo_id"] == repo.id and upload["oid"] == oid:
+                upload["verified"] = True
+        self._send_json({"success": True})
+
+    def lfs_complete_multipart(self) -> None:
+        """POST {oid, parts: [{partNumber, etag}]} to the signed completion URL: join the parts."""
+        hub = self.server.hub
+        hub.check_signature("/" + "/".join(self.parts), self.query)
+        upload = hub.multipart.get(self.query.get("upload_id", ""))
+        if upload is None:
+            raise HubError(404, "NoSuchUpload: this multipart upload is unknown or already completed")
+        body = self._json_body()
+        parts = body.get("parts") or []
+        if body.get("oid") != upload["oid"]:
+            raise HubError(400, f"The completion is for {body.get('oid')}, the upload for {upload['oid']}")
+        numbers = [part.get("partNumber") for part in parts]
+        if numbers != list(range(1, upload["count"] + 1)):
+            raise HubError(400, f"InvalidPart: expected parts 1..{upload['count']} in order, got {numbers}")
+        for part in parts:
+            if part.get("etag") != upload["etags"].get(part["partNumber"]):
+                raise HubError(400, f"InvalidPart: part {part['partNumber']} was not uploaded with etag {part.get('etag')}")
+        folder = upload["folder"]
+        data = b"".join((folder / str(n)).read_bytes() for n in numbers)
+        if len(data) != upload["size"]:
+            raise HubError(400, f"The parts add up to {len(data)} bytes, not {upload['size']}")
+        repo = upload["repo"]
+        repo.store_lfs_object(upload["oid"], data)
+        shutil.rmtree(folder, ignore_errors=True)
+        del hub.multipart[self.query["upload_id"]]
+        hub.record_lfs_upload(repo, upload["oid"], len(data), "multipart", len(numbers))
+        self._send_json({"oid": upload["oid"], "size": len(data)})
+
+    # -- the storage host -------------------------------------------------
+    def storage_put(self, repo: Repo, oid: str) -> None:
+        hub = self.server.hub
+        hub.check_signature("/" + "/".join(self.parts), self.query)
+        repo.store_lfs_object(oid, self.body)
+        hub.record_lfs_upload(repo, oid, len(self.body), "basic", 1)
+        self._send(200, b"", {"ETag": f'"{hashlib.md5(self.body).hexdigest()}"'})
+
+    def storage_put_part(self, repo: Repo, oid: str, number: str) -> None:
+        hub = self.server.hub
+        hub.check_signature("/" + "/".join(self.parts), self.query)
+        upload = hub.multipart.get(self.query.get("upload_id", ""))
+        if upload is None or upload["oid"] != oid or not number.isdigit() or not 1 <= int(number) <= upload["count"]:
+            raise HubError(404, "NoSuchUpload: unknown multipart upload or part number")
+        expected = min(hub.lfs_part_size, upload["size"] - (int(number) - 1) * hub.lfs_part_size)
+        if len(self.body) != expected:
+            raise HubError(400, f"Part {number} has {len(self.body)} bytes; this upload expects {expected}")
+        (upload["folder"] / str(int(number))).write_bytes(self.body)
+        etag = f'"{hashlib.md5(self.body).hexdigest()}"'
+        upload["etags"][int(number)] = etag
+        self._send(200, b"", {"ETag": etag})
+
+    def storage_get(self, repo: Repo, oid: str) -> None:
+        self.server.hub.check_signature("/" + "/".join(self.parts), self.query)
+        if repo.lfs_size(oid) is None:
+            raise HubError(404, "NoSuchKey")
+        data = repo.lfs_object(oid).read_bytes()
+        self._send_range(data, {"ETag": f'"{oid}"', "Accept-Ranges": "bytes"}, "application/octet-stream")
 
 
 class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     hub: "HubServer"
+    role: str  # "hub" or "storage"
 
 
 class HubServer:
-    """The test Hub: ``with HubServer(tmp_path) as hub: ... hub.url ...``."""
+    """The test Hub: ``with HubServer(tmp_path, token="secret") as hub: ... hub.url ...``.
 
-    def __init__(self, root: str | Path, host: str = "127.0.0.1", port: int = 0, token: str | None = None):
+    `token` acts as the account ``user``; `tokens` ({token: account}) adds more
+    accounts, e.g. someone whose private repos ``user`` must not see.
+    `lfs_threshold` and `lfs_part_size` default to the Hub's 10 MiB.
+    """
+
+    def __init__(
+        self,
+        root: str | Path,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        token: str | None = None,
+        tokens: dict[str, str] | None = None,
+        lfs_threshold: int = LFS_THRESHOLD,
+        lfs_part_size: int = LFS_PART_SIZE,
+    ):
         self.root = Path(root)
         self.host, self.port, self.token = host, port, token
+        self.tokens = dict(tokens or {})
+        if token is not None:
+            self.tokens[token] = USER
+        self.lfs_threshold, self.lfs_part_size = lfs_threshold, lfs_part_size
         self.lock = threading.RLock()
         self.log_requests = False  # log every request to stderr (the CLI turns it on)
         self.unhandled: list[str] = []  # "METHOD /path" of requests no endpoint answered
-        self._httpd: _HTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        # One dict per LFS object stored: repo_type, repo_id, oid, size, transfer, parts, verified.
+        self.lfs_uploads: list[dict] = []
+        self.multipart: dict[str, dict] = {}  # upload id -> state of a multipart upload in progress
+        self._secret = os.urandom(32)  # signs storage URLs
+        self._servers: list[_HTTPServer] = []
+        self._threads: list[threading.Thread] = []
+        self.storage_port: int | None = None
 
     @property
     def url(self) -> str:
         """Base URL to use as HF_ENDPOINT (the bound port once started)."""
         return f"http://{self.host}:{self.port}"
 
-    def _bind(self) -> _HTTPServer:
+    @property
+    def storage_url(self) -> str:
+        """Base URL of the storage host (another origin, as S3 and the CDN are for the Hub)."""
+        return f"http://{self.host}:{self.storage_port}"
+
+    # -- signed storage URLs ------------------------------------------------
+    def _signature(self, path: str, params: dict) -> str:
+        message = f"{path}?{urlencode(sorted(params.items()))}"
+        return hmac.new(self._secret, message.encode(), hashlib.sha256).hexdigest()
+
+    def _signed(self, base: str, path: str, **params) -> str:
+        params["expires"] = str(int(time.time()) + URL_LIFETIME)
+        params["signature"] = self._signature(path, params)
+        return f"{base}{quote(path)}?{urlencode(params)}"
+
+    def signed_storage_url(self, kind: str, repo: Repo, oid: str, part: int | None = None, **params) -> str:
+        path = f"/{kind}/{repo.type}s/{repo.id}/{oid}" + (f"/{part}" if part is not None else "")
+        return self._signed(self.storage_url, path, **params)
+
+    def check_signature(self, path: str, query: dict) -> None:
+        params = dict(query)
+        signature = params.pop("signature", "")
+        if not hmac.compare_digest(signature, self._signature(path, params)):
+            raise HubError(403, "SignatureDoesNotMatch: this URL was not signed by the test hub")
+        expires = params.get("expires", "")
+        if not expires.isdigit() or int(expires) < time.time():
+            raise HubError(403, "Request has expired")
+
+    # -- LFS bookkeeping ------------------------------------------------------
+    def start_multipart(self, repo: Repo, oid: str, size: int) -> dict:
+        """A multipart upload action: signed part URLs in ``header`` and the completion URL as ``href``."""
+        upload_id = uuid.uuid4().hex
+        count = math.ceil(size / self.lfs_part_size)
+        folder = self.root / "_lfs" / "_parts" / upload_id
+        folder.mkdir(parents=True)
+        self.multipart[upload_id] = {
+            "repo": repo, "oid": oid, "size": size, "count": count, "folder": folder, "etags": {}
+        }
+        header = {"chunk_size": str(self.lfs_part_size)}
+        for number in range(1, count + 1):
+            header[f"{number:05d}"] = self.signed_storage_url("upload", repo, oid, number, upload_id=upload_id)
+        return {"href": self._signed(self.url, "/api/complete_multipart", upload_id=upload_id), "header": header}
+
+    def record_lfs_upload(self, repo: Repo, oid: str, size: int, transfer: str, parts: int) -> None:
+        self.lfs_uploads.append(
+            {"repo_type": repo.type, "repo_id": repo.id, "oid": oid, "size": size, "transfer": transfer,
+             "parts": parts, "verified": False}
+        )
+
+    # -- serving ----------------------------------------------------------------
+    def _bind(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
-        httpd = _HTTPServer((self.host, self.port), _Handler)
-        httpd.hub = self
-        self.port = httpd.server_address[1]
-        self._httpd = httpd
-        return httpd
+        for role, port in (("hub", self.port), ("storage", 0)):
+            httpd = _HTTPServer((self.host, port), _Handler)
+            httpd.hub, httpd.role = self, role
+            self._servers.append(httpd)
+        self.port = self._servers[0].server_address[1]
+        self.storage_port = self._servers[1].server_address[1]
 
     def start(self) -> "HubServer":
-        """Serve in a daemon thread; returns self so ``HubServer(root).start()`` chains."""
-        httpd = self._bind()
-        self._thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        self._thread.start()
+        """Serve in daemon threads; returns self so ``HubServer(root).start()`` chains."""
+        self._bind()
+        for httpd in self._servers:
+            thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+            thread.start()
+            self._threads.append(thread)
         return self
 
     def stop(self) -> None:
-        """Stop serving and free the port; connections to it are refused afterwards."""
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            self._httpd = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
+        """Stop serving and free both ports; connections to them are refused afterwards."""
+        for httpd in self._servers:
+            httpd.shutdown()
+            httpd.server_close()
+        for thread in self._threads:
+            thread.join(timeout=5)
+        self._servers, self._threads = [], []
 
     def __enter__(self) -> "HubServer":
         return self.start()
@@ -631,7 +1139,7 @@ def client_env(server: "HubServer | str", hf_home: str | Path | None = None) -> 
         "HF_ENDPOINT": url,
         "HF_HUB_DISABLE_TELEMETRY": "1",
         "HF_HUB_DISABLE_UPDATE_CHECK": "1",
-        "HF_HUB_DISABLE_XET": "1",
+        "HF_HUB_DISABLE_XET": "1",  # with hf_xet installed the client would upload through Xet; the server has LFS
         "NO_PROXY": no_proxy,
         "no_proxy": no_proxy,
     }
@@ -712,19 +1220,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--root", required=True, help="folder holding the repos")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
-    parser.add_argument("--token", default=None, help="if set, writes need 'Authorization: Bearer TOKEN'")
+    parser.add_argument("--token", default=None, help="the token of the account 'user' (none: an open server)")
     parser.add_argument("--quiet", action="store_true", help="do not log every request")
     args = parser.parse_args(argv)
     server = HubServer(args.root, host=args.host, port=args.port, token=args.token)
     server.log_requests = not args.quiet
-    httpd = server._bind()
+    server.start()
     print(f"Serving on {server.url}", flush=True)  # first line: a parent process reads the URL from it
     try:
-        httpd.serve_forever()
+        while True:
+            time.sleep(3600)
     except KeyboardInterrupt:
         pass
     finally:
-        httpd.server_close()
+        server.stop()
 
 
 if __name__ == "__main__":

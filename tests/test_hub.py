@@ -8,7 +8,8 @@ from pathlib import Path
 import datasets
 import numpy as np
 import pytest
-from huggingface_hub import ModelCard
+from huggingface_hub import HfApi, ModelCard
+from huggingface_hub.errors import RepositoryNotFoundError
 from PIL import Image
 
 from genre_hf import GenreClassifier
@@ -137,7 +138,17 @@ def test_push_and_load_by_repo_id_in_a_fresh_process(classifier, hub, tmp_path, 
     monkeypatch.setenv("HF_TOKEN", TOKEN)  # the usual token source
     url = classifier.push_to_hub("user/imdb-genres", private=True)
     assert "user/imdb-genres" in str(url)
-    env = subprocess_env(hub, tmp_path / "fresh_home")
+    # The weights and plots took the LFS path real weight files take (batch API, PUT, lfsFile commit).
+    tree = HfApi(token=TOKEN).list_repo_tree("user/imdb-genres")
+    in_lfs = {entry.path: entry.lfs.sha256 for entry in tree if getattr(entry, "lfs", None)}
+    weights = [name for name in MODEL_FILES if name.endswith(".weights.h5")]
+    assert set(weights) | {"training_curves.png"} <= set(in_lfs) and "config.json" not in in_lfs
+    assert {upload["oid"] for upload in hub.lfs_uploads} == set(in_lfs.values())
+    # Private: without a token the repo is "not found", as on the Hub.
+    with pytest.raises(RepositoryNotFoundError, match="(?s)Repository Not Found.*private or gated repo"):
+        GenreClassifier.from_pretrained("user/imdb-genres", token=False)
+    env = subprocess_env(hub, tmp_path / "fresh_home")  # a fresh process gets no token from us...
+    env["HF_TOKEN"] = TOKEN  # ...so it gives its own, as a user (or a Space's secret) must
     run = lambda: subprocess.run([sys.executable, "-c", PREDICT_SCRIPT, "user/imdb-genres", str(poster), overview],
                                  env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)
     first = run()
@@ -169,8 +180,6 @@ def test_a_failed_push_leaves_the_folder_and_says_why(classifier, tmp_path, monk
 
 
 def test_train_from_a_hub_dataset_repo_and_push(hub, subset_dir, tmp_path):
-    from huggingface_hub import HfApi
-
     from genre_hf.data import load_movies
 
     movies, _ = load_movies(subset_dir)
