@@ -9,11 +9,10 @@ import datasets
 import numpy as np
 import pytest
 from huggingface_hub import HfApi, ModelCard
-from huggingface_hub.errors import RepositoryNotFoundError
 from PIL import Image
 
 from genre_hf import GenreClassifier
-from genre_hf.folder import MODEL_FILES
+from genre_hf.folder import MODEL_FILES, FolderError
 from tests.conftest import HUB_TOKEN as TOKEN
 from tests.hub_server import HubServer, hub_env, subprocess_env
 
@@ -145,7 +144,7 @@ def test_push_and_load_by_repo_id_in_a_fresh_process(classifier, hub, tmp_path, 
     assert set(weights) | {"training_curves.png"} <= set(in_lfs) and "config.json" not in in_lfs
     assert {upload["oid"] for upload in hub.lfs_uploads} == set(in_lfs.values())
     # Private: without a token the repo is "not found", as on the Hub.
-    with pytest.raises(RepositoryNotFoundError, match="(?s)Repository Not Found.*private or gated repo"):
+    with pytest.raises(FolderError, match=r"no Hub repo user/imdb-genres \(or it is private: pass token= or set HF_TOKEN\)"):
         GenreClassifier.from_pretrained("user/imdb-genres", token=False)
     env = subprocess_env(hub, tmp_path / "fresh_home")  # a fresh process gets no token from us...
     env["HF_TOKEN"] = TOKEN  # ...so it gives its own, as a user (or a Space's secret) must
