@@ -10,7 +10,7 @@ OUT_PRETRAINED ?= artifacts/model-pretrained
 # The data the model was trained on: `make evaluate` fits the baselines on its train split.
 TRAIN_DATA ?= ../shared/data/imdb-multimodal
 PORT ?= 7860
-export TF_CPP_MIN_LOG_LEVEL ?= 2
+export TF_CPP_MIN_LOG_LEVEL ?= 3
 export GRADIO_ANALYTICS_ENABLED = False
 export HF_HUB_DISABLE_TELEMETRY = 1
 

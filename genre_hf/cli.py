@@ -21,7 +21,7 @@ ENVIRONMENT = {  # name -> (what it does, its default)
     "HF_HUB_OFFLINE": ("1: use only what is in the Hub cache", "0"),
     "PORT": ("the app's port (GRADIO_SERVER_PORT too)", "7860"),
     "GRADIO_SERVER_NAME": ("the app's address (a Space sets 0.0.0.0)", "127.0.0.1"),
-    "TF_CPP_MIN_LOG_LEVEL": ("TensorFlow's log level", "2 (warnings and errors hidden)"),
+    "TF_CPP_MIN_LOG_LEVEL": ("TensorFlow's C++ log level", "3: its logs hidden (Python errors still show)"),
 }
 COMMAND_ENVIRONMENT = {
     "train": ("GENRE_HF_DATA", "HF_TOKEN", "HF_ENDPOINT", "HF_HOME", "TF_CPP_MIN_LOG_LEVEL"),
@@ -110,7 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     # Before TensorFlow, Gradio or huggingface_hub are imported: quiet logs, no analytics or telemetry.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # the full TensorFlow package logs CUDA probing errors on CPUs
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
     from huggingface_hub.errors import HfHubHTTPError

@@ -146,11 +146,17 @@ def _title(raw: str) -> str:
     return (f"{article} {name}" if name and article in ("The", "A", "An") else raw.split(" (")[0]).replace(";", ", ")
 
 
-def build_demo(classifier, examples_dir: str | Path | None = None, source: str | None = None) -> gr.Blocks:
-    """The Space's page around one loaded classifier, with the queue set up; `launch` serves it."""
+def build_demo(
+    classifier, examples_dir: str | Path | None = None, source: str | None = None, delete_uploads: tuple[int, int] = DELETE_UPLOADS
+) -> gr.Blocks:
+    """The Space's page around one loaded classifier, with the queue set up; `launch` serves it.
+
+    Uploaded posters are deleted `delete_uploads[1]` seconds after upload (checked every
+    `delete_uploads[0]` seconds), so a long-running Space does not fill its disk.
+    """
     source = source or str(classifier.files_dir or "")
     titles = classifier.titles
-    with gr.Blocks(title=SPACE_TITLE, delete_cache=DELETE_UPLOADS) as demo:
+    with gr.Blocks(title=SPACE_TITLE, delete_cache=delete_uploads) as demo:
         gr.Markdown(
             f"# {SPACE_TITLE}\nThree models guess a movie's genres: one sees only the **poster**, one "
             "reads only the **plot overview**, and one fuses both. Give a poster, an overview or both "

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
+import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -170,6 +172,42 @@ def test_app_py_serves_the_model_from_the_environment_with_examples(tiny_model_d
         samples = example_samples(config)
         assert len(samples) == 8 and all(" · " in sample[2] for sample in samples)
         assert_serving(Client(url, verbose=False), sample_movie)
+
+
+def test_uploads_are_deleted_once_they_are_old(classifier, tiny_model_dir, sample_movie):
+    from genre_hf.space import build_demo, launch
+
+    demo = build_demo(classifier, source=str(tiny_model_dir), delete_uploads=(1, 2))
+    _, url, _ = launch(demo, port=free_port(), prevent_thread_lock=True, quiet=True)
+    try:
+        assert "probabilities" in predict(Client(url, verbose=False), sample_movie[0], "")["poster"]
+        uploads = [Path(f) for files in demo.temp_file_sets for f in files if Path(f).name == sample_movie[0].name]
+        assert uploads and all(f.exists() for f in uploads)
+        deadline = time.time() + 15
+        while any(f.exists() for f in uploads) and time.time() < deadline:
+            time.sleep(0.5)
+        assert not any(f.exists() for f in uploads)
+    finally:
+        demo.close()
+
+
+def test_a_busy_port_is_refused_before_the_model_loads(tmp_path):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        env = dict(os.environ, GENRE_HF_MODEL=str(tmp_path))  # no model there: the port must be checked first
+        result = subprocess.run([sys.executable, "app.py", "--port", str(port)], cwd=ROOT, env=env,
+                                capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert f"cannot serve on 127.0.0.1:{port}" in result.stderr and "--port N or PORT=N" in result.stderr
+
+
+def test_app_help_names_the_environment_and_the_lookup_order():
+    result = subprocess.run([sys.executable, "app.py", "--help"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0
+    for words in ("GENRE_HF_MODEL", "GENRE_HF_DATA", "PORT", "space_config.json", "./artifacts/model", "genre-hf/imdb-genres"):
+        assert words in result.stdout, words
 
 
 def test_a_model_that_cannot_be_loaded_stops_the_app_with_one_clear_line(tmp_path):
