@@ -38,8 +38,13 @@ class GenreConfig:
     poster_encoder: str = "cnn"
     overview_encoder: str = "lstm"
     text_preset: str = DEFAULT_TEXT_PRESET
-    text_preset_revision: str = ""  # the preset files' hash it was trained with, set by training
+    text_preset_revision: str = ""  # the Hub commit (or weights sha256) it was trained with, set by training
     text_sequence_length: int = 128  # WordPiece tokens, [CLS] and [SEP] included
+    text_layers: list[int] = field(default_factory=lambda: [6])  # mean-pooled and concatenated; 0 = embeddings
+    text_embedding_dim: int = 0  # hidden size x layers, set by training
+    text_input_dropout: float = 0.1
+    text_head_units: int = 512
+    text_head_dropout: float = 0.5
 
     # Posters: decoded and resized once to image_size x image_size RGB.
     image_size: int = 64

@@ -146,10 +146,79 @@ class OverviewLstm(Encoder):
         return layers.Dense(config.text_embedding, activation="relu", name="overview_embedding")(x)
 
 
+class KerasHubText(Encoder):
+    """A pretrained KerasHub text backbone given by a preset (default: the Hub's
+    sentence-transformers/all-MiniLM-L6-v2), frozen: the mean-pooled states of chosen layers are the
+    model input, and a trained dense layer on them is the trunk.
+
+    A model folder keeps only the preset and its revision (config.json): the backbone comes from
+    the Hub cache (or the preset folder) at exactly that revision, never a different one.
+    """
+
+    modality, kind, input_name = "overview", "keras_hub", "overview_features"
+    frozen = True
+
+    @property
+    def preset_name(self) -> str:
+        return self.config.text_preset.rstrip("/").rsplit("/", 1)[-1]
+
+    @property
+    def title(self) -> str:
+        return f"Overview {self.preset_name}"
+
+    @property
+    def head_dropout(self) -> float:
+        return self.config.text_head_dropout
+
+    def input_spec(self):
+        return (self.config.text_embedding_dim,), "float32"
+
+    def _embedder(self):
+        from genre_hf import pretrained
+
+        folder, _ = pretrained.resolve(self.config.text_preset, self.config.text_preset_revision)
+        return pretrained.embedder(folder, self.config.text_sequence_length, tuple(self.config.text_layers))
+
+    def pinned_settings(self) -> dict:
+        from genre_hf import pretrained
+
+        folder, revision = pretrained.resolve(self.config.text_preset, self.config.text_preset_revision)
+        dimension = pretrained.embedder(folder, self.config.text_sequence_length, tuple(self.config.text_layers)).dimension
+        return {"text_preset_revision": revision, "text_embedding_dim": dimension}
+
+    def features(self, texts: list[str]) -> np.ndarray:
+        return self._embedder()(texts)
+
+    def notes(self, texts: list[str]) -> list[list[str]]:
+        lengths = [len(ids) for ids in self._embedder().token_ids(texts)]
+        limit = self.config.text_sequence_length
+        return [[f"The overview is longer than the {limit} word pieces the overview models read; the rest is ignored."]
+                if length >= limit else [] for length in lengths]
+
+    def trunk(self, embedding):
+        from keras import layers
+
+        x = layers.Dropout(self.config.text_input_dropout, name="text_input_dropout")(embedding)
+        return layers.Dense(self.config.text_head_units, activation="relu", name="overview_embedding")(x)
+
+    def card_facts(self) -> dict:
+        preset = self.config.text_preset
+        hub = preset.removeprefix("hf://") if preset.startswith("hf://") else None
+        return {
+            "title": self.title,
+            "name": hub or self.preset_name,
+            "link": f"https://huggingface.co/{hub}" if hub else preset,
+            "license": TEXT_LICENSES.get(hub, "see the preset's own card"),
+        }
+
+
+TEXT_LICENSES = {"sentence-transformers/all-MiniLM-L6-v2": "Apache-2.0"}
+
 # (modality, kind) -> the encoder's class. Adding an encoder is one class and one entry here.
 ENCODERS = {
     ("poster", "cnn"): PosterCnn,
     ("overview", "lstm"): OverviewLstm,
+    ("overview", "keras_hub"): KerasHubText,
 }
 
 

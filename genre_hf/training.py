@@ -120,9 +120,10 @@ def prepare(config: GenreConfig, movies: datasets.DatasetDict, log=print) -> Pre
     if not config.sequence_length:
         config = dataclasses.replace(config, sequence_length=choose_sequence_length(train["overview"], config.sequence_percentile))
     tokenizer = Tokenizer.adapt(config, list(train["overview"]))
-    encoders = make_encoders(config, tokenizer)
-    for encoder in encoders.values():
+    for encoder in make_encoders(config, tokenizer).values():  # e.g. a pretrained encoder's revision
         config = dataclasses.replace(config, **encoder.pinned_settings())
+    tokenizer = Tokenizer(config, tokenizer.vocabulary)
+    encoders = make_encoders(config, tokenizer)
     featurizer = Featurizer(config, encoders, tokenizer)
     splits = {name: movie_features(movies[name], featurizer) for name in ("train", "validation", "test") if name in movies}
     seconds = time.perf_counter() - started

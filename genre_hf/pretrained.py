@@ -1,0 +1,128 @@
+"""Pretrained KerasHub text backbones: a preset resolved at a pinned revision, run frozen.
+
+A preset is `hf://owner/name` (downloaded through the Hub cache at the commit a model was trained
+with, so a restarted app finds it there and a changed upstream repo cannot silently change the
+model) or a local preset folder (pinned by the sha256 of its weights). The backbone embeds each
+overview once, before the models: training caches the embeddings and never updates the backbone,
+so its weights are never copied into a model folder. Only the pretrained family imports this.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from pathlib import Path
+
+import numpy as np
+
+HF_PREFIX = "hf://"
+PRESET_FILES = ["*.json", "*.txt", "*.safetensors", "*.model"]  # not the repo's ONNX / OpenVINO / PyTorch copies
+WEIGHT_FILES = ("model.safetensors", "model.weights.h5")
+BATCH = 64
+
+
+def resolve(preset: str, revision: str = "") -> tuple[Path, str]:
+    """(local preset folder, its revision). With `revision`, that exact revision or a ValueError."""
+    if preset.startswith(HF_PREFIX):
+        return _from_hub(preset, revision)
+    folder = Path(preset).expanduser()
+    if not folder.is_dir():
+        raise ValueError(f"text encoder preset {preset!r}: expected hf://owner/name or a local KerasHub/transformers preset folder")
+    found = f"sha256:{_weights_hash(folder)}"
+    if revision and found != revision:
+        raise ValueError(
+            f"the text encoder at {folder} has weights {found[:19]}..., but this model was trained with "
+            f"{revision[:19]}...: use the preset files it was trained with"
+        )
+    return folder, found
+
+
+def _from_hub(preset: str, revision: str) -> tuple[Path, str]:
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import LocalEntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError
+
+    repo_id = preset.removeprefix(HF_PREFIX)
+    try:
+        folder = Path(snapshot_download(repo_id, revision=revision or None, allow_patterns=PRESET_FILES))
+    except RevisionNotFoundError:
+        raise ValueError(f"{preset} has no revision {revision}, the one this model was trained with") from None
+    except RepositoryNotFoundError:
+        raise ValueError(f"no Hub repo {repo_id} for the text encoder {preset} (or it is private: set HF_TOKEN)") from None
+    except LocalEntryNotFoundError:
+        raise ValueError(
+            f"the text encoder {preset} (revision {revision or 'main'}) is neither reachable on the Hub nor in the cache"
+        ) from None
+    return folder, folder.name  # the snapshot folder is named by its commit
+
+
+@functools.lru_cache(maxsize=8)
+def _weights_hash(folder: Path) -> str:
+    for name in WEIGHT_FILES:
+        if (folder / name).is_file():
+            digest = hashlib.sha256()
+            with open(folder / name, "rb") as handle:
+                for block in iter(lambda: handle.read(1 << 20), b""):
+                    digest.update(block)
+            return digest.hexdigest()
+    raise ValueError(f"no weights ({' or '.join(WEIGHT_FILES)}) in the text encoder preset {folder}")
+
+
+class TextEmbedder:
+    """A frozen backbone: overviews -> the attention-mask mean of chosen layers' states, concatenated.
+
+    Layer 0 is the embedding output, 1..N the transformer layers. Overviews are sorted by length
+    and padded per batch, which on ~40-token overviews is several times faster than fixed padding.
+    """
+
+    def __init__(self, folder: Path, sequence_length: int, layers: list[int]):
+        import keras
+        import keras_hub
+        import tensorflow as tf
+
+        # tokenizer.json's normalizer strips accents for uncased models; from_preset does not by itself.
+        self.tokenizer = keras_hub.models.Tokenizer.from_preset(str(folder), strip_accents=True)
+        backbone = keras_hub.models.Backbone.from_preset(str(folder))
+        names = [self._layer_name(backbone, layer) for layer in layers]
+        model = keras.Model(backbone.inputs, [backbone.get_layer(name).output for name in names])
+        self.sequence_length, self.dimension = sequence_length, backbone.hidden_dim * len(layers)
+        self.special = (self.tokenizer.cls_token_id, self.tokenizer.sep_token_id)
+
+        @tf.function(input_signature=[tf.TensorSpec([None, None], tf.int32)])
+        def pooled(tokens):
+            mask = tf.cast(tokens != 0, tf.int32)
+            states = model({"token_ids": tokens, "segment_ids": tf.zeros_like(tokens), "padding_mask": mask}, training=False)
+            weights = tf.cast(mask, tf.float32)[..., None]
+            means = [tf.reduce_sum(s * weights, 1) / tf.reduce_sum(weights, 1) for s in (states if len(names) > 1 else [states])]
+            return tf.concat(means, axis=-1)
+
+        self._pooled = pooled
+
+    @staticmethod
+    def _layer_name(backbone, layer: int) -> str:
+        count = backbone.num_layers
+        if not 0 <= layer <= count:
+            raise ValueError(f"text layer {layer} does not exist: the backbone has layers 0 (embeddings) to {count}")
+        return "embeddings_layer_norm" if layer == 0 else f"transformer_layer_{layer - 1}"
+
+    def token_ids(self, texts: list[str]) -> list[list[int]]:
+        """WordPiece ids with [CLS] and [SEP], cut to the sequence length."""
+        cls, sep = self.special
+        return [[cls, *np.asarray(ids).tolist()[: self.sequence_length - 2], sep] for ids in self.tokenizer(list(texts))]
+
+    def __call__(self, texts: list[str]) -> np.ndarray:
+        ids = self.token_ids(texts)
+        embeddings = np.zeros((len(ids), self.dimension), np.float32)
+        order = np.argsort([len(x) for x in ids], kind="stable")
+        for start in range(0, len(ids), BATCH):
+            rows = order[start : start + BATCH]
+            tokens = np.zeros((len(rows), max(len(ids[i]) for i in rows)), np.int32)
+            for row, index in enumerate(rows):
+                tokens[row, : len(ids[index])] = ids[index]
+            embeddings[rows] = self._pooled(tokens).numpy()
+        return embeddings
+
+
+@functools.lru_cache(maxsize=4)
+def embedder(folder: Path, sequence_length: int, layers: tuple[int, ...]) -> TextEmbedder:
+    """One backbone per preset and settings in a process, shared by every classifier that uses it."""
+    return TextEmbedder(folder, sequence_length, list(layers))
