@@ -16,6 +16,7 @@ from genre_hf import features
 from genre_hf.calibration import apply_temperature
 from genre_hf.config import FORMAT_VERSION, MODEL_NAMES, GenreConfig
 from genre_hf.models import build_models, model_inputs
+from genre_hf.posters import poster_to_array
 
 CONFIG_FILE = "config.json"
 VOCABULARY_FILE = "vocabulary.txt"
@@ -137,7 +138,7 @@ class GenrePredictor:
 
     def _poster_array(self, poster, index: int | None) -> np.ndarray:
         try:
-            return features.poster_to_array(poster, self.config.image_size)
+            return poster_to_array(poster, self.config.image_size)
         except ValueError as error:
             where = f"poster {index}: " if index is not None else ""
             raise ValueError(f"{where}{error}") from None

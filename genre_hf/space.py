@@ -16,11 +16,11 @@ from pathlib import Path
 import gradio as gr
 from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi, SpaceCard, SpaceCardData, constants
 
-from genre_hf import features
 from genre_hf.card import BENCHMARK_MD, PLOTS
 from genre_hf.config import MODEL_NAMES, PROJECT_URL
 from genre_hf.config import MODEL_TITLES as TITLES
 from genre_hf.data import UPSTREAM_CSV, UPSTREAM_IMAGES, SplitSpec, parse_genres
+from genre_hf.posters import poster_to_array
 from genre_hf.predictor import MODEL_INPUTS
 
 ROOT = Path(__file__).resolve().parent.parent  # holds app.py and model_card.md, here and in the Space
@@ -71,7 +71,7 @@ def compare(classifier, poster, overview: str | None) -> dict:
     image = None
     if poster is not None:
         try:
-            image = features.poster_to_array(poster, classifier.config.image_size)
+            image = poster_to_array(poster, classifier.config.image_size)
         except ValueError as error:
             # Name an uploaded file as its user knows it, not by its path in the server's cache.
             message = str(error)
