@@ -102,6 +102,16 @@ def png(path: Path, pixels: np.ndarray, alpha: bool = False) -> None:
         handle.write(chunk(b"IDAT", compressor.flush()) + chunk(b"IEND", b""))
 
 
+def rle_bmp(side: int) -> bytes:
+    """An RLE-compressed BMP whose rows are one pixel and "end of line", which Pillow's decoder,
+    written in Python, pads byte by byte: kilobytes that take seconds."""
+    pixels = b"\x01\x80\x00\x00" * side + b"\x00\x01"
+    palette = b"".join(bytes((i, i, i, 0)) for i in range(256))
+    header = struct.pack("<IiiHHIIiiII", 40, side, side, 1, 8, 1, len(pixels), 2835, 2835, 256, 0)
+    offset = 14 + len(header) + len(palette)
+    return b"BM" + struct.pack("<IHHI", offset + len(pixels), 0, 0, offset) + header + palette + pixels
+
+
 def side(bytes_per_pixel: float) -> int:
     """The side of the largest square that the decoding budget accepts at this many bytes a pixel."""
     return math.isqrt(int(MAX_DECODED_BYTES / bytes_per_pixel)) // 8 * 8
@@ -148,6 +158,8 @@ POSTERS = {
     f"WebP {WEBP:,}^2 (largest accepted)": lambda path: save(picture(WEBP, WEBP), path, quality=80),
     f"WebP RGBA {WEBP:,}^2 lossless (largest accepted)": lambda path: save(rgba(WEBP, WEBP), path, lossless=True),
     f"BMP 24-bit {RGBA:,}^2 (largest accepted)": lambda path: save(picture(RGBA, RGBA), path),
+    "BMP RLE 3,000^2, one pixel a row": lambda path: path.write_bytes(rle_bmp(3_000)),
+    "BMP RLE 1,000^2, one pixel a row (largest accepted)": lambda path: path.write_bytes(rle_bmp(1_000)),
     "GIF animated 8,000^2, 2 frames": lambda path: Image.fromarray(picture(8_000, 8_000, 1)[..., 0]).save(
         path, save_all=True, append_images=[Image.new("L", (8_000, 8_000), 30)]),
     f"GIF animated {RGBA:,}^2, 2 frames (largest accepted)": lambda path: Image.fromarray(picture(RGBA, RGBA, 1)[..., 0]).save(

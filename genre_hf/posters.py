@@ -47,6 +47,8 @@ POSTER_FORMATS = {"JPEG": "JPEG", "MPO": "JPEG", "PNG": "PNG", "WEBP": "WebP", "
 # Decoders that hold more than the picture: libwebp decodes into a canvas of its own that Pillow
 # then copies; libtiff may read a whole-picture strip or an RGBA raster next to the picture.
 DECODER_COPIES = {"WEBP": 3, "TIFF": 2}
+# Pillow decodes a few codecs in Python (RLE-compressed BMP): about 3M pixels a second at worst.
+PYTHON_DECODED_PIXELS = 1_000_000
 REDUCING_GAP = 3.0  # reduce by whole factors down to 3x the target, then resize bilinearly
 STRIP_PIXELS = 1 << 20  # rows converted at a time: a few MB each
 MODE_NAMES = {
@@ -160,6 +162,12 @@ def _check_budget(image: Image.Image, name: str, header_size: tuple[int, int]) -
     width, height = header_size
     if width * height > MAX_POSTER_PIXELS:
         raise ValueError(f"{name} is {width:,} x {height:,} pixels, more than the {MAX_POSTER_PIXELS:,} a poster may have")
+    codec = image.tile[0].codec_name if getattr(image, "tile", None) else None
+    if codec in Image.DECODERS and width * height > PYTHON_DECODED_PIXELS:  # a decoder written in Python
+        raise ValueError(
+            f"{name} is a {width:,} x {height:,} {POSTER_FORMATS[image.format]} compressed as {codec}, which Pillow decodes "
+            f"slowly: such a poster may have {PYTHON_DECODED_PIXELS:,} pixels; saved as PNG or JPEG it works"
+        )
     needed = _decoded_bytes(image, header_size)
     if needed > MAX_DECODED_BYTES:
         kind = MODE_NAMES.get(image.mode, f"mode {image.mode}")

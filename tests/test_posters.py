@@ -194,6 +194,22 @@ def test_float_tiff_and_progressive_jpeg_are_refused(tmp_path):
         poster_to_array(progressive, 64)
 
 
+def test_bmp_that_pillow_decodes_in_python_is_refused_beyond_a_million_pixels(tmp_path):
+    def rle_bmp(side: int) -> bytes:  # every row: one pixel, then "end of line", which Pillow pads byte by byte
+        pixels = b"\x01\x80\x00\x00" * side + b"\x00\x01"
+        palette = b"".join(bytes((i, i, i, 0)) for i in range(256))
+        header = struct.pack("<IiiHHIIiiII", 40, side, side, 1, 8, 1, len(pixels), 2835, 2835, 256, 0)
+        offset = 14 + len(header) + len(palette)
+        return b"BM" + struct.pack("<IHHI", offset + len(pixels), 0, 0, offset) + header + palette + pixels
+
+    small = poster_to_array(rle_bmp(500), 64)  # black, with a grey line on the left
+    assert (small[:, 0] > 5).all() and (small[:, 8:] == 0).all()
+    started = time.perf_counter()
+    with pytest.raises(ValueError, match="is a 3,000 x 3,000 BMP compressed as bmp_rle, which Pillow decodes slowly"):
+        poster_to_array(rle_bmp(3_000), 64)  # 12 kB, but seconds of Python
+    assert time.perf_counter() - started < 1.0
+
+
 def test_large_pngs_within_the_budget_are_decoded(tmp_path):
     side = 4_000  # 16-bit grey: 32 MB, half of it white
     row = np.r_[np.full(side // 2, 65535), np.zeros(side // 2)].astype(">u2").tobytes()
