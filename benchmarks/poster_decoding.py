@@ -16,6 +16,7 @@ Target: at most 300 MB and 1 s for every accepted poster.
 """
 
 import argparse
+import io
 import json
 import math
 import re
@@ -112,6 +113,20 @@ def rle_bmp(side: int) -> bytes:
     return b"BM" + struct.pack("<IHHI", offset + len(pixels), 0, 0, offset) + header + palette + pixels
 
 
+def structure_bomb(kind: str, steps: int) -> bytes:
+    """A tiny picture behind `steps` empty PNG chunks, JPEG fill bytes or GIF comment blocks, which
+    Pillow walks one by one in Python."""
+    encoded = io.BytesIO()
+    Image.new("L", (10, 10), 99).save(encoded, kind)
+    data = encoded.getvalue()
+    if kind == "PNG":
+        return data[:33] + struct.pack(">I4sI", 0, b"abCd", zlib.crc32(b"abCd")) * steps + data[33:]
+    if kind == "JPEG":
+        return data[:2] + b"\xff" * steps + data[2:]
+    colours = 3 * 2 ** ((data[10] & 7) + 1) if data[10] & 0x80 else 0
+    return data[: 13 + colours] + b"\x21\xfe" + b"\x01x" * steps + b"\x00" + data[13 + colours :]
+
+
 def side(bytes_per_pixel: float) -> int:
     """The side of the largest square that the decoding budget accepts at this many bytes a pixel."""
     return math.isqrt(int(MAX_DECODED_BYTES / bytes_per_pixel)) // 8 * 8
@@ -160,6 +175,9 @@ POSTERS = {
     f"BMP 24-bit {RGBA:,}^2 (largest accepted)": lambda path: save(picture(RGBA, RGBA), path),
     "BMP RLE 3,000^2, one pixel a row": lambda path: path.write_bytes(rle_bmp(3_000)),
     "BMP RLE 1,000^2, one pixel a row (largest accepted)": lambda path: path.write_bytes(rle_bmp(1_000)),
+    "PNG of 4,000,000 empty chunks": lambda path: path.write_bytes(structure_bomb("PNG", 4_000_000)),
+    "JPEG after 48,000,000 fill bytes": lambda path: path.write_bytes(structure_bomb("JPEG", 48_000_000)),
+    "GIF after a comment of 24,000,000 blocks": lambda path: path.write_bytes(structure_bomb("GIF", 24_000_000)),
     "GIF animated 8,000^2, 2 frames": lambda path: Image.fromarray(picture(8_000, 8_000, 1)[..., 0]).save(
         path, save_all=True, append_images=[Image.new("L", (8_000, 8_000), 30)]),
     f"GIF animated {RGBA:,}^2, 2 frames (largest accepted)": lambda path: Image.fromarray(picture(RGBA, RGBA, 1)[..., 0]).save(

@@ -210,6 +210,39 @@ def test_bmp_that_pillow_decodes_in_python_is_refused_beyond_a_million_pixels(tm
     assert time.perf_counter() - started < 1.0
 
 
+def structure_bomb(kind: str, steps: int) -> bytes:
+    """A tiny picture behind `steps` empty PNG chunks, JPEG fill bytes or GIF comment blocks, which
+    Pillow would walk one by one in Python."""
+    encoded = io.BytesIO()
+    Image.new("L", (10, 10), 99).save(encoded, kind)
+    data = encoded.getvalue()
+    if kind == "PNG":
+        empty = struct.pack(">I4sI", 0, b"abCd", zlib.crc32(b"abCd"))
+        return data[:33] + empty * steps + data[33:]  # after the signature and IHDR
+    if kind == "JPEG":
+        return data[:2] + b"\xff" * steps + data[2:]
+    colours = 3 * 2 ** ((data[10] & 7) + 1) if data[10] & 0x80 else 0
+    return data[: 13 + colours] + b"\x21\xfe" + b"\x01x" * steps + b"\x00" + data[13 + colours :]
+
+
+@pytest.mark.parametrize("kind", ["PNG", "JPEG", "GIF"])
+def test_files_of_countless_tiny_blocks_are_refused_before_pillow_walks_them(kind):
+    assert poster_to_array(structure_bomb(kind, 100), 64).mean() == pytest.approx(99, abs=1)
+    started = time.perf_counter()
+    with pytest.raises(ValueError, match="the poster is made of more than 20,000 chunks or blocks"):
+        poster_to_array(structure_bomb(kind, 200_000), 64)
+    assert time.perf_counter() - started < 0.5  # without walking them all, as Pillow would (PNG: ~1 s per 200,000)
+
+
+def test_jpeg_metadata_is_no_obstacle(tmp_path, sample_movie):
+    exif = Image.Exif()
+    exif[0x010E] = "a poster " * 2000  # ImageDescription: an 18 kB EXIF segment
+    metadata = dict(exif=exif, icc_profile=b"\0" * 300_000)  # the profile in 5 segments
+    for name, options in [("comment.jpg", dict(comment=b"c" * 60_000)), ("progressive.jpg", dict(progressive=True))]:
+        Image.open(sample_movie[0]).save(tmp_path / name, **metadata, **options)
+        assert np.abs(poster_to_array(tmp_path / name, 64).astype(int) - poster_to_array(sample_movie[0], 64)).mean() < 3
+
+
 def test_large_pngs_within_the_budget_are_decoded(tmp_path):
     side = 4_000  # 16-bit grey: 32 MB, half of it white
     row = np.r_[np.full(side // 2, 65535), np.zeros(side // 2)].astype(">u2").tobytes()
