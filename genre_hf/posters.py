@@ -39,11 +39,14 @@ from PIL import Image, ImageFile, ImageMode, JpegImagePlugin, UnidentifiedImageE
 # A 10,000 x 10,000 photo is odd but legitimate (JPEG decodes it at 1/8 scale); more is refused.
 MAX_POSTER_PIXELS = 120_000_000
 # What decoding a poster may cost, in bytes of pixels, checked from the header before decoding.
-# 48 MiB is a 3,500 x 3,500 RGB(A) picture (a 4K poster of 2,764 x 4,096 fits) or 7,000 x 7,000
-# greyscale; a 64 x 64 model input needs far less. It bounds memory (the picture plus the copies
-# some decoders make: under 150 MB) and time: PNG, GIF and TIFF decoders produce about 100 MB of
-# pixels a second on one core of the app's machine, so any accepted poster decodes in about 0.5 s.
-MAX_DECODED_BYTES = 48 * 2**20
+# Decoders spend their time producing the file's samples, at about 70-100 MB a second on one core
+# of this machine for PNG, GIF and TIFF, so 40 MiB keeps any accepted poster under a second: a
+# 3,700 x 3,700 RGB picture (a 4K poster of 2,764 x 4,096 fits), 3,200 x 3,200 RGBA, 6,400 x 6,400
+# greyscale; a 64 x 64 model input needs far less. The memory it takes stays under 100 MB.
+MAX_DECODED_BYTES = 40 * 2**20
+# A progressive JPEG makes libjpeg hold the DCT coefficients of the whole picture, 2 bytes a
+# sample, however small it decodes: 128 MiB is 6,600 x 6,600 in 4:2:0 or 4,700 x 4,700 in 4:4:4.
+MAX_JPEG_COEFFICIENT_BYTES = 128 * 2**20
 POSTER_FORMATS = {"JPEG": "JPEG", "MPO": "JPEG", "PNG": "PNG", "WEBP": "WebP", "GIF": "GIF", "BMP": "BMP", "TIFF": "TIFF"}
 # Decoders that hold more than the picture: libwebp decodes into a canvas of its own that Pillow
 # then copies; libtiff may read a whole-picture strip or an RGBA raster next to the picture.
@@ -223,17 +226,24 @@ def _gif_steps(handle) -> int:
 
 
 def _check_budget(image: Image.Image, name: str, header_size: tuple[int, int]) -> None:
-    """Refuse, from the header alone, a picture whose decoding would take more than MAX_DECODED_BYTES."""
+    """Refuse, from the header alone, a picture too costly to decode: too many pixels, a decoder
+    written in Python, a progressive JPEG's coefficients, or more than MAX_DECODED_BYTES."""
     width, height = header_size
     if width * height > MAX_POSTER_PIXELS:
         raise ValueError(f"{name} is {width:,} x {height:,} pixels, more than the {MAX_POSTER_PIXELS:,} a poster may have")
     codec = image.tile[0].codec_name if getattr(image, "tile", None) else None
     if codec in Image.DECODERS and width * height > PYTHON_DECODED_PIXELS:  # a decoder written in Python
         raise ValueError(
-            f"{name} is a {width:,} x {height:,} {POSTER_FORMATS[image.format]} compressed as {codec}, which Pillow decodes "
+            f"{name} is a {width:,} x {height:,} {POSTER_FORMATS.get(image.format, image.format)} compressed as {codec}, which Pillow decodes "
             f"slowly: such a poster may have {PYTHON_DECODED_PIXELS:,} pixels; saved as PNG or JPEG it works"
         )
-    needed = _decoded_bytes(image, header_size)
+    coefficients = _jpeg_coefficient_bytes(image, header_size)
+    if coefficients > MAX_JPEG_COEFFICIENT_BYTES:
+        raise ValueError(
+            f"{name} is a progressive {width:,} x {height:,} JPEG, for which libjpeg would hold {coefficients / 2**20:,.0f} MB, "
+            f"over the {MAX_JPEG_COEFFICIENT_BYTES / 2**20:,.0f} MB a poster may take; a smaller or baseline copy works"
+        )
+    needed = _decoded_bytes(image)
     if needed > MAX_DECODED_BYTES:
         kind = MODE_NAMES.get(image.mode, f"mode {image.mode}")
         what = f"a {width:,} x {height:,} {kind} {POSTER_FORMATS.get(image.format, image.format or 'image')}"
@@ -243,22 +253,25 @@ def _check_budget(image: Image.Image, name: str, header_size: tuple[int, int]) -
         )
 
 
-def _decoded_bytes(image: Image.Image, header_size: tuple[int, int]) -> int:
-    """What decoding costs, in bytes: pixels (after any JPEG draft) times the larger of what Pillow
-    keeps and what the file's samples take (16-bit colour: 6 or 8 bytes), times the decoder's copies.
+def _decoded_bytes(image: Image.Image) -> int:
+    """What decoding costs, in bytes: pixels (after any JPEG draft) times the bytes of the file's
+    samples (16-bit RGB: 6; Pillow's own when the file does not say), times the decoder's copies.
     Palettes (and GIFs) count as the 4-byte RGB(A) they are expanded to before averaging, which costs
-    as much time; a progressive JPEG adds its DCT coefficients, held at full size (2 bytes a sample)."""
+    as much time."""
     width, height = image.size
-    per_pixel = max(_bytes_per_pixel(image.mode), _file_bytes_per_pixel(image))
+    per_pixel = _file_bytes_per_pixel(image) or _bytes_per_pixel(image.mode)
     if image.mode in ("P", "PA") or image.format == "GIF":
         per_pixel = 4
-    needed = width * height * per_pixel * DECODER_COPIES.get(image.format, 1)
-    if isinstance(image, JpegImagePlugin.JpegImageFile) and image.info.get("progressive"):
-        h_max = max(h for _, h, _, _ in image.layer)
-        v_max = max(v for _, _, v, _ in image.layer)
-        for _, h, v, _ in image.layer:
-            needed += 2 * math.ceil(header_size[0] * h / h_max) * math.ceil(header_size[1] * v / v_max)
-    return needed
+    return width * height * per_pixel * DECODER_COPIES.get(image.format, 1)
+
+
+def _jpeg_coefficient_bytes(image: Image.Image, header_size: tuple[int, int]) -> int:
+    """What libjpeg holds for a progressive JPEG: every component's DCT coefficients at full size."""
+    if not (isinstance(image, JpegImagePlugin.JpegImageFile) and image.info.get("progressive")):
+        return 0
+    h_max = max(h for _, h, _, _ in image.layer)
+    v_max = max(v for _, _, v, _ in image.layer)
+    return sum(2 * math.ceil(header_size[0] * h / h_max) * math.ceil(header_size[1] * v / v_max) for _, h, v, _ in image.layer)
 
 
 def _bytes_per_pixel(mode: str) -> int:
@@ -270,11 +283,13 @@ def _bytes_per_pixel(mode: str) -> int:
     return 4 if len(described.bands) > 1 else np.dtype(described.typestr).itemsize
 
 
-def _file_bytes_per_pixel(image: Image.Image) -> int:
-    """Bytes a pixel takes in the file's raw samples, from the decoder's raw mode ("RGBA;16B": 8)."""
-    args = image.tile[0].args if getattr(image, "tile", None) else ""
+def _file_bytes_per_pixel(image: Image.Image) -> int | None:
+    """Bytes a pixel takes in the file's samples, from the decoder's raw mode ("RGBA;16B": 8)."""
+    args = image.tile[0].args if getattr(image, "tile", None) else None
     rawmode = args[0] if isinstance(args, tuple) and args else args
-    bits = re.search(r";(16|32)", rawmode) if isinstance(rawmode, str) else None
+    if not isinstance(rawmode, str):
+        return None
+    bits = re.search(r";(16|32)", rawmode)
     return len(image.getbands()) * (int(bits.group(1)) // 8 if bits else 1)
 
 
