@@ -108,6 +108,7 @@ def test_bad_posters_give_a_clear_message_and_the_overview_still_answers(client,
         assert_serving(client, sample_movie)
 
 
+@pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")  # Pillow warns beyond 89M pixels, as it should
 def test_a_10000_pixel_square_poster_is_predicted(client, sample_movie, tmp_path):
     huge = tmp_path / "huge.jpg"
     Image.new("RGB", (10_000, 10_000), (150, 20, 30)).save(huge, quality=70)
