@@ -14,6 +14,8 @@ from PIL import Image
 
 from genre_hf import GenreClassifier
 from genre_hf.folder import FolderError
+from tests.conftest import free_port
+from tests.test_posters import png, structure_bomb
 
 # ---- what predict is given ------------------------------------------------------------------------
 
@@ -68,6 +70,56 @@ def test_an_overview_with_no_known_word_carries_a_note(classifier):
         assert "None of the overview's words are in the model's vocabulary" in result["overview"]["notes"][0]
         assert result["overview"]["notes"] == result["fusion"]["notes"][:1]
     assert classifier.predict(overview="A detective hunts a killer.")["overview"]["notes"] == []
+
+
+def poster_corpus(folder: Path, sample_poster: Path) -> dict[str, tuple[Path, str | None]]:
+    """name -> (file, words its ValueError must contain, or None where the poster must be predicted)."""
+    files = {
+        "16-bit 10,900 px PNG": (png(folder / "deep.png", 10_900, 10_900, bytes(2 * 10_900), 16, 0), "decoding it would take 227 MB"),
+        "RGBA 10,000 px PNG": (png(folder / "rgba.png", 10_000, 10_000, bytes(4 * 10_000), 8, 6), "decoding it would take 381 MB"),
+        "PNG of 200,000 chunks": (folder / "chunks.png", "more than 20,000 chunks or blocks"),
+        "text file named .jpg": (folder / "text.jpg", "is not a readable image"),
+        "empty file": (folder / "empty.png", "is empty"),
+        "truncated JPEG": (folder / "half.jpg", "is truncated"),
+        "float TIFF": (folder / "float.tif", "32-bit float TIFF: decoding it would take"),
+        "animated GIF": (folder / "animated.gif", None),
+        "10,000 px JPEG": (folder / "huge.jpg", None),
+    }
+    (folder / "chunks.png").write_bytes(structure_bomb("PNG", 200_000))
+    (folder / "text.jpg").write_text("not a poster\n")
+    (folder / "empty.png").write_bytes(b"")
+    (folder / "half.jpg").write_bytes(sample_poster.read_bytes()[: sample_poster.stat().st_size // 2])
+    Image.new("F", (3_000, 3_000), 0.5).save(folder / "float.tif", compression="tiff_adobe_deflate")
+    Image.new("RGB", (40, 30), "red").save(folder / "animated.gif", save_all=True, append_images=[Image.new("RGB", (40, 30), "blue")])
+    Image.new("RGB", (10_000, 10_000), (150, 20, 30)).save(folder / "huge.jpg", quality=60)
+    return files
+
+
+def test_the_poster_corpus_gets_the_same_answer_from_predict_and_from_the_app(classifier, tiny_model_dir, sample_movie, tmp_path):
+    from gradio_client import Client, handle_file
+
+    from genre_hf.space import build_demo, launch
+
+    corpus = poster_corpus(tmp_path, sample_movie[0])
+    demo = build_demo(classifier, source=str(tiny_model_dir))
+    _, url, _ = launch(demo, port=free_port(), prevent_thread_lock=True, quiet=True)
+    try:
+        client = Client(url, verbose=False)
+        for name, (path, words) in corpus.items():
+            started = time.perf_counter()
+            answer = client.predict(handle_file(str(path)), "A heist goes wrong.", api_name="/predict")
+            assert time.perf_counter() - started < 5, name
+            assert "probabilities" in answer["overview"] and "probabilities" in answer["fusion"], name  # the overview still answers
+            if words is None:
+                assert answer["errors"] == [] and "probabilities" in answer["poster"], name
+                assert set(classifier.predict(poster=path)) == {"poster", "fusion"}
+                continue
+            with pytest.raises(ValueError, match=words) as error:
+                classifier.predict(poster=path, overview="A heist goes wrong.")
+            assert answer["errors"] == [f"Poster ignored: {str(error.value).replace(str(path), path.name)}."], name
+            assert answer["poster"]["message"] == "Needs a readable poster"
+    finally:
+        demo.close()
 
 
 # ---- bad model folders ---------------------------------------------------------------------------
