@@ -189,6 +189,20 @@ class KerasHubText(Encoder):
     def features(self, texts: list[str]) -> np.ndarray:
         return self._embedder()(texts)
 
+    def sentence_embeddings(self, texts: list[str]) -> np.ndarray:
+        """The backbone's usual sentence embedding (last layer, mean-pooled), for the logistic-regression
+        baseline; taken from `features` when the last layer is among the pooled ones."""
+        embedder = self._embedder()
+        hidden = embedder.dimension // len(self.config.text_layers)
+        last = embedder.num_layers
+        if last in self.config.text_layers:
+            start = self.config.text_layers.index(last) * hidden
+            return self.features(texts)[:, start : start + hidden]
+        from genre_hf import pretrained
+
+        folder, _ = pretrained.resolve(self.config.text_preset, self.config.text_preset_revision)
+        return pretrained.embedder(folder, self.config.text_sequence_length, (last,))(texts)
+
     def notes(self, texts: list[str]) -> list[list[str]]:
         lengths = [len(ids) for ids in self._embedder().token_ids(texts)]
         limit = self.config.text_sequence_length

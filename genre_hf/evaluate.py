@@ -38,7 +38,8 @@ def evaluate(
     baselines = None
     if baselines_from:
         train_movies, _ = load_movies(baselines_from, split=SplitSpec.from_config(config))
-        baselines = Baselines(config.genres, config.threshold_prior_strength).fit(train_movies["train"], train_movies["validation"])
+        embed = getattr(classifier.encoders["overview"], "sentence_embeddings", None)
+        baselines = Baselines(config.genres, config.threshold_prior_strength, embed).fit(train_movies["train"], train_movies["validation"])
     report, raw, calibrated = benchmark(classifier, features, list(dataset["overview"]), baselines, split or "all")
     report.update(model=str(model), data=str(data), load_report=load_report.to_dict())
     markdown = to_markdown(report)

@@ -15,7 +15,11 @@ from genre_hf.metrics import load_metric
 from genre_hf.predictor import calibrate
 
 F1_KEYS = ("micro_precision", "micro_recall", "micro_f1", "macro_f1", "weighted_f1", "samples_f1")
-BASELINE_NAMES = {"prior": "Genre prior", "tfidf_logreg": "TF-IDF + logistic regression"}
+BASELINE_NAMES = {
+    "prior": "Genre prior",
+    "tfidf_logreg": "TF-IDF + logistic regression",
+    "embedding_logreg": "Sentence embedding + logistic regression",
+}
 
 
 def model_probabilities(predictor, features: MovieFeatures) -> dict[str, np.ndarray]:
@@ -41,27 +45,26 @@ def score(raw: np.ndarray, labels: np.ndarray, calibration: dict, genres: list[s
 
 
 class Baselines:
-    """What a practitioner tries first: the genre prior, and TF-IDF + logistic regression.
+    """What a practitioner tries first: the genre prior, TF-IDF + logistic regression, and (given a
+    sentence encoder) logistic regression on its normalised sentence embeddings.
 
     Fitted on the model's training split, calibrated and thresholded on its validation split by
     the same rules as the models, so the comparison is like for like.
     """
 
-    def __init__(self, genres: list[str], prior_strength: float):
-        self.genres, self.prior_strength = genres, prior_strength
+    def __init__(self, genres: list[str], prior_strength: float, embed=None):
+        self.genres, self.prior_strength, self.embed = genres, prior_strength, embed
 
     def fit(self, train, validation) -> "Baselines":
         from sklearn.feature_extraction.text import TfidfVectorizer
-        from sklearn.linear_model import LogisticRegression
-        from sklearn.multiclass import OneVsRestClassifier
 
         labels = multi_hot(train["genres"], self.genres)
         self.prior = labels.mean(axis=0)
+        self.columns = np.flatnonzero(labels.sum(axis=0) > 0)  # a genre without positives has nothing to learn
         self.vectorizer = TfidfVectorizer(sublinear_tf=True, ngram_range=(1, 2), min_df=2)
-        features = self.vectorizer.fit_transform(train["overview"])
-        usable = labels.sum(axis=0) > 0  # a genre without positives has nothing to learn
-        self.columns = np.flatnonzero(usable)
-        self.logreg = OneVsRestClassifier(LogisticRegression(C=4.0, max_iter=1000)).fit(features, labels[:, usable])
+        self.logreg = {"tfidf_logreg": self._logreg(self.vectorizer.fit_transform(train["overview"]), labels, C=4.0)}
+        if self.embed is not None:
+            self.logreg["embedding_logreg"] = self._logreg(self._sentences(train["overview"]), labels, C=1.0)
         validation_labels = multi_hot(validation["genres"], self.genres)
         self.calibration = {
             name: fit_model_calibration(raw, validation_labels, self.genres, self.prior_strength)
@@ -69,12 +72,25 @@ class Baselines:
         }
         return self
 
+    def _logreg(self, features, labels: np.ndarray, C: float):
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.multiclass import OneVsRestClassifier
+
+        return OneVsRestClassifier(LogisticRegression(C=C, max_iter=1000)).fit(features, labels[:, self.columns])
+
+    def _sentences(self, overviews) -> np.ndarray:
+        embeddings = self.embed(list(overviews))
+        return embeddings / np.linalg.norm(embeddings, axis=1, keepdims=True)
+
     def probabilities(self, overviews: list[str]) -> dict[str, np.ndarray]:
         n = len(overviews)
-        logreg = np.zeros((n, len(self.genres)), np.float32)
-        if n:
-            logreg[:, self.columns] = self.logreg.predict_proba(self.vectorizer.transform(overviews))
-        return {"prior": np.tile(self.prior, (n, 1)).astype(np.float32), "tfidf_logreg": logreg}
+        result = {"prior": np.tile(self.prior, (n, 1)).astype(np.float32)}
+        inputs = {"tfidf_logreg": lambda: self.vectorizer.transform(overviews), "embedding_logreg": lambda: self._sentences(overviews)}
+        for name, model in self.logreg.items():
+            result[name] = np.zeros((n, len(self.genres)), np.float32)
+            if n:
+                result[name][:, self.columns] = model.predict_proba(inputs[name]())
+        return result
 
 
 def benchmark(predictor, features: MovieFeatures, overviews: list[str], baselines: Baselines | None = None, split: str = "all"):

@@ -19,6 +19,7 @@ HF_PREFIX = "hf://"
 PRESET_FILES = ["*.json", "*.txt", "*.safetensors", "*.model"]  # not the repo's ONNX / OpenVINO / PyTorch copies
 WEIGHT_FILES = ("model.safetensors", "model.weights.h5")
 BATCH = 64
+MEMORY = 20_000  # overviews whose embeddings a process keeps (at most about 180 MB at 2,304 floats each)
 
 
 def resolve(preset: str, revision: str = "") -> tuple[Path, str]:
@@ -85,7 +86,9 @@ class TextEmbedder:
         names = [self._layer_name(backbone, layer) for layer in layers]
         model = keras.Model(backbone.inputs, [backbone.get_layer(name).output for name in names])
         self.sequence_length, self.dimension = sequence_length, backbone.hidden_dim * len(layers)
+        self.num_layers = backbone.num_layers
         self.special = (self.tokenizer.cls_token_id, self.tokenizer.sep_token_id)
+        self._memory: dict[str, np.ndarray] = {}  # training embeds each overview for the models and the baseline
 
         @tf.function(input_signature=[tf.TensorSpec([None, None], tf.int32)])
         def pooled(tokens):
@@ -110,6 +113,16 @@ class TextEmbedder:
         return [[cls, *np.asarray(ids).tolist()[: self.sequence_length - 2], sep] for ids in self.tokenizer(list(texts))]
 
     def __call__(self, texts: list[str]) -> np.ndarray:
+        """Embeddings of `texts`, N x dimension; each distinct overview is embedded once per process
+        (up to MEMORY of them), so a training run's second pass over its overviews costs nothing."""
+        new = list(dict.fromkeys(text for text in texts if text not in self._memory))
+        if new:
+            if len(self._memory) + len(new) > MEMORY:
+                self._memory.clear()
+            self._memory.update(zip(new, self._embed(new)))
+        return np.stack([self._memory[text] for text in texts]) if texts else np.zeros((0, self.dimension), np.float32)
+
+    def _embed(self, texts: list[str]) -> np.ndarray:
         ids = self.token_ids(texts)
         embeddings = np.zeros((len(ids), self.dimension), np.float32)
         order = np.argsort([len(x) for x in ids], kind="stable")

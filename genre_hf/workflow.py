@@ -41,8 +41,9 @@ def train_and_save(
     raw_validation = model_probabilities(classifier, run.validation)
     classifier.calibration = fit_calibration(run, raw_validation)
 
-    log("Fitting baselines (genre prior, TF-IDF + logistic regression) and scoring")
-    baselines = Baselines(run.config.genres, run.config.threshold_prior_strength).fit(movies["train"], movies["validation"])
+    log("Fitting the baselines and scoring")
+    embed = getattr(run.prepared.encoders["overview"], "sentence_embeddings", None)
+    baselines = Baselines(run.config.genres, run.config.threshold_prior_strength, embed).fit(movies["train"], movies["validation"])
     reports, scored = {}, {}
     for split, features in run.prepared.splits.items():
         if split != "train":
