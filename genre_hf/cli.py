@@ -13,7 +13,7 @@ import sys
 
 DEFAULT_OUT = "artifacts/model"
 ENVIRONMENT = {  # name -> (what it does, its default)
-    "GENRE_HF_MODEL": ("the model (Hub repo id or folder) when --model is not given", "see each command"),
+    "GENRE_HF_MODEL": ("the model (Hub repo id or folder) when --model is not given; for `app`, one per family, comma-separated", "see above"),
     "GENRE_HF_DATA": ("the data when --data is not given; for `app`, a folder whose test movies become examples", "unset"),
     "HF_TOKEN": ("Hub token for private repos and for pushing", "the token saved by `hf auth login`"),
     "HF_ENDPOINT": ("the Hub's address", "https://huggingface.co"),
@@ -33,7 +33,8 @@ COMMAND_ENVIRONMENT = {
 }
 MODEL_LOOKUP = (
     "The model: --model, else $GENRE_HF_MODEL, else space_config.json in the working directory (a published "
-    "Space), else ./artifacts/model, else the Hub repo genre-hf/imdb-genres."
+    "Space), else ./artifacts/model (and, for the app, ./artifacts/model-pretrained), else the Hub repo "
+    "genre-hf/imdb-genres."
 )
 
 
@@ -96,13 +97,15 @@ def build_parser() -> argparse.ArgumentParser:
     push.add_argument("--private", action="store_true", help="create the repo as private")
 
     app = command("app", "serve the Gradio app on this machine", "Serve the Gradio app. " + MODEL_LOOKUP)
-    app.add_argument("--model", default=None, help="Hub repo id or folder (see above)")
+    app.add_argument("--model", action="append", default=None,
+                     help="Hub repo id or folder; repeat it to let visitors switch between model families")
     app.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"), help="address to serve on")
     app.add_argument("--port", type=int, default=int(os.environ.get("PORT") or os.environ.get("GRADIO_SERVER_PORT") or 7860))
 
     publish = command("publish-space", "publish the app as a Hugging Face Space serving a model repo")
     publish.add_argument("--space-id", required=True, help="the Space to create or update, e.g. user/imdb-genres-demo")
-    publish.add_argument("--model-repo", required=True, help="the model repo the Space serves, e.g. user/imdb-genres")
+    publish.add_argument("--model-repo", required=True, action="append",
+                         help="the model repo the Space serves, e.g. user/imdb-genres; repeat it for each model family")
     publish.add_argument("--private", action="store_true", help="create the Space private")
     return parser
 
@@ -126,9 +129,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _model(args) -> str:
-    from genre_hf.space import model_source
+    from genre_hf.space import model_sources
 
-    return args.model or model_source()
+    return args.model or model_sources()[0]
 
 
 def run_train(args) -> int:
@@ -185,7 +188,7 @@ def run_push(args) -> int:
 def run_app(args) -> int:
     from genre_hf.space import serve
 
-    serve(args.host, args.port, source=args.model, examples_dir=os.environ.get("GENRE_HF_DATA"))
+    serve(args.host, args.port, sources=args.model, examples_dir=os.environ.get("GENRE_HF_DATA"))
     return 0
 
 

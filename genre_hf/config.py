@@ -38,7 +38,8 @@ class GenreConfig:
     poster_encoder: str = "cnn"
     overview_encoder: str = "lstm"
     text_preset: str = DEFAULT_TEXT_PRESET
-    text_preset_revision: str = ""  # the Hub commit (or weights sha256) it was trained with, set by training
+    text_preset_revision: str = ""  # the Hub commit it was trained with (empty for a local folder), set by training
+    text_preset_sha256: str = ""  # its weights file's hash, set by training: other weights are refused
     text_sequence_length: int = 128  # WordPiece tokens, [CLS] and [SEP] included
     text_layers: list[int] = field(default_factory=lambda: [6])  # mean-pooled and concatenated; 0 = embeddings
     text_embedding_dim: int = 0  # hidden size x layers, set by training
@@ -115,7 +116,8 @@ class GenreConfig:
         return {
             k: v
             for k, v in self.to_dict().items()
-            if k not in ("genres", "format_version", "text_preset_revision") and getattr(default, k) != v
+            if k not in ("genres", "format_version", "text_preset_revision", "text_preset_sha256", "text_embedding_dim")
+            and getattr(default, k) != v
         }
 
     @classmethod

@@ -173,18 +173,21 @@ class KerasHubText(Encoder):
     def input_spec(self):
         return (self.config.text_embedding_dim,), "float32"
 
-    def _embedder(self):
+    def _folder(self):
         from genre_hf import pretrained
 
-        folder, _ = pretrained.resolve(self.config.text_preset, self.config.text_preset_revision)
-        return pretrained.embedder(folder, self.config.text_sequence_length, tuple(self.config.text_layers))
+        config = self.config
+        return pretrained.resolve(config.text_preset, config.text_preset_revision, config.text_preset_sha256)
+
+    def _embedder(self, layers: tuple[int, ...] | None = None):
+        from genre_hf import pretrained
+
+        folder = self._folder()[0]
+        return pretrained.embedder(folder, self.config.text_sequence_length, layers or tuple(self.config.text_layers))
 
     def pinned_settings(self) -> dict:
-        from genre_hf import pretrained
-
-        folder, revision = pretrained.resolve(self.config.text_preset, self.config.text_preset_revision)
-        dimension = pretrained.embedder(folder, self.config.text_sequence_length, tuple(self.config.text_layers)).dimension
-        return {"text_preset_revision": revision, "text_embedding_dim": dimension}
+        _, revision, sha256 = self._folder()
+        return {"text_preset_revision": revision, "text_preset_sha256": sha256, "text_embedding_dim": self._embedder().dimension}
 
     def features(self, texts: list[str]) -> np.ndarray:
         return self._embedder()(texts)
@@ -198,10 +201,7 @@ class KerasHubText(Encoder):
         if last in self.config.text_layers:
             start = self.config.text_layers.index(last) * hidden
             return self.features(texts)[:, start : start + hidden]
-        from genre_hf import pretrained
-
-        folder, _ = pretrained.resolve(self.config.text_preset, self.config.text_preset_revision)
-        return pretrained.embedder(folder, self.config.text_sequence_length, (last,))(texts)
+        return self._embedder((last,))(texts)
 
     def notes(self, texts: list[str]) -> list[list[str]]:
         lengths = [len(ids) for ids in self._embedder().token_ids(texts)]

@@ -22,20 +22,25 @@ BATCH = 64
 MEMORY = 20_000  # overviews whose embeddings a process keeps (at most about 180 MB at 2,304 floats each)
 
 
-def resolve(preset: str, revision: str = "") -> tuple[Path, str]:
-    """(local preset folder, its revision). With `revision`, that exact revision or a ValueError."""
+def resolve(preset: str, revision: str = "", sha256: str = "") -> tuple[Path, str, str]:
+    """(local preset folder, Hub commit or "", sha256 of its weights).
+
+    Given the revision and weights hash a model was trained with, returns exactly those files or
+    raises a ValueError: a preset whose weights changed is refused, never silently used.
+    """
     if preset.startswith(HF_PREFIX):
-        return _from_hub(preset, revision)
-    folder = Path(preset).expanduser()
-    if not folder.is_dir():
-        raise ValueError(f"text encoder preset {preset!r}: expected hf://owner/name or a local KerasHub/transformers preset folder")
-    found = f"sha256:{_weights_hash(folder)}"
-    if revision and found != revision:
+        folder, revision = _from_hub(preset, revision)
+    else:
+        folder, revision = Path(preset).expanduser(), ""
+        if not folder.is_dir():
+            raise ValueError(f"text encoder preset {preset!r}: expected hf://owner/name or a local KerasHub/transformers preset folder")
+    found = weights_hash(folder)
+    if sha256 and found != sha256:
         raise ValueError(
-            f"the text encoder at {folder} has weights {found[:19]}..., but this model was trained with "
-            f"{revision[:19]}...: use the preset files it was trained with"
+            f"the text encoder {preset} has weights with sha256 {found[:12]}..., but this model was trained with "
+            f"{sha256[:12]}...: it needs the encoder it was trained with"
         )
-    return folder, found
+    return folder, revision, found
 
 
 def _from_hub(preset: str, revision: str) -> tuple[Path, str]:
@@ -56,16 +61,25 @@ def _from_hub(preset: str, revision: str) -> tuple[Path, str]:
     return folder, folder.name  # the snapshot folder is named by its commit
 
 
-@functools.lru_cache(maxsize=8)
-def _weights_hash(folder: Path) -> str:
+def weights_hash(folder: Path) -> str:
+    """sha256 of the preset's weights file. In the Hub cache it is the blob's name (the Hub's LFS
+    hash), so nothing is read; a local folder's file is hashed once per process."""
     for name in WEIGHT_FILES:
-        if (folder / name).is_file():
-            digest = hashlib.sha256()
-            with open(folder / name, "rb") as handle:
-                for block in iter(lambda: handle.read(1 << 20), b""):
-                    digest.update(block)
-            return digest.hexdigest()
+        path = folder / name
+        if path.is_symlink() and len(path.resolve().name) == 64:
+            return path.resolve().name
+        if path.is_file():
+            return _file_hash(path.resolve(), path.stat().st_size, path.stat().st_mtime_ns)
     raise ValueError(f"no weights ({' or '.join(WEIGHT_FILES)}) in the text encoder preset {folder}")
+
+
+@functools.lru_cache(maxsize=8)
+def _file_hash(path: Path, size: int, mtime: int) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 class TextEmbedder:

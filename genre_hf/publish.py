@@ -26,7 +26,7 @@ main(["app"])
 '''
 
 
-def space_card(model_repo_id: str) -> SpaceCard:
+def space_card(model_repo_ids: list[str]) -> SpaceCard:
     import gradio as gr
 
     data = SpaceCardData(
@@ -38,15 +38,16 @@ def space_card(model_repo_id: str) -> SpaceCard:
         sdk_version=gr.__version__,
         python_version="3.11",
         app_file="app.py",
-        models=[model_repo_id],
+        models=list(model_repo_ids),
         license="other",
         short_description=SPACE_DESCRIPTION,
         pinned=False,
     )
+    links = ", ".join(f"[{repo}]({constants.ENDPOINT}/{repo})" for repo in model_repo_ids)
     body = (
         f"# {SPACE_TITLE}\n\nCompare what a poster model, an overview model and a fusion of both say about a "
-        f"movie's genres. The model is [{model_repo_id}]({constants.ENDPOINT}/{model_repo_id}), named in "
-        f"`{SPACE_CONFIG}` (the `GENRE_HF_MODEL` variable overrides it). Made with "
+        f"movie's genres. The models ({links}) are named in `{SPACE_CONFIG}` (the `GENRE_HF_MODEL` variable "
+        f"overrides it); with more than one, visitors switch between the model families. Made with "
         f"[genre_hf]({PROJECT_URL}); research and educational use only.\n"
     )
     return SpaceCard(f"---\n{data.to_yaml()}\n---\n\n{body}")
@@ -70,14 +71,14 @@ def space_requirements() -> str:
     return "\n".join(sorted(set(pins), key=str.lower)) + "\n"
 
 
-def space_files(model_repo_id: str) -> dict[str, bytes]:
+def space_files(model_repo_ids: list[str]) -> dict[str, bytes]:
     """Every file of the Space, by its path in the repo: the app, the package, requirements, card."""
     package = Path(__file__).resolve().parent
     files = {
         "app.py": APP_PY.encode(),
         "requirements.txt": space_requirements().encode(),
-        "README.md": str(space_card(model_repo_id)).encode(),
-        SPACE_CONFIG: (json.dumps({"model": model_repo_id}, indent=2) + "\n").encode(),
+        "README.md": str(space_card(model_repo_ids)).encode(),
+        SPACE_CONFIG: (json.dumps({"models": list(model_repo_ids)}, indent=2) + "\n").encode(),
     }
     for path in sorted(package.rglob("*")):
         if path.suffix in (".py", ".md") and "__pycache__" not in path.parts:
@@ -85,17 +86,19 @@ def space_files(model_repo_id: str) -> dict[str, bytes]:
     return files
 
 
-def publish_space(space_id: str, model_repo_id: str, token: str | None = None, private: bool = False) -> str:
-    """Create (or update) a Gradio Space serving `model_repo_id`; returns the Space's URL. `private`
-    applies when the Space is created.
+def publish_space(space_id: str, model_repo_ids: str | list[str], token: str | None = None, private: bool = False) -> str:
+    """Create (or update) a Gradio Space serving the model repos (one per family; the first is shown
+    first); returns the Space's URL. `private` applies when the Space is created.
 
     One commit uploads the app, the package and the Space's README and requirements, and removes
     package files that no longer exist, so a re-publish never leaves stale code behind.
     """
     api = HfApi(token=token)
-    if not api.repo_exists(model_repo_id):
-        raise ValueError(f"model repo {model_repo_id} not found on {api.endpoint}: push the model first")
-    files = space_files(model_repo_id)  # everything local first: nothing is created if this fails
+    model_repo_ids = [model_repo_ids] if isinstance(model_repo_ids, str) else list(model_repo_ids)
+    for repo_id in model_repo_ids:
+        if not api.repo_exists(repo_id):
+            raise ValueError(f"model repo {repo_id} not found on {api.endpoint}: push the model first")
+    files = space_files(model_repo_ids)  # everything local first: nothing is created if this fails
     url = api.create_repo(space_id, repo_type="space", space_sdk="gradio", private=private, exist_ok=True)
     stale = [
         path for path in api.list_repo_files(url.repo_id, repo_type="space")
@@ -106,6 +109,6 @@ def publish_space(space_id: str, model_repo_id: str, token: str | None = None, p
         repo_type="space",
         operations=[CommitOperationAdd(path, data) for path, data in files.items()]
         + [CommitOperationDelete(path) for path in stale],
-        commit_message=f"Publish the genre_hf app for {model_repo_id}",
+        commit_message=f"Publish the genre_hf app for {', '.join(model_repo_ids)}",
     )
     return str(url)

@@ -1,8 +1,9 @@
 """The Gradio page: what the poster alone, the overview alone and both together say about a movie.
 
-`build_demo` builds the page around one loaded `GenreClassifier` (the `/predict` API answer is
-`answer.compare`); `serve` is `genre-hf app`: it picks the model, checks the port, loads the model
-once and serves. Publishing the page as a Space is `publish.py`.
+`build_demo` builds the page around one or more loaded `GenreClassifier`s, one per model family (a
+visitor switches between them; the `/predict` API answer is `answer.compare`); `serve` is
+`genre-hf app`: it picks the models, checks the port, loads each model once and serves.
+Publishing the page as a Space is `publish.py`.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from genre_hf.data import SplitSpec, load_movies
 from genre_hf.evaluation import to_markdown
 
 DEFAULT_MODEL_REPO = "genre-hf/imdb-genres"
-LOCAL_MODEL = "artifacts/model"
+LOCAL_MODELS = ("artifacts/model", "artifacts/model-pretrained")
 SPACE_CONFIG = "space_config.json"
 SPACE_TITLE = "Movie genres: poster vs overview"
 TOP_CLASSES = 5
@@ -34,17 +35,24 @@ MAX_FILE_SIZE = "50mb"  # a 10,000 x 10,000 photo fits; anything bigger is not a
 DELETE_UPLOADS = (900, 900)  # every 15 minutes, delete uploads older than 15 minutes
 
 
-def model_source(environ=os.environ, root: Path | None = None) -> str:
-    """The model to serve: $GENRE_HF_MODEL, else the repo in a Space's `space_config.json`, else a
-    local `artifacts/model`, else the published repo (all relative to the working directory)."""
+def model_sources(environ=os.environ, root: Path | None = None) -> list[str]:
+    """The models to serve, one per family: $GENRE_HF_MODEL (comma-separated), else the repos in a
+    Space's `space_config.json`, else the local `artifacts/model` and `artifacts/model-pretrained`,
+    else the published repo (all relative to the working directory)."""
     root = Path.cwd() if root is None else root
     if environ.get("GENRE_HF_MODEL"):
-        return environ["GENRE_HF_MODEL"]
+        return [source.strip() for source in environ["GENRE_HF_MODEL"].split(",") if source.strip()]
     if (root / SPACE_CONFIG).is_file():
-        return json.loads((root / SPACE_CONFIG).read_text())["model"]
-    if (root / LOCAL_MODEL).is_dir():
-        return str(root / LOCAL_MODEL)
-    return DEFAULT_MODEL_REPO
+        config = json.loads((root / SPACE_CONFIG).read_text())
+        return config.get("models") or [config["model"]]
+    local = [str(root / folder) for folder in LOCAL_MODELS if (root / folder).is_dir()]
+    return local or [DEFAULT_MODEL_REPO]
+
+
+def family_label(classifier) -> str:
+    """How the page names a model family: "From scratch: Poster CNN + Overview LSTM"."""
+    kind = "Pretrained" if any(encoder.frozen for encoder in classifier.encoders.values()) else "From scratch"
+    return f"{kind}: {classifier.titles['poster']} + {classifier.titles['overview']}"
 
 
 def model_link(source: str) -> str:
@@ -147,22 +155,28 @@ def _title(raw: str) -> str:
 
 
 def build_demo(
-    classifier, examples_dir: str | Path | None = None, source: str | None = None, delete_uploads: tuple[int, int] = DELETE_UPLOADS
+    classifiers, examples_dir: str | Path | None = None, sources: dict[str, str] | None = None,
+    delete_uploads: tuple[int, int] = DELETE_UPLOADS,
 ) -> gr.Blocks:
-    """The Space's page around one loaded classifier, with the queue set up; `launch` serves it.
+    """The Space's page around loaded classifiers ({family label: classifier}, or one classifier),
+    with the queue set up; `launch` serves it.
 
     Uploaded posters are deleted `delete_uploads[1]` seconds after upload (checked every
     `delete_uploads[0]` seconds), so a long-running Space does not fill its disk.
     """
-    source = source or str(classifier.files_dir or "")
-    titles = classifier.titles
+    if not isinstance(classifiers, dict):
+        classifiers = {family_label(classifiers): classifiers}
+    sources = sources or {label: str(c.files_dir or "") for label, c in classifiers.items()}
+    labels = list(classifiers)
+    first = classifiers[labels[0]]
     with gr.Blocks(title=SPACE_TITLE, delete_cache=delete_uploads) as demo:
         gr.Markdown(
             f"# {SPACE_TITLE}\nThree models guess a movie's genres: one sees only the **poster**, one "
             "reads only the **plot overview**, and one fuses both. Give a poster, an overview or both "
-            f"and see where they agree. Model: {model_link(source)}."
+            "and see where they agree. Models: " + "; ".join(f"{label} from {model_link(sources[label])}" for label in labels) + "."
         )
         with gr.Tab("Compare"):
+            family = gr.Radio(labels, value=labels[0], label="Model family", visible=len(labels) > 1, elem_id="family")
             with gr.Row():
                 poster = PosterInput(
                     label="Poster", type="filepath", sources=["upload", "clipboard"], height=320, elem_id="poster"
@@ -175,17 +189,17 @@ def build_demo(
                     truth = gr.Textbox(label="Example loaded (title · true genres)", interactive=False)
                     button = gr.Button("Predict genres", variant="primary")
             status = gr.Markdown(elem_id="status")
-            outputs = [status]
+            outputs, headers = [status], []
             with gr.Row(equal_height=True):
                 for name in MODEL_NAMES:
                     with gr.Column(elem_id=f"panel-{name}"):
-                        gr.Markdown(f"### {titles[name]}")
+                        headers.append(gr.Markdown(f"### {first.titles[name]}", elem_id=f"title-{name}"))
                         outputs.append(gr.Label(num_top_classes=TOP_CLASSES, show_label=False, show_heading=False))
                         outputs.append(gr.Markdown(elem_id=f"genres-{name}"))
             outputs.append(gr.Markdown(elem_id="agreement"))
             with gr.Accordion("API answer (JSON)", open=False):
                 answer = gr.JSON(label="answer", show_label=False)
-            movies = example_movies(examples_dir, classifier.config) if examples_dir else []
+            movies = example_movies(examples_dir, first.config) if examples_dir else []
             if movies:
                 gr.Examples(
                     [[m["poster"], m["overview"], f"{m['title']} · {', '.join(m['genres'])}"] for m in movies],
@@ -196,43 +210,71 @@ def build_demo(
             # Typing or uploading your own movie clears the example's truth (in the browser, no request).
             gr.on([poster.upload, overview.input], fn=None, js="() => ''", outputs=truth)
         with gr.Tab("About & benchmark"):
-            gr.Markdown(about(classifier, source))
-            for plot in PLOTS:
-                if classifier.files_dir and (classifier.files_dir / plot).is_file():
-                    gr.Image(str(classifier.files_dir / plot), label=plot[:-4].replace("_", " "), interactive=False)
+            gr.Markdown(about(classifiers, sources))
+            for label, classifier in classifiers.items():
+                for plot in PLOTS:
+                    if classifier.files_dir and (classifier.files_dir / plot).is_file():
+                        caption = f"{label}: {plot[:-4].replace('_', ' ')}"
+                        gr.Image(str(classifier.files_dir / plot), label=caption, interactive=False)
 
-        def predict(poster, overview):
-            return compare(classifier, poster, overview)
+        def predict(poster, overview, family=labels[0]):
+            if family not in classifiers:
+                raise gr.Error(f"no model family {family!r}; this app has {labels}")
+            return compare(classifiers[family], poster, overview)
 
-        button.click(predict, [poster, overview], answer, api_name="predict").success(
-            lambda result: show(result, titles), answer, outputs, api_visibility="private"
+        def redraw(result, family):
+            return show(result, classifiers[family].titles if family in classifiers else first.titles)
+
+        button.click(predict, [poster, overview, family], answer, api_name="predict").success(
+            redraw, [answer, family], outputs, api_visibility="private"
         )
+        family.change(lambda f: [f"### {classifiers[f].titles[name]}" for name in MODEL_NAMES], family, headers,
+                      api_visibility="private").then(
+            lambda p, o, f: compare(classifiers[f], p, o) if p is not None or (o or "").strip() else gr.skip(),
+            [poster, overview, family], answer, api_visibility="private",
+        ).success(redraw, [answer, family], outputs, api_visibility="private")
     return demo.queue(default_concurrency_limit=CONCURRENCY, max_size=QUEUE_SIZE)
 
 
-def about(classifier, source: str) -> str:
-    """The About tab: where the model is, what it predicts, its benchmark table and the API call."""
-    path = classifier.files_dir / BENCHMARK_JSON if classifier.files_dir else None
-    reports = json.loads(path.read_text()) if path and path.is_file() else {}
-    report = reports.get("test") or reports.get("validation")
-    table = to_markdown(report) if report else "_No benchmark with this model._"
+def about(classifiers: dict, sources: dict[str, str]) -> str:
+    """The About tab: the families side by side on the test split, then each one's full benchmark,
+    and the API call."""
+    reports = {}
+    for label, classifier in classifiers.items():
+        path = classifier.files_dir / BENCHMARK_JSON if classifier.files_dir else None
+        splits = json.loads(path.read_text()) if path and path.is_file() else {}
+        reports[label] = splits.get("test") or splits.get("validation")
+    sections = [side_by_side(reports)] if len(reports) > 1 else []
+    for label, classifier in classifiers.items():
+        report = reports[label]
+        table = to_markdown(report) if report else "_No benchmark with this model._"
+        sections.append(
+            f"## {label}\nLoaded from {model_link(sources[label])}. It predicts {len(classifier.genres)} genres: "
+            f"{', '.join(classifier.genres)}. Probabilities are calibrated (temperature scaling); a genre is "
+            "*predicted* when it passes that model's own threshold for it, tuned on the validation split.\n\n" + table
+        )
     where = os.environ.get("SPACE_ID") or "http://127.0.0.1:7860/"
-    return f"""## The model
-Loaded from {model_link(source)}. It predicts {len(classifier.genres)} genres: {', '.join(classifier.genres)}.
-Probabilities are calibrated (temperature scaling); a genre is *predicted* when it passes that model's own
-threshold for it, tuned on the validation split.
-
-## Benchmark
-{table}
-
-## From Python
+    family = f', family="{list(classifiers)[-1]}"' if len(classifiers) > 1 else ""
+    sections.append(f"""## From Python
 ```python
 from gradio_client import Client, handle_file
 client = Client("{where}")
-result = client.predict(poster=handle_file("poster.jpg"), overview="A retired hitman seeks revenge.", api_name="/predict")
+result = client.predict(poster=handle_file("poster.jpg"), overview="A retired hitman seeks revenge."{family}, api_name="/predict")
 result["fusion"]["genres"]  # also result["poster"], result["overview"]; result["errors"], result["notes"]
-```
-"""
+```""")
+    return "\n\n".join(sections)
+
+
+def side_by_side(reports: dict[str, dict | None]) -> str:
+    """Each family's three models on the split they were scored on: micro F1, macro F1, mAP."""
+    lines = ["## The families side by side", "", "| family | model | split | micro F1 (tuned) | macro F1 (tuned) | mAP |", "|---|---|---|---|---|---|"]
+    for label, report in reports.items():
+        for name, scores in (report or {}).get("models", {}).items():
+            lines.append(
+                f"| {label} | {report['titles'][name]} | {report['split']} | {scores['tuned']['micro_f1']:.3f} | "
+                f"{scores['tuned']['macro_f1']:.3f} | {scores['map']:.3f} |"
+            )
+    return "\n".join(lines)
 
 
 def launch(demo: gr.Blocks, host: str = "127.0.0.1", port: int = 7860, **options):
@@ -251,13 +293,17 @@ def check_port(host: str, port: int) -> None:
             raise ValueError(f"cannot serve on {host}:{port} ({error.strerror}): choose another port with --port N or PORT=N") from None
 
 
-def serve(host: str, port: int, source: str | None = None, examples_dir: str | None = None, log=print) -> None:
-    """`genre-hf app`: check the port, load the model once, compile it for serving, serve until stopped."""
+def serve(host: str, port: int, sources: list[str] | None = None, examples_dir: str | None = None, log=print) -> None:
+    """`genre-hf app`: check the port, load each model once, compile it for serving, serve until stopped."""
     from genre_hf.hub import GenreClassifier
 
     check_port(host, port)
-    source = source or model_source()
-    log(f"Loading the model from {source}")
-    classifier = GenreClassifier.from_pretrained(source)
-    classifier.compile_for_serving()
-    launch(build_demo(classifier, examples_dir=examples_dir, source=source), host, port)
+    classifiers, where = {}, {}
+    for source in sources or model_sources():
+        log(f"Loading the model from {source}")
+        classifier = GenreClassifier.from_pretrained(source)
+        classifier.compile_for_serving()
+        label = family_label(classifier)
+        label = label if label not in classifiers else f"{label} ({source})"
+        classifiers[label], where[label] = classifier, source
+    launch(build_demo(classifiers, examples_dir=examples_dir, sources=where), host, port)

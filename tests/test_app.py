@@ -43,7 +43,7 @@ def app_url(classifier, tiny_model_dir):
     """The page as app.py builds it, served in this process; no data set, so no examples."""
     from genre_hf.space import build_demo, launch
 
-    demo = build_demo(classifier, examples_dir=None, source=str(tiny_model_dir))
+    demo = build_demo(classifier)
     _, url, _ = launch(demo, port=free_port(), prevent_thread_lock=True, quiet=True)
     yield url
     demo.close()
@@ -178,7 +178,7 @@ def test_app_py_serves_the_model_from_the_environment_with_examples(tiny_model_d
 def test_uploads_are_deleted_once_they_are_old(classifier, tiny_model_dir, sample_movie):
     from genre_hf.space import build_demo, launch
 
-    demo = build_demo(classifier, source=str(tiny_model_dir), delete_uploads=(1, 2))
+    demo = build_demo(classifier, delete_uploads=(1, 2))
     _, url, _ = launch(demo, port=free_port(), prevent_thread_lock=True, quiet=True)
     try:
         assert "probabilities" in predict(Client(url, verbose=False), sample_movie[0], "")["poster"]

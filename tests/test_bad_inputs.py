@@ -101,7 +101,7 @@ def test_the_poster_corpus_gets_the_same_answer_from_predict_and_from_the_app(cl
     from genre_hf.space import build_demo, launch
 
     corpus = poster_corpus(tmp_path, sample_movie[0])
-    demo = build_demo(classifier, source=str(tiny_model_dir))
+    demo = build_demo(classifier)
     _, url, _ = launch(demo, port=free_port(), prevent_thread_lock=True, quiet=True)
     try:
         client = Client(url, verbose=False)

@@ -25,7 +25,7 @@ def app_url(tiny_model_dir, data_dir):
 
     port = free_port()
     classifier = GenreClassifier.from_pretrained(tiny_model_dir)
-    demo = build_demo(classifier, examples_dir=data_dir, source=str(tiny_model_dir))
+    demo = build_demo(classifier, examples_dir=data_dir)
     _, url, _ = launch(demo, port=port, prevent_thread_lock=True, quiet=True)
     yield url
     demo.close()

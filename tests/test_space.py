@@ -14,7 +14,7 @@ import pytest
 from huggingface_hub import HfApi, SpaceCard, hf_hub_download, snapshot_download
 
 from genre_hf.publish import publish_space
-from genre_hf.space import SPACE_CONFIG, model_source
+from genre_hf.space import SPACE_CONFIG, model_sources
 from tests.conftest import HUB_TOKEN as TOKEN  # noqa: E402
 from tests.conftest import free_port, running_app
 from tests.hub_server import subprocess_env  # noqa: E402
@@ -55,7 +55,7 @@ def test_publish_creates_a_gradio_space_with_its_front_matter(api):
     assert set(requirements) <= set(pinned)  # the lock's versions, as installed here
     assert {"keras-hub==0.32.0", "huggingface-hub==2.4.0"} <= set(requirements) and not any("matplotlib" in r for r in requirements)
     config = json.loads(Path(hf_hub_download(SPACE, SPACE_CONFIG, repo_type="space")).read_text())
-    assert config == {"model": MODEL}
+    assert config == {"models": [MODEL]}
 
 
 def test_republish_removes_stale_modules_and_can_be_private(api):
@@ -72,12 +72,16 @@ def test_republish_removes_stale_modules_and_can_be_private(api):
 
 
 def test_model_source_order(tmp_path):
-    assert model_source({}, root=tmp_path) == "genre-hf/imdb-genres"
+    assert model_sources({}, root=tmp_path) == ["genre-hf/imdb-genres"]
     (tmp_path / "artifacts" / "model").mkdir(parents=True)
-    assert model_source({}, root=tmp_path) == str(tmp_path / "artifacts" / "model")
-    (tmp_path / SPACE_CONFIG).write_text(json.dumps({"model": MODEL}))
-    assert model_source({}, root=tmp_path) == MODEL
-    assert model_source({"GENRE_HF_MODEL": "/some/folder"}, root=tmp_path) == "/some/folder"
+    assert model_sources({}, root=tmp_path) == [str(tmp_path / "artifacts" / "model")]
+    (tmp_path / "artifacts" / "model-pretrained").mkdir(parents=True)
+    assert model_sources({}, root=tmp_path) == [str(tmp_path / "artifacts" / f) for f in ("model", "model-pretrained")]
+    (tmp_path / SPACE_CONFIG).write_text(json.dumps({"model": MODEL}))  # as a Space published by genre_hf 0.1
+    assert model_sources({}, root=tmp_path) == [MODEL]
+    (tmp_path / SPACE_CONFIG).write_text(json.dumps({"models": [MODEL, "user/pretrained"]}))
+    assert model_sources({}, root=tmp_path) == [MODEL, "user/pretrained"]
+    assert model_sources({"GENRE_HF_MODEL": "/some/folder, user/b"}, root=tmp_path) == ["/some/folder", "user/b"]
 
 
 def test_the_published_space_serves_the_model_from_the_hub(hub, api, tiny_model_dir, sample_movie, tmp_path):

@@ -1,0 +1,133 @@
+"""The pretrained family: a KerasHub text encoder (the Hub's all-MiniLM-L6-v2), served under its Hub id
+by the 127.0.0.1 Hub and loaded through `hf://`, as users load it from the real Hub."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from huggingface_hub import HfApi
+
+from tests.conftest import HUB_TOKEN, tiny_config
+from tests.hub_server import HubServer, hub_env, subprocess_env
+
+ROOT = Path(__file__).resolve().parents[1]
+MINILM = ROOT.parent / "shared" / "models" / "all-MiniLM-L6-v2"
+ENCODER_REPO = "sentence-transformers/all-MiniLM-L6-v2"
+OWNER_TOKEN = "sentence-transformers-token"  # the encoder's owner on the test Hub
+LOAD_SCRIPT = """
+import json, sys
+from genre_hf import GenreClassifier
+try:
+    clf = GenreClassifier.from_pretrained(sys.argv[1])
+    result = clf.predict(poster=sys.argv[2], overview=sys.argv[3])
+    print(json.dumps({name: result[name]["probabilities"] for name in result}))
+except ValueError as error:
+    print(json.dumps({"error": str(error)}))
+"""
+
+
+@pytest.fixture(scope="module")
+def encoder_hub(tmp_path_factory):
+    """The Hub look-alike serving the encoder's files under its Hub id, this process pointed at it."""
+    root = tmp_path_factory.mktemp("encoder_hub")
+    server = HubServer(root / "hub", token=HUB_TOKEN, tokens={OWNER_TOKEN: "sentence-transformers"})
+    with pytest.MonkeyPatch.context() as patch, server:
+        hub_env(patch, server, root / "hf_home")
+        api = HfApi(endpoint=server.url, token=OWNER_TOKEN)
+        api.create_repo(ENCODER_REPO)
+        api.upload_folder(folder_path=MINILM, repo_id=ENCODER_REPO)
+        yield server
+
+
+@pytest.fixture(scope="module")
+def pretrained_dir(encoder_hub, subset_dir, tmp_path_factory):
+    from genre_hf.workflow import train_and_save
+
+    out = tmp_path_factory.mktemp("pretrained") / "model"
+    config = tiny_config(overview_encoder="keras_hub", text_layers=[5, 6], text_head_units=64)
+    train_and_save(str(subset_dir), out, config=config, log=lambda message: None)
+    return out
+
+
+@pytest.fixture(scope="module")
+def classifier(pretrained_dir):
+    from genre_hf import GenreClassifier
+
+    return GenreClassifier.from_pretrained(pretrained_dir)
+
+
+def test_the_folder_names_its_encoder_and_keeps_none_of_its_weights(pretrained_dir, encoder_hub):
+    config = json.loads((pretrained_dir / "config.json").read_text())
+    commit = HfApi(endpoint=encoder_hub.url).model_info(ENCODER_REPO).sha
+    assert config["overview_encoder"] == "keras_hub" and config["text_preset"] == f"hf://{ENCODER_REPO}"
+    assert config["text_preset_revision"] == commit and config["text_embedding_dim"] == 2 * 384
+    assert config["text_preset_sha256"] == "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+    size = sum(path.stat().st_size for path in pretrained_dir.glob("*.weights.h5"))
+    assert size < 5_000_000  # the 90 MB encoder stays in the Hub cache
+    card = (pretrained_dir / "README.md").read_text()
+    assert "Overview all-MiniLM-L6-v2" in card and f"https://huggingface.co/{ENCODER_REPO}" in card and "Apache-2.0" in card
+    report = json.loads((pretrained_dir / "benchmark.json").read_text())
+    assert "embedding_logreg" in report["test"]["baselines"]
+
+
+def test_the_encoder_through_hf_is_the_shared_folder_and_sentence_transformers(classifier):
+    from genre_hf import pretrained
+
+    texts = ["A retired hitman seeks revenge.", "An old assassin wants vengeance.", "Two friends fall in love in Paris, café au lait."]
+    through_hub = classifier.encoders["overview"].features(texts)
+    folder, revision, _ = pretrained.resolve(str(MINILM))
+    local = pretrained.embedder(folder, 128, (5, 6))(texts)
+    np.testing.assert_allclose(through_hub, local, atol=1e-5)
+    assert revision == ""
+    last = classifier.encoders["overview"].sentence_embeddings(texts)
+    unit = last / np.linalg.norm(last, axis=1, keepdims=True)
+    assert unit.shape == (3, 384) and float(unit[0] @ unit[1]) > float(unit[0] @ unit[2]) + 0.3  # it knows what words mean
+
+
+def test_loads_from_a_folder_and_from_the_hub_and_predicts_as_before(classifier, pretrained_dir, encoder_hub, sample_movie, tmp_path):
+    poster, overview, _ = sample_movie
+    expected = classifier.predict(poster=poster, overview=overview)
+    HfApi(endpoint=encoder_hub.url, token=HUB_TOKEN).create_repo("user/pretrained")
+    classifier.push_to_hub("user/pretrained", token=HUB_TOKEN)
+    env = subprocess_env(encoder_hub, tmp_path / "fresh_home")
+    env["HF_TOKEN"] = HUB_TOKEN
+    for source in (str(pretrained_dir), "user/pretrained"):
+        done = subprocess.run([sys.executable, "-c", LOAD_SCRIPT, source, str(poster), overview], env=env, cwd=ROOT,
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr[-3000:]
+        loaded = json.loads(done.stdout.strip().splitlines()[-1])
+        for name in expected:
+            assert loaded[name] == pytest.approx(expected[name]["probabilities"], abs=1e-5), (source, name)
+
+
+def test_an_encoder_revision_it_was_not_trained_with_is_refused(classifier, pretrained_dir, encoder_hub, sample_movie, tmp_path):
+    from genre_hf import pretrained
+
+    with pytest.raises(ValueError, match=f"hf://{ENCODER_REPO} has no revision f{{40}}, the one this model was trained with"):
+        pretrained.resolve(f"hf://{ENCODER_REPO}", "f" * 40)
+    # New weights upstream. (The real Hub would still serve the pinned commit's old files; the test
+    # Hub keeps one version, so the pinned commit now gives the new weights, which must be refused.)
+    changed = bytearray((MINILM / "model.safetensors").read_bytes())
+    changed[-1000] ^= 0xFF
+    HfApi(endpoint=encoder_hub.url, token=OWNER_TOKEN).upload_file(
+        path_or_fileobj=bytes(changed), path_in_repo="model.safetensors", repo_id=ENCODER_REPO)
+    env = subprocess_env(encoder_hub, tmp_path / "fresh_home")
+    done = subprocess.run([sys.executable, "-c", LOAD_SCRIPT, str(pretrained_dir), str(sample_movie[0]), "A heist."],
+                          env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    error = json.loads(done.stdout.strip().splitlines()[-1])["error"]
+    assert f"the text encoder hf://{ENCODER_REPO} has weights with sha256" in error and "trained with 53aa51172d14" in error
+
+
+def test_importing_and_loading_the_scratch_family_never_imports_keras_hub(tiny_model_dir, sample_movie):
+    code = ("import sys; from genre_hf import GenreClassifier; c = GenreClassifier.from_pretrained(sys.argv[1]); "
+            "c.predict(poster=sys.argv[2], overview='A heist.'); print('keras_hub' in sys.modules, 'tensorflow_text' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code, str(tiny_model_dir), str(sample_movie[0])], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split()[-2:] == ["False", "False"]
