@@ -98,7 +98,8 @@ class PosterCnn(Encoder):
 
 
 class OverviewLstm(Encoder):
-    """Token ids -> a masked BiLSTM pooled over time, plus a bag of words; trained from scratch.
+    """Token ids -> a masked BiLSTM (fused: see models.FusedBiLSTM) pooled over time, plus a bag of words;
+    trained from scratch.
 
     The bag-of-words shortcut gives the linear word evidence that a TF-IDF model thrives on, which
     an LSTM trained from scratch on 5k overviews struggles to learn alone.
@@ -132,11 +133,13 @@ class OverviewLstm(Encoder):
         import keras
         from keras import layers
 
+        from genre_hf.models import FusedBiLSTM, MaskedMean
+
         config, size = self.config, len(self.tokenizer.vocabulary)
         x = layers.Embedding(size, config.embedding_dim, mask_zero=True, name="word_embedding")(tokens)
         x = layers.SpatialDropout1D(config.spatial_dropout, name="word_dropout")(x)
-        x = layers.Bidirectional(layers.LSTM(config.lstm_units, return_sequences=True), name="bilstm")(x)
-        features = [layers.GlobalAveragePooling1D(name="lstm_mean")(x)]
+        x = FusedBiLSTM(config.lstm_units, name="bilstm")(x)
+        features = [MaskedMean(name="lstm_mean")(x)]
         if config.bag_of_words:
             bag = layers.CategoryEncoding(size, output_mode="multi_hot", name="bag_of_words")(tokens)
             regularizer = keras.regularizers.L2(config.bag_of_words_l2)

@@ -181,8 +181,8 @@ def load_weights(model, path: Path, config: GenreConfig) -> None:
 
 
 def _differences(trained: dict, given: dict) -> list[str]:
-    keys = sorted(set(trained) | set(given))
-    return [f"{key} is {given.get(key)!r} (trained with {trained.get(key)!r})" for key in keys if trained.get(key) != given.get(key)]
+    """Settings that differ; a setting newer than the weights (absent from their stamp) keeps its default."""
+    return [f"{key} is {given.get(key)!r} (trained with {value!r})" for key, value in sorted(trained.items()) if given.get(key) != value]
 
 
 @contextmanager

@@ -22,6 +22,90 @@ MODALITIES_INPUT = "modalities"  # fusion only: N x 2 of 1/0, whether the poster
 
 
 @keras.saving.register_keras_serializable(package="genre_hf")
+class FusedBiLSTM(layers.Layer):
+    """A bidirectional LSTM over a masked (end-padded) sequence, each direction one fused TensorFlow op.
+
+    The same maths and weights as `Bidirectional(LSTM(units, return_sequences=True))` (Keras gate
+    order, unit forget bias), but `BlockLSTMV2` runs the whole sequence in one kernel where Keras
+    loops over time steps op by op: a one-off prediction takes milliseconds instead of most of a
+    second, and training is several times faster. The backward direction reverses each sequence by
+    its own length, so padding never enters it. TensorFlow backend only.
+    """
+
+    def __init__(self, units: int, **kwargs):
+        super().__init__(**kwargs)
+        self.units = units
+        self.supports_masking = True
+
+    def build(self, input_shape):
+        size, units = input_shape[-1], self.units
+
+        def forget_bias(shape, dtype=None):  # Keras' unit_forget_bias: the forget gate starts open
+            return keras.ops.concatenate([keras.ops.zeros(units), keras.ops.ones(units), keras.ops.zeros(2 * units)])
+
+        self.directions = {
+            direction: (
+                self.add_weight(shape=(size, 4 * units), initializer="glorot_uniform", name=f"{direction}_kernel"),
+                self.add_weight(shape=(units, 4 * units), initializer="orthogonal", name=f"{direction}_recurrent_kernel"),
+                self.add_weight(shape=(4 * units,), initializer=forget_bias, name=f"{direction}_bias"),
+            )
+            for direction in ("forward", "backward")
+        }
+
+    def _direction(self, sequence, weights):
+        import tensorflow as tf
+
+        kernel, recurrent, bias = weights
+        zeros = tf.zeros((tf.shape(sequence)[1], self.units), sequence.dtype)
+        no_peephole = tf.zeros((self.units,), sequence.dtype)
+        return tf.raw_ops.BlockLSTMV2(
+            seq_len_max=tf.cast(tf.shape(sequence)[0], tf.int64), x=sequence, cs_prev=zeros, h_prev=zeros,
+            w=tf.concat([kernel, recurrent], 0), wci=no_peephole, wcf=no_peephole, wco=no_peephole, b=bias,
+            cell_clip=0.0, use_peephole=False,
+        )[6]
+
+    def call(self, inputs, mask=None):
+        import tensorflow as tf
+
+        sequence = tf.transpose(inputs, [1, 0, 2])  # time major
+        if mask is None:
+            lengths = tf.fill([tf.shape(inputs)[0]], tf.shape(inputs)[1])
+        else:
+            lengths = tf.reduce_sum(tf.cast(mask, tf.int32), axis=1)
+        forward = self._direction(sequence, self.directions["forward"])
+        reverse = lambda x: tf.reverse_sequence(x, lengths, seq_axis=0, batch_axis=1)  # noqa: E731
+        backward = reverse(self._direction(reverse(sequence), self.directions["backward"]))
+        return tf.transpose(tf.concat([forward, backward], -1), [1, 0, 2])
+
+    def compute_mask(self, inputs, mask=None):
+        return mask
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], 2 * self.units)
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units}
+
+
+@keras.saving.register_keras_serializable(package="genre_hf")
+class MaskedMean(layers.Layer):
+    """The mean over the unmasked time steps; a sequence with none (an overview of no word) gives zeros,
+    where Keras' GlobalAveragePooling1D would give NaN."""
+
+    def call(self, inputs, mask=None):
+        if mask is None:
+            return keras.ops.mean(inputs, axis=1)
+        weights = keras.ops.expand_dims(keras.ops.cast(mask, inputs.dtype), -1)
+        return keras.ops.sum(inputs * weights, axis=1) / keras.ops.maximum(keras.ops.sum(weights, axis=1), 1.0)
+
+    def compute_mask(self, inputs, mask=None):
+        return None
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], input_shape[-1])
+
+
+@keras.saving.register_keras_serializable(package="genre_hf")
 class ModalityGate(layers.Layer):
     """Zero the embedding (and wide logits) of a modality a movie lacks; in training, also blank one
     whole modality for a fraction of movies.
@@ -44,7 +128,9 @@ class ModalityGate(layers.Layer):
             keep_text = keras.ops.cast((draw < self.rate) | (draw >= 2 * self.rate), poster.dtype)
             present = present * keras.ops.concatenate([keep_poster, keep_text], axis=-1)
         keep_poster, keep_text = present[:, :1], present[:, 1:]
-        return poster * keep_poster, text * keep_text, keep_text
+        # `where`, not a product: whatever a blanked branch computed (even NaN) must not leak through.
+        blank = keras.ops.zeros_like
+        return keras.ops.where(keep_poster > 0, poster, blank(poster)), keras.ops.where(keep_text > 0, text, blank(text)), keep_text
 
     def compute_output_shape(self, input_shape):
         poster, text, _ = input_shape

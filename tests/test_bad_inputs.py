@@ -67,6 +67,7 @@ def test_a_batch_array_of_posters_is_a_batch(classifier, posters):
 def test_an_overview_with_no_known_word_carries_a_note(classifier):
     for text in ("🎬🔥😱", "東京の若い侍が父の仇を討つ。", "?!... --- !!!"):
         result = classifier.predict(overview=text)
+        assert all(0 < p < 1 for name in result for p in result[name]["probabilities"].values())  # numbers, not NaN
         assert "None of the overview's words are in the model's vocabulary" in result["overview"]["notes"][0]
         assert result["overview"]["notes"] == result["fusion"]["notes"][:1]
     assert classifier.predict(overview="A detective hunts a killer.")["overview"]["notes"] == []

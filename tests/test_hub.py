@@ -47,6 +47,7 @@ def test_predict_shapes_and_thresholds(classifier, sample_movie):
         assert result["notes"] == []
     poster_only = classifier.predict(poster=poster)
     assert set(poster_only) == {"poster", "fusion"} and "poster alone" in poster_only["fusion"]["notes"][0]
+    assert all(0 < p < 1 for p in poster_only["fusion"]["probabilities"].values())  # the blanked overview leaks no NaN
     assert poster_only["poster"] == both["poster"]
     assert poster_only["fusion"]["probabilities"] != both["fusion"]["probabilities"]  # the overview is blanked, not ignored
     assert set(classifier.predict(overview=overview)) == {"overview", "fusion"}

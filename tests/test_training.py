@@ -104,3 +104,26 @@ def test_patience_stops_training(prepared):
     history = model.fit(model_arrays(model, train.inputs), train.labels, validation_data=(model_arrays(model, validation.inputs), validation.labels),
                         epochs=30, batch_size=64, callbacks=[KeepBestWeights(patience=2)], verbose=0)
     assert len(history.history["loss"]) < 30
+
+
+def test_the_fused_bilstm_is_keras_bidirectional_lstm_in_one_op_per_direction():
+    from keras import layers
+
+    from genre_hf.models import FusedBiLSTM, MaskedMean
+
+    tokens = np.random.default_rng(0).integers(2, 300, size=(5, 30))
+    tokens[1, 20:] = 0
+    tokens[2, 3:] = 0  # end-padded, as TextVectorization pads
+    inputs = keras.Input((30,), dtype="int32")
+    embedded = layers.Embedding(300, 16, mask_zero=True)(inputs)
+    reference, fused = layers.Bidirectional(layers.LSTM(12, return_sequences=True)), FusedBiLSTM(12)
+    keras_model = keras.Model(inputs, MaskedMean()(reference(embedded)))
+    fused_model = keras.Model(inputs, MaskedMean()(fused(embedded)))
+    for ours, theirs in zip(fused.weights, reference.weights):  # same shapes, same order, same gate layout
+        ours.assign(theirs)
+    np.testing.assert_allclose(fused_model(tokens), keras_model(tokens), atol=1e-5)
+    blank = fused_model(np.zeros((1, 30), "int32"))
+    assert np.isfinite(blank).all() and not np.asarray(blank).any()  # no word: zeros, not NaN
+    fresh = FusedBiLSTM(12)
+    fresh.build((None, 30, 16))
+    np.testing.assert_array_equal(fresh.weights[2].numpy()[12:24], 1.0)  # the forget gate starts open, as in Keras
