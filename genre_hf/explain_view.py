@@ -65,7 +65,7 @@ def add_explain_section(classifier, poster: gr.components.Component, overview: g
     with gr.Accordion("Explain: why each model says what it says", open=False, elem_id="explain"):
         gr.Markdown(INTRO)
         with gr.Row(equal_height=True):
-            genre = gr.Dropdown(  # custom values reach explain_answer, which names the genres an unknown one is not
+            genre = gr.Dropdown(  # a typed genre reaches explain_answer, whose error for an unknown one lists the genres
                 [TOP, *classifier.genres], value=TOP, label="Genre to explain", allow_custom_value=True,
                 elem_id="explain-genre", scale=3,
             )
