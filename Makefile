@@ -61,6 +61,7 @@ push: install
 bench: install
 	$(BIN)/python benchmarks/cold_start.py $(OUT)
 	$(BIN)/python benchmarks/serving.py $(OUT)
+	$(BIN)/python benchmarks/explain.py $(OUT)
 
 clean:
 	rm -rf $(VENV) artifacts .pytest_cache build dist *.egg-info

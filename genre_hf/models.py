@@ -128,9 +128,11 @@ class ModalityGate(layers.Layer):
             keep_text = keras.ops.cast((draw < self.rate) | (draw >= 2 * self.rate), poster.dtype)
             present = present * keras.ops.concatenate([keep_poster, keep_text], axis=-1)
         keep_poster, keep_text = present[:, :1], present[:, 1:]
-        # `where`, not a product: whatever a blanked branch computed (even NaN) must not leak through.
-        blank = keras.ops.zeros_like
-        return keras.ops.where(keep_poster > 0, poster, blank(poster)), keras.ops.where(keep_text > 0, text, blank(text)), keep_text
+        # `where`, not a product: whatever a blanked branch computed must not leak
+        # through (NaN * 0 is NaN).
+        poster = keras.ops.where(keep_poster > 0, poster, keras.ops.zeros_like(poster))
+        text = keras.ops.where(keep_text > 0, text, keras.ops.zeros_like(text))
+        return poster, text, keep_text
 
     def compute_output_shape(self, input_shape):
         poster, text, _ = input_shape

@@ -177,6 +177,14 @@ class GenrePredictor:
             results.append(result)
         return results if batched else results[0]
 
+    def explain(self, poster=None, overview: str | None = None, genre: str | None = None) -> dict:
+        """Why each model says what it says about one movie, for `genre` (default: the fusion
+        model's top genre): Grad-CAM heat maps on the poster, word scores by occlusion, and what
+        each input adds to the fusion model. See `genre_hf.explain` for the returned data."""
+        from genre_hf.explain import explainer
+
+        return explainer(self).explain(poster, overview, genre)
+
     def _poster_array(self, poster, index: int | None) -> np.ndarray:
         try:
             return poster_to_array(poster, self.featurizer.image_size)

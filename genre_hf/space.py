@@ -22,6 +22,7 @@ from genre_hf.card import BENCHMARK_JSON, PLOTS
 from genre_hf.config import MODEL_NAMES
 from genre_hf.data import SplitSpec, load_movies
 from genre_hf.evaluation import to_markdown
+from genre_hf.explain_view import add_explain_section
 
 DEFAULT_MODEL_REPO = "genre-hf/imdb-genres"
 LOCAL_MODELS = ("artifacts/model", "artifacts/model-pretrained")
@@ -197,6 +198,7 @@ def build_demo(
                         outputs.append(gr.Label(num_top_classes=TOP_CLASSES, show_label=False, show_heading=False))
                         outputs.append(gr.Markdown(elem_id=f"genres-{name}"))
             outputs.append(gr.Markdown(elem_id="agreement"))
+            add_explain_section(classifiers, family, poster, overview)  # serves /explain
             with gr.Accordion("API answer (JSON)", open=False):
                 answer = gr.JSON(label="answer", show_label=False)
             movies = example_movies(examples_dir, first.config) if examples_dir else []
