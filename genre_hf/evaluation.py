@@ -24,7 +24,7 @@ BASELINE_NAMES = {
 
 def model_probabilities(predictor, features: MovieFeatures) -> dict[str, np.ndarray]:
     """Raw (uncalibrated) outputs of the three models, every movie with both inputs."""
-    return {name: predictor.raw_probabilities(name, features.inputs) for name in predictor.models}
+    return predictor.raw_outputs(features.inputs)
 
 
 def score(raw: np.ndarray, labels: np.ndarray, calibration: dict, genres: list[str]) -> dict:

@@ -156,11 +156,11 @@ class Explainer:
         import keras
         import tensorflow as tf
 
-        from genre_hf.models import MODALITIES_INPUT, input_names
+        from genre_hf.models import MODALITIES_INPUT, input_names, output_layer
 
         predictor = self.predictor
         model = predictor.models[name]
-        head = model.get_layer("genres")
+        head = model.get_layer(output_layer(name))
         conv = model.get_layer(predictor.encoders["poster"].last_conv_layer).output
         # The head's input: the logits when the head is an Activation (fusion), the features when
         # it is a sigmoid Dense (the single models), whose logits are computed below.

@@ -1,7 +1,7 @@
 """The model folder: which files it holds, how each is checked when read, and how it is written.
 
-A folder is plain, safe files: `config.json`, `vocabulary.txt`, `thresholds.json` and one
-weights-only `<model>.weights.h5` per model, plus reports. Nothing in it is executed: architectures
+A folder is plain, safe files: `config.json`, `vocabulary.txt`, `thresholds.json` and the
+weights-only `model.weights.h5` (the three models share their encoders' trunks), plus reports. Nothing in it is executed: architectures
 are rebuilt from the config in code. Reading checks every file fully and names the file in any
 error, because a folder that loads but predicts nonsense is worse than one that refuses to load.
 Writing assembles the folder in a temporary one beside it, so a failed save leaves nothing half-made.
@@ -22,8 +22,8 @@ from genre_hf.config import FORMAT_VERSION, MODEL_NAMES, GenreConfig
 CONFIG_FILE = "config.json"
 VOCABULARY_FILE = "vocabulary.txt"
 THRESHOLDS_FILE = "thresholds.json"
-WEIGHTS_FILES = {name: f"{name}.weights.h5" for name in MODEL_NAMES}
-MODEL_FILES = (CONFIG_FILE, VOCABULARY_FILE, THRESHOLDS_FILE, *WEIGHTS_FILES.values())
+WEIGHTS_FILE = "model.weights.h5"
+MODEL_FILES = (CONFIG_FILE, VOCABULARY_FILE, THRESHOLDS_FILE, WEIGHTS_FILE)
 TRAINED_WITH = "genre_hf_config"  # attribute of each weights file: the config it was trained with
 SPECIAL_TOKENS = ["", "[UNK]"]  # TextVectorization's padding and out-of-vocabulary tokens
 

@@ -45,10 +45,10 @@ class GenreClassifier(
         config: GenreConfig,
         vocabulary: list[str],
         calibration: dict | None = None,
-        models=None,
+        network=None,
         files_dir: str | Path | None = None,
     ):
-        super().__init__(config, vocabulary, calibration, models)
+        super().__init__(config, vocabulary, calibration, network)
         # Where the training reports and plots of this model live (copied along when saved).
         self.files_dir = Path(files_dir) if files_dir else None
 

@@ -180,59 +180,65 @@ def model_input(encoder: Encoder) -> keras.KerasTensor:
     return keras.Input(shape, dtype=dtype, name=encoder.input_name)
 
 
-def build_single(config: GenreConfig, encoder: Encoder) -> keras.Model:
-    """One modality: the encoder's trunk and a sigmoid per genre."""
-    inputs = model_input(encoder)
-    x = layers.Dropout(encoder.head_dropout, name="head_dropout")(encoder.trunk(inputs))
-    outputs = layers.Dense(config.num_genres, activation="sigmoid", name="genres")(x)
-    return keras.Model({encoder.input_name: inputs}, outputs, name=encoder.modality)
+def build_models(config: GenreConfig, encoders: dict[str, Encoder], vocabulary_size: int) -> tuple[keras.Model, dict[str, keras.Model]]:
+    """One graph with every input, each encoder's trunk built once, and the three heads.
 
-
-def build_fusion(config: GenreConfig, encoders: dict[str, Encoder], vocabulary_size: int) -> keras.Model:
-    """Both trunks, their embeddings concatenated into a joint head, plus a wide TF-IDF layer.
-
-    Training starts the trunks from the trained single models (`init_fusion_trunks`). The wide
-    layer adds a logistic regression on the overview's words to the head's logits: on 5k movies
-    that linear evidence is what a deep text branch learns worst.
+    Returns the whole (one forward pass gives all three answers, each trunk computed once; a model
+    folder saves its weights) and the three models as views on it that share its layers
+    ({"poster", "overview", "fusion"}), which training fits in turn.
     """
     inputs = {encoder.input_name: model_input(encoder) for encoder in encoders.values()}
+    if config.wide_tfidf and TOKENS_INPUT not in inputs:
+        inputs[TOKENS_INPUT] = keras.Input((config.sequence_length,), dtype="int32", name=TOKENS_INPUT)
     inputs[MODALITIES_INPUT] = keras.Input((2,), dtype="float32", name=MODALITIES_INPUT)
-    poster = encoders["poster"].trunk(inputs[encoders["poster"].input_name])
-    text = encoders["overview"].trunk(inputs[encoders["overview"].input_name])
+    embeddings = {modality: encoder.trunk(inputs[encoder.input_name]) for modality, encoder in encoders.items()}
+    outputs = {modality: _single_head(config, encoder, embeddings[modality]) for modality, encoder in encoders.items()}
+    outputs["fusion"] = _fusion_head(config, embeddings, inputs, vocabulary_size)
+    whole = keras.Model(inputs, outputs, name="genre_models")
+    views = {
+        modality: keras.Model({encoder.input_name: inputs[encoder.input_name]}, outputs[modality], name=modality)
+        for modality, encoder in encoders.items()
+    }
+    views["fusion"] = keras.Model(inputs, outputs["fusion"], name="fusion")
+    return whole, views
+
+
+def _single_head(config: GenreConfig, encoder: Encoder, embedding):
+    """One modality's answer: dropout and a sigmoid per genre on its encoder's embedding."""
+    name = encoder.modality
+    x = layers.Dropout(encoder.head_dropout, name=f"{name}_head_dropout")(embedding)
+    return layers.Dense(config.num_genres, activation="sigmoid", name=output_layer(name))(x)
+
+
+def _fusion_head(config: GenreConfig, embeddings: dict, inputs: dict, vocabulary_size: int):
+    """Both embeddings, gated by which modalities a movie has, into a joint head, plus a wide TF-IDF
+    layer: on 5k movies the linear word evidence is what a deep text branch learns worst."""
     poster, text, keep_text = ModalityGate(config.modality_dropout, seed=config.seed, name="modality_dropout")(
-        [poster, text, inputs[MODALITIES_INPUT]]
+        [embeddings["poster"], embeddings["overview"], inputs[MODALITIES_INPUT]]
     )
     x = layers.Concatenate(name="joint_embedding")([poster, text])
     x = layers.Dropout(config.fusion_dropout, name="joint_dropout")(x)
     x = layers.Dense(config.fusion_hidden, activation="relu", name="fusion_hidden")(x)
-    x = layers.Dropout(config.fusion_dropout, name="head_dropout")(x)
+    x = layers.Dropout(config.fusion_dropout, name="fusion_head_dropout")(x)
     logits = layers.Dense(config.num_genres, name="deep_logits")(x)
     if config.wide_tfidf:
-        if TOKENS_INPUT not in inputs:
-            inputs[TOKENS_INPUT] = keras.Input((config.sequence_length,), dtype="int32", name=TOKENS_INPUT)
         tfidf = TfIdf(vocabulary_size, config.wide_scale, name="tfidf")(inputs[TOKENS_INPUT])
         regularizer = keras.regularizers.L2(config.wide_l2 * config.wide_scale**2)
         wide = layers.Dense(config.num_genres, kernel_regularizer=regularizer, name="wide_logits")(tfidf)
         wide = layers.Multiply(name="wide_gate")([wide, keep_text])  # no overview, no word evidence
         logits = layers.Add(name="logits")([logits, wide])
-    outputs = layers.Activation("sigmoid", name="genres")(logits)
-    return keras.Model(inputs, outputs, name="fusion")
+    return layers.Activation("sigmoid", name=output_layer("fusion"))(logits)
 
 
-def build_models(config: GenreConfig, encoders: dict[str, Encoder], vocabulary_size: int) -> dict[str, keras.Model]:
-    return {
-        "poster": build_single(config, encoders["poster"]),
-        "overview": build_single(config, encoders["overview"]),
-        "fusion": build_fusion(config, encoders, vocabulary_size),
-    }
+def output_layer(model: str) -> str:
+    """The name of a model's last layer, whose output is its sigmoid per genre."""
+    return f"{model}_genres"
 
 
-def init_fusion_trunks(fusion: keras.Model, singles: list[keras.Model]) -> None:
-    """Copy the trained single-modality trunks into the fusion model (same layer names), frozen."""
-    sources = {layer.name: layer for model in singles for layer in model.layers if layer.name != "genres"}
-    for layer in fusion.layers:  # the head and the wide layer are fusion's own
-        if layer.weights and layer.name in sources and not isinstance(layer, keras.layers.InputLayer):
-            layer.set_weights(sources[layer.name].get_weights())
+def freeze_trunks(views: dict[str, keras.Model]) -> None:
+    """Before the fusion model is fitted: the single models' layers (the trunks it shares) stay as trained."""
+    for name in ("poster", "overview"):
+        for layer in views[name].layers:
             layer.trainable = False
 
 

@@ -48,7 +48,8 @@ class ModelResults(dict):
 class GenrePredictor:
     """The three models with everything needed to use them: encoders, vocabulary, genres, calibration."""
 
-    def __init__(self, config: GenreConfig, vocabulary: list[str], calibration: dict | None = None, models=None):
+    def __init__(self, config: GenreConfig, vocabulary: list[str], calibration: dict | None = None, network=None):
+        """`network`: (the whole Keras model, {name: view}) from `models.build_models`, when trained here."""
         from genre_hf.encoders import make_encoders
 
         self.config = config
@@ -56,13 +57,13 @@ class GenrePredictor:
         self.encoders = make_encoders(config, self.tokenizer)
         self.featurizer = Featurizer(config, self.encoders, self.tokenizer)
         self.calibration = calibration or default_calibration(config)
-        if models is None:
+        if network is None:
             from genre_hf.models import build_models
 
-            models = build_models(config, self.encoders, len(self.tokenizer.vocabulary))
-        self.models = models
-        self._calls = dict.fromkeys(MODEL_NAMES, 0)
-        self._compiled = {}  # model name -> traced forward pass
+            network = build_models(config, self.encoders, len(self.tokenizer.vocabulary))
+        self.whole, self.models = network
+        self._calls = 0
+        self._compiled = None  # the whole model's traced forward pass, from the second call on
 
     @property
     def genres(self) -> list[str]:
@@ -79,48 +80,65 @@ class GenrePredictor:
 
     # ---- named input arrays in, probabilities out ----------------------------------------------
 
-    def raw_probabilities(self, name: str, inputs: dict[str, np.ndarray], present: np.ndarray | None = None) -> np.ndarray:
-        """Uncalibrated sigmoid outputs of one model, one forward pass per chunk of movies.
+    def raw_outputs(self, inputs: dict[str, np.ndarray], present: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """Uncalibrated sigmoid outputs of the three models, one forward pass per chunk of movies
+        (each encoder's trunk runs once for all three).
 
-        `present` (fusion only, N x 2 of 1/0) says which of poster and overview each movie has;
-        by default both.
+        `inputs` holds every named model input (a missing modality's blanked: see
+        `Featurizer.blank_inputs`); `present` (N x 2 of 1/0) says which of poster and overview each
+        movie has, for the fusion model; by default both.
         """
         from genre_hf.models import model_arrays
 
-        arrays = model_arrays(self.models[name], inputs, present)
+        arrays = model_arrays(self.whole, inputs, present)
         size = len(next(iter(arrays.values())))
-        forward = self._forward(name)
+        forward = self._forward()
         chunks = [
-            np.asarray(forward({key: value[start : start + FORWARD_CHUNK] for key, value in arrays.items()}))
+            forward({key: value[start : start + FORWARD_CHUNK] for key, value in arrays.items()})
             for start in range(0, size, FORWARD_CHUNK)
         ]
-        return np.concatenate(chunks) if chunks else np.zeros((0, self.config.num_genres), np.float32)
+        if not chunks:
+            return {name: np.zeros((0, self.config.num_genres), np.float32) for name in MODEL_NAMES}
+        return {name: np.concatenate([np.asarray(chunk[name]) for chunk in chunks]) for name in MODEL_NAMES}
 
-    def _forward(self, name: str):
+    def raw_probabilities(self, name: str, inputs: dict[str, np.ndarray], present: np.ndarray | None = None) -> np.ndarray:
+        """One model's uncalibrated outputs (see `raw_outputs`)."""
+        return self.raw_outputs(self._complete(inputs), present)[name]
+
+    def _complete(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Blank inputs for a modality `inputs` lacks (for a single model's call, it is not read)."""
+        count = len(next(iter(inputs.values())))
+        specs = self.featurizer.input_specs()
+        missing = [modality for modality, encoder in self.encoders.items() if encoder.input_name not in inputs]
+        blanks = {}
+        for modality in missing:
+            blanks.update(self.featurizer.blank_inputs(modality, count))
+        return {**blanks, **{name: value for name, value in inputs.items() if name in specs}}
+
+    def _forward(self):
         """Eager on the first call (no tracing cost for a one-off prediction), traced from the next."""
-        self._calls[name] += 1
-        if name not in self._compiled and self._calls[name] > COMPILE_AFTER_CALLS:
-            self._compile(name)
-        model = self.models[name]
-        return self._compiled.get(name) or (lambda batch: model(batch, training=False))
+        self._calls += 1
+        if self._compiled is None and self._calls > COMPILE_AFTER_CALLS:
+            self._compile()
+        whole = self.whole
+        return self._compiled or (lambda batch: whole(batch, training=False))
 
-    def _compile(self, name: str) -> None:
+    def _compile(self) -> None:
         import tensorflow as tf
 
         from genre_hf.models import MODALITIES_INPUT, input_names
 
         specs = {**self.featurizer.input_specs(), MODALITIES_INPUT: ((2,), "float32")}
-        model = self.models[name]
-        signature = {key: tf.TensorSpec((None, *specs[key][0]), specs[key][1]) for key in input_names(model)}
-        self._compiled[name] = tf.function(lambda batch: model(batch, training=False), input_signature=[signature])
+        signature = {key: tf.TensorSpec((None, *specs[key][0]), specs[key][1]) for key in input_names(self.whole)}
+        whole = self.whole
+        self._compiled = tf.function(lambda batch: whole(batch, training=False), input_signature=[signature])
 
     def compile_for_serving(self) -> None:
-        """Trace every model now (about a second) instead of on its second call: for a server's start-up."""
-        blank = {**self.featurizer.blank_inputs("poster", 1), **self.featurizer.blank_inputs("overview", 1)}
-        for name in MODEL_NAMES:
-            if name not in self._compiled:
-                self._compile(name)
-            self.raw_probabilities(name, blank)
+        """Trace the models now (about a second) instead of on the second call: for a server's start-up."""
+        if self._compiled is None:
+            self._compile()
+        self._calls = COMPILE_AFTER_CALLS
+        self.raw_outputs({**self.featurizer.blank_inputs("poster", 1), **self.featurizer.blank_inputs("overview", 1)})
 
     def calibrated(self, name: str, raw: np.ndarray) -> np.ndarray:
         """Temperature-scaled probabilities, class-weighting offsets undone (see training)."""
@@ -139,8 +157,9 @@ class GenrePredictor:
         inputs.update(self.featurizer.poster_inputs(posters) if given["poster"] else self.featurizer.blank_inputs("poster", count))
         inputs.update(self.featurizer.overview_inputs(overviews) if given["overview"] else self.featurizer.blank_inputs("overview", count))
         present = np.tile(np.array([given["poster"], given["overview"]], np.float32), (count, 1))
+        raw = self.raw_outputs(inputs, present)
         names = [name for name in MODEL_NAMES if name == "fusion" or all(given[need] for need in MODEL_INPUTS[name])]
-        return {name: self.calibrated(name, self.raw_probabilities(name, inputs, present)) for name in names}
+        return {name: self.calibrated(name, raw[name]) for name in names}
 
     # ---- the user-facing call ----------------------------------------------------------------
 
@@ -210,8 +229,7 @@ class GenrePredictor:
         self.config.save(folder / model_folder.CONFIG_FILE)
         self.tokenizer.save(folder / model_folder.VOCABULARY_FILE)
         model_folder.write_calibration(folder / model_folder.THRESHOLDS_FILE, self.config, self.calibration)
-        for name, filename in model_folder.WEIGHTS_FILES.items():
-            model_folder.save_weights(self.models[name], folder / filename, self.config)
+        model_folder.save_weights(self.whole, folder / model_folder.WEIGHTS_FILE, self.config)
         return folder
 
     @classmethod
@@ -225,8 +243,7 @@ class GenrePredictor:
         vocabulary = model_folder.read_vocabulary(folder, config)
         calibration = model_folder.read_calibration(folder, config)
         predictor = cls(config, vocabulary, calibration, **kwargs)
-        for name, filename in model_folder.WEIGHTS_FILES.items():
-            model_folder.load_weights(predictor.models[name], folder / filename, config)
+        model_folder.load_weights(predictor.whole, folder / model_folder.WEIGHTS_FILE, config)
         return predictor
 
 

@@ -21,7 +21,7 @@ from genre_hf.data import collect_genres
 from genre_hf.encoders import TOKENS_INPUT, Encoder, make_encoders
 from genre_hf.features import Featurizer, MovieFeatures, Tokenizer, choose_sequence_length, movie_features
 from genre_hf.losses import make_loss, positive_weights
-from genre_hf.models import build_models, init_fusion_trunks, model_arrays
+from genre_hf.models import build_models, freeze_trunks, model_arrays
 
 
 @dataclass
@@ -46,7 +46,8 @@ class Prepared:
 @dataclass
 class TrainingRun:
     prepared: Prepared
-    models: dict[str, keras.Model]
+    models: dict[str, keras.Model]  # the three models, views sharing layers with `whole`
+    whole: keras.Model
     fits: dict[str, FitResult] = field(default_factory=dict)
 
     @property
@@ -180,17 +181,18 @@ def fit(
 
 
 def train_all(config: GenreConfig, movies: datasets.DatasetDict, log=print, only: tuple[str, ...] = MODEL_NAMES) -> TrainingRun:
-    """Prepare features once, fit the single-modality models, then the fusion model from their trunks."""
+    """Prepare features once, fit the single-modality models, then the fusion model on their trunks."""
     keras.utils.set_random_seed(config.seed)
     prepared = prepare(config, movies, log)
     config, train, validation = prepared.config, prepared.splits["train"], prepared.splits["validation"]
-    run = TrainingRun(prepared, build_models(config, prepared.encoders, len(prepared.tokenizer.vocabulary)))
+    whole, views = build_models(config, prepared.encoders, len(prepared.tokenizer.vocabulary))
+    run = TrainingRun(prepared, views, whole)
     learning_rates = {"poster": config.learning_rate, "overview": config.learning_rate, "fusion": config.fusion_learning_rate}
     for name in MODEL_NAMES:
-        if name == "fusion":
-            init_fusion_trunks(run.models["fusion"], [run.models["poster"], run.models["overview"]])
+        if name == "fusion":  # on the trained trunks, which it shares with the single models
+            freeze_trunks(views)
             if config.wide_tfidf:
-                run.models["fusion"].get_layer("tfidf").set_idf(train.inputs[TOKENS_INPUT])
+                whole.get_layer("tfidf").set_idf(train.inputs[TOKENS_INPUT])
         if name in only:
             run.fits[name] = fit(run.models[name], name, config, train, validation, config.epochs(name), learning_rates[name], log=log)
     return run

@@ -37,7 +37,7 @@ def train_and_save(
             raise ValueError(f"the data has no usable {split} movies; see the report above")
 
     run = train_all(config, movies, log=log)
-    classifier = GenreClassifier(run.config, run.prepared.tokenizer.vocabulary, models=run.models)
+    classifier = GenreClassifier(run.config, run.prepared.tokenizer.vocabulary, network=(run.whole, run.models))
     raw_validation = model_probabilities(classifier, run.validation)
     classifier.calibration = fit_calibration(run, raw_validation)
 

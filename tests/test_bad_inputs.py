@@ -139,6 +139,12 @@ def edit_json(name, change):
     return edit
 
 
+def other_weights(path: Path) -> None:
+    import keras
+
+    keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)]).save_weights(path)
+
+
 def without_genre(values):
     values["models"]["fusion"]["thresholds"].pop(next(iter(values["models"]["fusion"]["thresholds"])))
     return values
@@ -156,7 +162,7 @@ FOLDER_CASES = {
     "thresholds of another format": (edit_json("thresholds.json", lambda v: {**v, "format_version": 7}), r"thresholds.json: format_version must be 2"),
     "genres reordered": (edit_json("config.json", reordered), r"thresholds.json: its genres .* are not those of config.json"),
     "image size it was not trained at": (edit_json("config.json", lambda v: {**v, "image_size": 32}),
-                                         r"config.json differs from the config poster.weights.h5 was trained with: image_size is 32 \(trained with 64\)"),
+                                         r"config.json differs from the config model.weights.h5 was trained with: image_size is 32 \(trained with 64\)"),
     "a string where a number goes": (edit_json("config.json", lambda v: {**v, "image_size": "64"}), r'config.json: image_size must be a whole number, not "64"'),
     "a list instead of an object": (edit_json("config.json", lambda v: [v]), r"config.json must hold a JSON object, not a list"),
     "invalid JSON": (lambda f: (f / "config.json").write_text("{'format_version': 2,"), r"config.json is not valid JSON"),
@@ -167,9 +173,9 @@ FOLDER_CASES = {
     "an unknown setting": (edit_json("config.json", lambda v: {**v, "dropout_rate": 0.1}), r"config.json: unknown config keys \['dropout_rate'\]"),
     "non-UTF-8 vocabulary": (lambda f: (f / "vocabulary.txt").write_bytes(b"\n[UNK]\ncaf\xe9\n"), r"vocabulary.txt is not UTF-8 text"),
     "empty vocabulary": (lambda f: (f / "vocabulary.txt").write_text(""), r"vocabulary.txt must start with an empty line"),
-    "truncated weights": (lambda f: (f / "fusion.weights.h5").write_bytes((f / "fusion.weights.h5").read_bytes()[:5000]),
-                          r"fusion.weights.h5 is not a readable weights file"),
-    "weights of another model": (lambda f: shutil.copy(f / "poster.weights.h5", f / "overview.weights.h5"), r"overview.weights.h5 does not fit the architecture"),
+    "truncated weights": (lambda f: (f / "model.weights.h5").write_bytes((f / "model.weights.h5").read_bytes()[:5000]),
+                          r"model.weights.h5 is not a readable weights file"),
+    "weights of another model": (lambda f: other_weights(f / "model.weights.h5"), r"model.weights.h5 does not fit the architecture in config.json"),
     "a missing file": (lambda f: (f / "vocabulary.txt").unlink(), r"not a complete genre_hf model folder: missing vocabulary.txt"),
 }
 

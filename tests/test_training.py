@@ -6,7 +6,7 @@ import pytest
 
 from genre_hf.data import SplitSpec, load_movies
 from genre_hf.encoders import TOKENS_INPUT
-from genre_hf.models import build_models, init_fusion_trunks, model_arrays
+from genre_hf.models import build_models, freeze_trunks, model_arrays
 from genre_hf.training import KeepBestWeights, fit, prepare
 from tests.conftest import tiny_config
 
@@ -19,7 +19,7 @@ def prepared(subset_dir):
 
 
 def models(prepared):
-    return build_models(prepared.config, prepared.encoders, len(prepared.tokenizer.vocabulary))
+    return build_models(prepared.config, prepared.encoders, len(prepared.tokenizer.vocabulary))[1]
 
 
 def test_prepare_returns_a_new_config_and_features_for_every_split(prepared):
@@ -47,20 +47,24 @@ def test_each_model_learns(prepared, name):
     assert model.output_shape == (None, config.num_genres)
 
 
-def test_fusion_starts_from_the_trained_trunks(prepared):
-    built = models(prepared)
-    fusion, poster, overview = built["fusion"], built["poster"], built["overview"]
-    init_fusion_trunks(fusion, [poster, overview])
-    for name, source in (("block1_conv", poster), ("word_embedding", overview), ("overview_embedding", overview)):
-        for ours, theirs in zip(fusion.get_layer(name).get_weights(), source.get_layer(name).get_weights()):
-            np.testing.assert_array_equal(ours, theirs)
-    assert not fusion.get_layer("bilstm").trainable and fusion.get_layer("fusion_hidden").trainable
+def test_the_fusion_model_shares_the_trained_trunks_and_keeps_them_as_trained(prepared):
+    whole, views = build_models(prepared.config, prepared.encoders, len(prepared.tokenizer.vocabulary))
+    for name, source in (("block1_conv", "poster"), ("bilstm", "overview"), ("overview_embedding", "overview")):
+        assert views["fusion"].get_layer(name) is views[source].get_layer(name) is whole.get_layer(name)
+    freeze_trunks(views)
+    trainable = {layer.name for layer in views["fusion"].layers if layer.trainable_weights}
+    assert trainable == {"fusion_hidden", "deep_logits", "wide_logits"}  # the head and the wide layer only
+    # The whole model answers as the three views do, in one pass.
+    inputs = {name: values[:6] for name, values in prepared.splits["validation"].inputs.items()}
+    outputs = whole(model_arrays(whole, inputs), training=False)
+    for name, view in views.items():
+        np.testing.assert_allclose(outputs[name], view(model_arrays(view, inputs), training=False), atol=1e-6)
 
 
 def test_a_missing_modality_is_blanked_in_the_fusion_model(prepared):
     """The gate zeroes a missing modality's embedding and the wide path, so its input does not matter."""
     fusion = models(prepared)["fusion"]
-    fusion.get_layer("tfidf").set_idf(prepared.splits["train"].inputs[TOKENS_INPUT])
+    fusion.get_layer("tfidf").set_idf(prepared.splits["train"].inputs[TOKENS_INPUT])  # the blank must matter less than IDF 1
     inputs = {name: values[:8] for name, values in prepared.splits["validation"].inputs.items()}
     other = {name: values[8:16] for name, values in prepared.splits["validation"].inputs.items()}
     for column, modality_inputs in ((0, ["poster"]), (1, ["overview_tokens"])):
