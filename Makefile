@@ -14,7 +14,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 3
 export GRADIO_ANALYTICS_ENABLED = False
 export HF_HUB_DISABLE_TELEMETRY = 1
 
-.PHONY: install install-test train train-pretrained evaluate predict test app push bench clean
+.PHONY: install install-test train train-pretrained evaluate predict test app push bench install-check clean
 
 $(BIN)/.installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -62,6 +62,18 @@ bench: install
 	$(BIN)/python benchmarks/cold_start.py $(OUT)
 	$(BIN)/python benchmarks/serving.py $(OUT)
 	$(BIN)/python benchmarks/explain.py $(OUT)
+
+# What a user gets from `pip install`: a wheel into a fresh venv (dependencies from the index, by the
+# ranges in pyproject.toml), then, outside the checkout, the command line and a prediction.
+install-check: install
+	rm -rf build/install-check && mkdir -p build/install-check/dist
+	$(BIN)/pip wheel --quiet --no-deps -w build/install-check/dist .
+	$(PYTHON) -m venv build/install-check/venv
+	build/install-check/venv/bin/pip install --quiet "$$(ls build/install-check/dist/genre_hf-*.whl)[app]"
+	cd build/install-check && venv/bin/genre-hf --version && venv/bin/genre-hf predict --help >/dev/null && \
+		venv/bin/python -c "import genre_hf, sys; from genre_hf import GenreClassifier; print('imported', genre_hf.__file__)"
+	@[ ! -f $(OUT)/config.json ] || (cd build/install-check && venv/bin/genre-hf predict --model $(abspath $(OUT)) \
+		--data $(abspath $(DATA)) --output predictions.csv --no-progress)
 
 clean:
 	rm -rf $(VENV) artifacts .pytest_cache build dist *.egg-info
