@@ -1,12 +1,14 @@
 """Scaling: training cost and memory at 1x, 2x and 5x the data, features in memory or streamed.
 
-    .venv/bin/python benchmarks/scaling.py [--scales 1 2 5] [--epochs 2] [--image-size 64] [--models poster overview fusion]
+    .venv/bin/python benchmarks/scaling.py [--scales 1 2 5] [--epochs 2] [--image-size 64] [--models poster]
+                                           [--cnn-filters 32 64 128 256]
 
 The data sets are the shared 5,714 movies repeated under new ids (`<id>x<copy>`, posters linked,
 never copied) in the upstream layout, so a 5x set has 28,570 movies and the same distribution.
-Each (scale, input) pair trains in a fresh process (`train_all` with the default architectures,
-`--epochs` epochs per model; the streamed runs build their feature cache, in a fresh folder, as
-part of the run) and reports:
+Each (scale, input) pair trains in a fresh process (`train_all` with the default architectures, or
+the poster CNN's filters given by `--cnn-filters`; `--epochs` epochs of each model in `--models`,
+by default the poster model, the one that reads the posters; the streamed runs build their feature
+cache, in a fresh folder, as part of the run) and reports:
 
 - features (s): preparing the features (vocabulary pass + decoding every poster; for the streamed
   path, writing the cache);
@@ -70,7 +72,7 @@ def child(arguments: dict) -> dict:
     baseline = status_kb("VmRSS")
     epochs = arguments["epochs"]
     config = GenreConfig(image_size=arguments["image_size"], epochs_poster=epochs, epochs_overview=epochs, epochs_fusion=epochs,
-                         patience=epochs + 1)
+                         patience=epochs + 1, cnn_filters=arguments["cnn_filters"] or GenreConfig().cnn_filters)
     started = time.perf_counter()
     movies, report = load_movies(arguments["data"], split=SplitSpec.from_config(config))
     load_seconds = time.perf_counter() - started
@@ -112,7 +114,8 @@ def main() -> None:
     parser.add_argument("--inputs", nargs="+", default=["memory", "stream"], choices=("memory", "stream"))
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--image-size", type=int, default=64)
-    parser.add_argument("--models", nargs="+", default=["poster", "overview", "fusion"], choices=("poster", "overview", "fusion"))
+    parser.add_argument("--models", nargs="+", default=["poster"], choices=("poster", "overview", "fusion"))
+    parser.add_argument("--cnn-filters", type=int, nargs="+", default=None, help="the poster CNN's filters (default: the config's)")
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--work", type=Path, default=None, help="where the synthetic data sets and caches go (default: a temporary folder)")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
@@ -122,13 +125,16 @@ def main() -> None:
         return
 
     work = args.work or Path(tempfile.mkdtemp(prefix="genre_hf-scaling-"))
-    print(f"{os.cpu_count()} CPUs; {args.epochs} epochs of {', '.join(args.models)}; posters {args.image_size} px; work in {work}")
+    filters = args.cnn_filters or "default"
+    print(f"{os.cpu_count()} CPUs; {args.epochs} epochs of {', '.join(args.models)}; posters {args.image_size} px; "
+          f"CNN filters {filters}; work in {work}")
     results = {}
     for scale in args.scales:
         folder = write_copies(args.data, work / f"x{scale}", scale)
         for input in args.inputs:
             arguments = {"data": str(folder), "input": input, "epochs": args.epochs, "image_size": args.image_size,
-                         "models": args.models, "cache_dir": str(work / f"cache-x{scale}-{input}-{time.time_ns()}")}
+                         "models": args.models, "cnn_filters": args.cnn_filters,
+                         "cache_dir": str(work / f"cache-x{scale}-{input}-{time.time_ns()}")}
             results[scale, input] = measured = run_child(arguments)
             print(f"  {scale}x {input}: {measured['movies']:,} movies, {measured['epoch_seconds']:.1f} s/epoch, "
                   f"peak RSS {measured['peak_rss_mb']:,.0f} MB (load {measured['load'][0]:.1f} -> {measured['load'][1]:.1f})", flush=True)

@@ -200,7 +200,7 @@ def iter_movies(movies, chunk_size: int = 256, report: LoadReport | None = None)
             yield kept
 
 
-def count_movies(source: str | Path, columns: ColumnNames | None = None) -> int | None:
+def count_movies(source: str | Path) -> int | None:
     """Rows in a source, from its metadata where it has some (None when unknown, e.g. a Hub dataset
     offline): enough to choose between in-memory and streamed features before reading any poster."""
     kind = _source_kind(source)
@@ -212,12 +212,18 @@ def count_movies(source: str | Path, columns: ColumnNames | None = None) -> int 
         return pyarrow.parquet.read_metadata(str(source)).num_rows
     if kind == "disk":
         return sum(len(part) for part in _open_source(source, kind, False).values())
-    try:
-        splits = datasets.load_dataset_builder(str(source)).info.splits or {}
-    except Exception:  # offline, private, no metadata: unknown
+    try:  # a Hub dataset: the row counts in its Parquet files' footers (a few kB read from each)
+        import pyarrow.parquet
+        from huggingface_hub import HfFileSystem
+
+        files = HfFileSystem()
+        total = 0
+        for name in files.glob(f"datasets/{source}/**/*.parquet"):
+            with files.open(name) as handle:
+                total += pyarrow.parquet.ParquetFile(handle).metadata.num_rows
+        return total or None
+    except Exception:  # offline, private, not Parquet: unknown
         return None
-    counts = [info.num_examples for info in splits.values()]
-    return sum(counts) if counts and all(counts) else None
 
 
 def source_fingerprint(source: str | Path, columns: ColumnNames | None = None) -> dict:

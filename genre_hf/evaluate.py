@@ -35,7 +35,7 @@ def evaluate(
     classifier = GenreClassifier.from_pretrained(model)
     config = classifier.config
     per_movie = bytes_per_movie(classifier.featurizer.input_specs(), config.num_genres)
-    input = choose_input(input, count_movies(data, columns), per_movie, log)
+    input = choose_input(input, count_movies(data) if input == "auto" else None, per_movie, log)
     movies, load_report = load_movies(data, columns=columns, split=SplitSpec.from_config(config), streaming=input == "stream")
     log(str(load_report))
     dataset = all_rows(movies, split)
@@ -45,6 +45,7 @@ def evaluate(
         key = feature_key(config, classifier.vocabulary, source_fingerprint(data, columns), split or "all")
         features = cached_features(dataset, classifier.featurizer, key, cache_dir, load_report, log)
         if load_report.streamed:
+            load_report.rows_kept = {split or "all": len(features)}
             log(str(load_report))
     if len(features) == 0:
         raise ValueError("no usable movies to score")

@@ -42,7 +42,8 @@ def train_and_save(
     distribution = make_distribution(options.strategy, options.cpu_devices, log)  # before anything else starts TensorFlow
     config = config or GenreConfig()
     out = Path(out)
-    input = choose_input(options.input, count_movies(data, columns), estimated_bytes_per_movie(config), log)
+    movies_count = count_movies(data) if options.input == "auto" else None  # read only to choose
+    input = choose_input(options.input, movies_count, estimated_bytes_per_movie(config), log)
     movies, load_report = load_movies(data, columns=columns, split=SplitSpec.from_config(config), streaming=input == "stream")
     log(str(load_report))
     for split in ("train", "validation"):

@@ -165,6 +165,41 @@ def test_a_streamed_source_gives_the_loaded_features_and_counts(data_dir, tmp_pa
     assert dict(report.skipped) == dict(loaded_report.skipped) == {
         "no genre": 1, "empty overview": 1, "undecodable poster": 1, "duplicate id": 1}
     assert report.rows_kept == loaded_report.rows_kept and sum(report.rows_kept.values()) == 160
+    # A second run reads the cache, and the counts recorded with it.
+    again, report_again = load_movies(source, columns=columns, split=SplitSpec.from_config(config), streaming=True)
+    lines = []
+    prepare(config, again, log=lines.append, input="stream", cache_dir=tmp_path / "cache", source=source_fingerprint(source, columns),
+            report=report_again)
+    assert sum("from the feature cache" in line for line in lines) == 3
+    assert report_again.to_dict() == report.to_dict()
+
+
+def test_a_hub_dataset_streams_from_the_hub_like_it_downloads(hub, data_dir, tmp_path):
+    """A dataset repo on the test Hub (127.0.0.1): its rows counted from the Parquet footers, then
+    streamed (read over HTTP ranges, never downloaded whole) into the same features as a download."""
+    from huggingface_hub import HfApi
+
+    from genre_hf.data import ColumnNames, count_movies
+    from tests.conftest import HUB_TOKEN
+
+    (tmp_path / "ds" / "data").mkdir(parents=True)
+    _parquet_with_bad_rows(data_dir, tmp_path / "ds" / "data" / "train-00000-of-00001.parquet", rows=100)
+    api = HfApi(token=HUB_TOKEN)
+    api.create_repo("user/movies", repo_type="dataset")
+    api.upload_folder(folder_path=tmp_path / "ds", repo_id="user/movies", repo_type="dataset")
+    assert count_movies("user/movies") == 104
+    columns, config = ColumnNames.parse("id=movie_id,overview=plot,poster=image"), tiny_config()
+    streamed, report = load_movies("user/movies", columns=columns, split=SplitSpec.from_config(config), streaming=True)
+    loaded, loaded_report = load_movies("user/movies", columns=columns, split=SplitSpec.from_config(config))
+    source = source_fingerprint("user/movies", columns)
+    assert source["revision"] == api.dataset_info("user/movies").sha
+    stream = prepare(config, streamed, log=lambda message: None, input="stream", cache_dir=tmp_path / "cache", source=source,
+                     report=report)
+    memory = prepare(config, loaded, log=lambda message: None, input="memory")
+    for name, in_memory in memory.splits.items():
+        assert stream.splits[name].ids == in_memory.ids
+        np.testing.assert_array_equal(np.asarray(stream.splits[name].inputs["poster"]), in_memory.inputs["poster"])
+    assert report.to_dict()["skipped"] == loaded_report.to_dict()["skipped"] and report.rows_in == 104
 
 
 def test_the_input_is_chosen_by_the_size_of_the_features():
