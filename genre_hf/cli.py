@@ -22,10 +22,13 @@ ENVIRONMENT = {  # name -> (what it does, its default)
     "PORT": ("the app's port (GRADIO_SERVER_PORT too)", "7860"),
     "GRADIO_SERVER_NAME": ("the app's address (a Space sets 0.0.0.0)", "127.0.0.1"),
     "TF_CPP_MIN_LOG_LEVEL": ("TensorFlow's C++ log level", "3: its logs hidden (Python errors still show)"),
+    "GENRE_HF_CACHE": ("where feature caches live when --cache-dir is not given", "$HF_HOME/genre_hf"),
+    "TF_CONFIG": ("--strategy multiworker: the cluster's workers and this process's task (JSON)", "unset"),
 }
 COMMAND_ENVIRONMENT = {
-    "train": ("GENRE_HF_DATA", "HF_TOKEN", "HF_ENDPOINT", "HF_HOME", "TF_CPP_MIN_LOG_LEVEL"),
-    "evaluate": ("GENRE_HF_MODEL", "GENRE_HF_DATA", "HF_TOKEN", "HF_ENDPOINT", "HF_HOME", "HF_HUB_OFFLINE", "TF_CPP_MIN_LOG_LEVEL"),
+    "train": ("GENRE_HF_DATA", "GENRE_HF_CACHE", "TF_CONFIG", "HF_TOKEN", "HF_ENDPOINT", "HF_HOME", "TF_CPP_MIN_LOG_LEVEL"),
+    "evaluate": ("GENRE_HF_MODEL", "GENRE_HF_DATA", "GENRE_HF_CACHE", "HF_TOKEN", "HF_ENDPOINT", "HF_HOME", "HF_HUB_OFFLINE",
+                 "TF_CPP_MIN_LOG_LEVEL"),
     "predict": ("GENRE_HF_MODEL", "GENRE_HF_DATA", "HF_TOKEN", "HF_ENDPOINT", "HF_HOME", "HF_HUB_OFFLINE", "TF_CPP_MIN_LOG_LEVEL"),
     "push": ("HF_TOKEN", "HF_ENDPOINT", "TF_CPP_MIN_LOG_LEVEL"),
     "app": ("GENRE_HF_MODEL", "GENRE_HF_DATA", "PORT", "GRADIO_SERVER_NAME", "HF_TOKEN", "HF_ENDPOINT", "HF_HOME", "HF_HUB_OFFLINE"),
@@ -67,6 +70,16 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--loss", choices=("bce", "weighted_bce", "focal"), default=None, help="training objective (default: the config's)")
     train.add_argument("--epochs", type=int, default=None, help="cap every model's epochs (quick runs)")
     train.add_argument("--seed", type=int, default=None)
+    train.add_argument("--image-size", type=int, choices=(64, 128, 224), default=None,
+                       help="poster size in pixels, saved with the model (default: the config's, 64)")
+    add_input_arguments(train)
+    train.add_argument("--strategy", choices=("none", "mirrored", "multiworker"), default="none",
+                       help="tf.distribute: mirrored = every local GPU; multiworker = one process per machine, cluster in "
+                            "$TF_CONFIG (see README, Scaling)")
+    train.add_argument("--cpu-devices", type=int, default=0, metavar="N",
+                       help="with --strategy mirrored and no GPU: split the CPU into N logical devices (for testing)")
+    train.add_argument("--no-lr-scaling", action="store_true",
+                       help="keep the configured learning rate under a strategy (default: x the number of replicas)")
     train.add_argument("--push-to-hub", metavar="REPO_ID", default=None, help="upload the model folder to this Hub repo")
     train.add_argument("--private", action="store_true", help="create the Hub repo as private")
 
@@ -79,6 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--output", default=None, help="write the JSON report here (and a .md beside it)")
     evaluate.add_argument("--baselines-from", default=None, help="training data: fit the baselines on its train split")
     evaluate.add_argument("--plots", default=None, help="write PR curves, per-genre F1 and reliability PNGs here")
+    add_input_arguments(evaluate)
 
     predict = command("predict", "predict every movie of a data source into a Parquet, CSV or JSON Lines file",
                       "Predict every movie of a data source into a file (by extension: .parquet, .csv, .jsonl). " + MODEL_LOOKUP)
@@ -110,6 +124,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def add_input_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--input", choices=("auto", "memory", "stream"), default="auto",
+                        help="features in memory, or streamed from an on-disk cache built once (default auto: in memory "
+                             "under 1 GB of features)")
+    parser.add_argument("--cache-dir", default=None, help="where feature caches live (default: $GENRE_HF_CACHE, else $HF_HOME/genre_hf)")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     # Before TensorFlow, Gradio or huggingface_hub are imported: quiet logs, no analytics or telemetry.
@@ -139,16 +160,23 @@ def run_train(args) -> int:
 
     from genre_hf.config import GenreConfig
     from genre_hf.data import ColumnNames
+    from genre_hf.training import TrainOptions
     from genre_hf.workflow import push, train_and_save
 
     config = GenreConfig(overview_encoder="keras_hub" if args.family == "pretrained" else "lstm")
+    if args.image_size:
+        config = dataclasses.replace(config, image_size=args.image_size)
     if args.loss:
         config = dataclasses.replace(config, loss=args.loss)
     if args.seed is not None:
         config = dataclasses.replace(config, seed=args.seed)
     if args.epochs:
         config = dataclasses.replace(config, **{f"epochs_{m}": min(config.epochs(m), args.epochs) for m in ("poster", "overview", "fusion")})
-    classifier = train_and_save(args.data, args.out, config=config, columns=ColumnNames.parse(args.columns))
+    options = TrainOptions(input=args.input, cache_dir=args.cache_dir, strategy=args.strategy, cpu_devices=args.cpu_devices,
+                           scale_learning_rate=not args.no_lr_scaling)
+    classifier = train_and_save(args.data, args.out, config=config, columns=ColumnNames.parse(args.columns), options=options)
+    if classifier is None:  # a multi-worker run's other workers: the chief saves (and pushes)
+        return 0
     if args.push_to_hub and not push(classifier, args.push_to_hub, args.private):
         return 1
     return 0
@@ -159,7 +187,7 @@ def run_evaluate(args) -> int:
     from genre_hf.evaluate import evaluate
 
     evaluate(_model(args), args.data, split=args.split, columns=ColumnNames.parse(args.columns), output=args.output,
-             baselines_from=args.baselines_from, plots_dir=args.plots)
+             baselines_from=args.baselines_from, plots_dir=args.plots, input=args.input, cache_dir=args.cache_dir)
     return 0
 
 

@@ -5,6 +5,10 @@ Every source becomes a `datasets.DatasetDict` with the columns `id`, `overview` 
 (`IMDB_overview_genres.csv` + `Images/<Id>.jpg`), a Hub dataset id, a local Parquet file, or a
 `save_to_disk` folder. Bad rows are skipped and counted by reason, never silently and never with a
 crash, because real data has them (N/A-only genres, truncated posters, empty overviews).
+
+Parquet files and Hub datasets can also be streamed (`streaming=True`): the splits are then
+`datasets.IterableDataset`s, cleaned and counted as they are read (`iter_movies`), so no copy of the
+data is made before training reads it.
 """
 
 from __future__ import annotations
@@ -65,12 +69,21 @@ class LoadReport:
     rows_kept: dict[str, int] = field(default_factory=dict)
     skipped: Counter = field(default_factory=Counter)
     skipped_examples: dict[str, list[str]] = field(default_factory=dict)
+    streamed: bool = False  # rows are counted as they are read (see iter_movies)
 
     def skip(self, reason: str, movie_id: str) -> None:
         self.skipped[reason] += 1
         examples = self.skipped_examples.setdefault(reason, [])
         if len(examples) < 5:
             examples.append(movie_id)
+
+    def add_counts(self, counts: dict) -> None:
+        """Add the rows read and skipped by a pass over a split (e.g. recorded in a feature cache)."""
+        self.rows_in += counts.get("rows_in", 0)
+        for reason, count in counts.get("skipped", {}).items():
+            self.skipped[reason] += count
+            examples = self.skipped_examples.setdefault(reason, [])
+            examples.extend(counts.get("skipped_examples", {}).get(reason, [])[: 5 - len(examples)])
 
     def to_dict(self) -> dict:
         return {
@@ -82,6 +95,8 @@ class LoadReport:
         }
 
     def __str__(self) -> str:
+        if self.streamed and not self.rows_in:
+            return f"Streaming movies from {self.source} (rows are cleaned and counted as they are read)"
         kept = sum(self.rows_kept.values())
         splits = ", ".join(f"{name} {n:,}" for name, n in self.rows_kept.items())
         lines = [f"Loaded {kept:,} of {self.rows_in:,} movies from {self.source} ({splits})"]
@@ -123,13 +138,20 @@ def load_movies(
     *,
     columns: ColumnNames | None = None,
     split: SplitSpec | None = None,
+    streaming: bool = False,
 ) -> tuple[datasets.DatasetDict, LoadReport]:
     """Load, clean and split movies from any supported source.
 
     A source without a validation split is cut into train, validation and test by `split` (a hash
-    of the id); a source that has a validation split keeps its splits as given.
+    of the id); a source that has a validation split keeps its splits as given. With `streaming`,
+    a Parquet file or Hub dataset is not read here: its splits are `IterableDataset`s, cleaned (and
+    counted in the report) by `iter_movies` as they are read. Other sources are read as usual: an
+    upstream folder holds its posters as paths and a `save_to_disk` folder is memory-mapped.
     """
-    raw = _read_source(source, columns or ColumnNames())
+    columns = columns or ColumnNames()
+    if streaming and _source_kind(source) in ("parquet", "hub"):
+        return _streamed_splits(source, columns, split or SplitSpec())
+    raw = _read_source(source, columns)
     report = LoadReport(source=str(source), rows_in=sum(len(split) for split in raw.values()))
     seen_ids: set[str] = set()
     cleaned = {name: _clean(rows, report, seen_ids) for name, rows in raw.items()}
@@ -146,6 +168,90 @@ def all_rows(movies: datasets.DatasetDict, split: str | None = None) -> datasets
     if split not in movies:
         raise ValueError(f"no split {split!r} in the data; it has {sorted(movies)}")
     return movies[split]
+
+
+def iter_movies(movies, chunk_size: int = 256, report: LoadReport | None = None):
+    """Batches of movies (dicts of lists: id, overview, genres, poster as {"bytes", "path"}), read
+    `chunk_size` at a time, so memory does not grow with the split.
+
+    A `Dataset` was cleaned when it was loaded; a streamed `IterableDataset` is cleaned here (each
+    pass on its own: a bad or duplicate row is skipped, and counted in `report` when one is given).
+    Posters are checked only for presence here: the featurizer decodes them and skips (and counts)
+    those it cannot decode.
+    """
+    movies = movies.cast_column("poster", datasets.Image(decode=False))
+    if isinstance(movies, datasets.Dataset):
+        yield from movies.iter(batch_size=chunk_size)
+        return
+    seen: set[str] = set()
+    for batch in movies.iter(batch_size=chunk_size):
+        kept = {key: [] for key in FEATURES}
+        for row in (dict(zip(batch, values)) for values in zip(*batch.values())):
+            reason = _problem(row, seen, decode=False)
+            seen.add(row["id"])
+            if report is not None:
+                report.rows_in += 1
+                if reason:
+                    report.skip(reason, row["id"])
+            if not reason:
+                for key in FEATURES:
+                    kept[key].append(row[key])
+        if kept["id"]:
+            yield kept
+
+
+def count_movies(source: str | Path) -> int | None:
+    """Rows in a source, from its metadata where it has some (None when unknown, e.g. a Hub dataset
+    offline): enough to choose between in-memory and streamed features before reading any poster."""
+    kind = _source_kind(source)
+    if kind == "upstream":
+        return sum(1 for _ in _upstream_records(Path(source)))
+    if kind == "parquet":
+        import pyarrow.parquet
+
+        return pyarrow.parquet.read_metadata(str(source)).num_rows
+    if kind == "disk":
+        return sum(len(part) for part in _open_source(source, kind, False).values())
+    try:  # a Hub dataset: the row counts in its Parquet files' footers (a few kB read from each)
+        import pyarrow.parquet
+        from huggingface_hub import HfFileSystem
+
+        files = HfFileSystem()
+        total = 0
+        for name in files.glob(f"datasets/{source}/**/*.parquet"):
+            with files.open(name) as handle:
+                total += pyarrow.parquet.ParquetFile(handle).metadata.num_rows
+        return total or None
+    except Exception:  # offline, private, not Parquet: unknown
+        return None
+
+
+def source_fingerprint(source: str | Path, columns: ColumnNames | None = None) -> dict:
+    """What identifies a source's content for a feature cache: its path and the size and modification
+    time of its files (a Hub dataset: its id and, when the Hub answers, its commit).
+
+    A poster replaced in place by a file of the same name in an upstream folder is not noticed (its
+    folder's listing is unchanged): use a fresh cache folder then.
+    """
+    kind = _source_kind(source)
+    found = {"kind": kind, "columns": vars(columns or ColumnNames())}
+    if kind == "hub":
+        try:
+            from huggingface_hub import HfApi
+
+            revision = HfApi().dataset_info(str(source)).sha
+        except Exception:  # offline or unreachable: the id alone (a changed dataset is not noticed)
+            revision = None
+        return {**found, "id": str(source), "revision": revision}
+    path = Path(source).resolve()
+    if kind == "upstream":
+        files = [path / UPSTREAM_CSV, path / UPSTREAM_IMAGES]
+    elif kind == "parquet":
+        files = [path]
+    else:
+        files = sorted(item for item in path.rglob("*") if item.is_file())
+    stats = {str(item.relative_to(path.parent)): [item.stat().st_size, item.stat().st_mtime_ns] for item in files}
+    return {**found, "path": str(path), "files": stats}
 
 
 def collect_genres(train: datasets.Dataset) -> list[str]:
@@ -216,10 +322,11 @@ def _read_upstream(folder: Path) -> datasets.Dataset:
 
 def _canonical_columns(split: datasets.Dataset, columns: ColumnNames) -> datasets.Dataset:
     wanted = vars(columns)
-    _check_columns(split.column_names, list(wanted.values()))
+    _check_columns(split.column_names if split.column_names is not None else list(split.features or {}), list(wanted.values()))
+    # Posters stay undecoded from the start: a streamed dataset decodes them in every later step otherwise.
+    split = split.cast_column(columns.poster, datasets.Image(decode=False))
     split = split.select_columns(list(wanted.values()))
     split = split.rename_columns({v: k for k, v in wanted.items() if k != v})
-    split = split.cast_column("poster", datasets.Image(decode=False))
 
     def canonical(batch):
         return {
@@ -317,7 +424,7 @@ def _clean(split: datasets.Dataset, report: LoadReport, seen_ids: set[str]) -> d
     return split.select(keep)
 
 
-def _problem(row: dict, seen_ids: set[str]) -> str | None:
+def _problem(row: dict, seen_ids: set[str], decode: bool = True) -> str | None:
     if row["id"] in seen_ids:
         return "duplicate id"
     if not row["genres"]:
@@ -328,11 +435,38 @@ def _problem(row: dict, seen_ids: set[str]) -> str | None:
     data, path = poster.get("bytes"), poster.get("path")
     if data is None and not (path and Path(path).is_file()):
         return "missing poster"
+    if not decode:
+        return None
     try:  # the decoder training uses, so a kept poster is one training can read (truncated, too costly...)
         poster_to_array(poster, POSTER_CHECK_SIZE)
     except ValueError:
         return "undecodable poster"
     return None
+
+
+def _streamed_splits(source, columns: ColumnNames, spec: SplitSpec):
+    """A Parquet file or Hub dataset as streamed splits: cut by the id hash as it is read (see _ensure_splits)."""
+    kind = _source_kind(source)
+    raw = {name: _canonical_columns(part, columns) for name, part in _open_source(source, kind, True).items()}
+    report = LoadReport(source=str(source), streamed=True)
+    for alias in VALIDATION_ALIASES:
+        if alias in raw:
+            raw["validation"] = raw.pop(alias)
+            return datasets.IterableDatasetDict(raw), report
+    unsplit = [raw.pop(name) for name in ("all", "train") if name in raw]
+    if not unsplit:
+        return datasets.IterableDatasetDict(raw), report
+    pool = datasets.concatenate_datasets(unsplit) if len(unsplit) > 1 else unsplit[0]
+    names = ("train", "validation") if "test" in raw else ("train", "validation", "test")
+
+    def assigned(name: str):
+        def keep(row) -> bool:
+            place = spec.of(row["id"])
+            return (place if not ("test" in raw and place == "test") else "train") == name
+
+        return keep
+
+    return datasets.IterableDatasetDict({**{name: pool.filter(assigned(name)) for name in names}, **raw}), report
 
 
 def _ensure_splits(splits: dict[str, datasets.Dataset], spec: SplitSpec) -> dict[str, datasets.Dataset]:

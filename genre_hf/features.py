@@ -2,18 +2,22 @@
 
 Training and prediction call the same `Featurizer`, so a movie is prepared the same way in both;
 each poster is decoded and each overview encoded once, then reused by every epoch of every model.
+`featurize` does it a chunk of movies at a time: `movie_features` keeps the chunks in memory, the
+feature cache (`streaming.py`) writes them to disk; both get the same arrays.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from genre_hf.config import GenreConfig
 from genre_hf.encoders import TOKENS_INPUT, Encoder
-from genre_hf.posters import posters_to_array
+from genre_hf.posters import poster_to_array
+
+CHUNK = 256  # movies featurized at a time: bounds the memory a pass over a split takes
 
 
 def multi_hot(genre_lists, genres: list[str]) -> np.ndarray:
@@ -28,8 +32,10 @@ def multi_hot(genre_lists, genres: list[str]) -> np.ndarray:
 
 
 def choose_sequence_length(texts, percentile: float) -> int:
-    """Cover `percentile` % of overviews in full; overviews average ~26 words, so 200 is waste."""
-    lengths = [len(text.split()) for text in texts]
+    """Cover `percentile` % of overviews in full; overviews average ~26 words, so 200 is waste.
+
+    `texts` are overviews or their lengths in words (what a pass over a streamed split keeps)."""
+    lengths = [text if isinstance(text, int) else len(text.split()) for text in texts]
     return max(8, int(np.ceil(np.percentile(lengths, percentile))))
 
 
@@ -45,11 +51,22 @@ class Tokenizer:
         self._layer = None  # built on first use: it imports TensorFlow
 
     @classmethod
-    def adapt(cls, config: GenreConfig, texts: list[str]) -> "Tokenizer":
+    def adapt(cls, config: GenreConfig, texts) -> "Tokenizer":
+        """The vocabulary of `texts` (a list, or any iterable read once, 512 at a time: a stream too)."""
         import tensorflow as tf
 
+        def batches():
+            batch = []
+            for text in texts:
+                batch.append(text)
+                if len(batch) == 512:
+                    yield tf.constant(batch)
+                    batch = []
+            if batch:
+                yield tf.constant(batch)
+
         layer = _vectorizer(config)
-        layer.adapt(tf.data.Dataset.from_tensor_slices(tf.constant(texts)).batch(512))
+        layer.adapt(batches())
         return cls(config, [str(token) for token in layer.get_vocabulary()])
 
     def __call__(self, texts: list[str]) -> np.ndarray:
@@ -79,7 +96,7 @@ def _vectorizer(config: GenreConfig, vocabulary: list[str] | None = None):
     return keras.layers.TextVectorization(
         max_tokens=config.max_tokens,
         output_mode="int",
-        output_sequence_length=config.sequence_length,
+        output_sequence_length=config.sequence_length or None,  # 0: not chosen yet (adapting)
         vocabulary=vocabulary,
         name="overview_vectorizer",
     )
@@ -125,21 +142,61 @@ class Featurizer:
 
 @dataclass
 class MovieFeatures:
-    """One split as model-ready arrays, computed once and reused by every model and epoch."""
+    """One split as model-ready arrays in memory, computed once and reused by every model and epoch."""
 
     ids: list[str]
     inputs: dict[str, np.ndarray]  # model input name -> N x ...
     labels: np.ndarray  # N x G float32
+    overviews: list[str] = field(default_factory=list)  # for the text baselines
+    genres: list[list[str]] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.ids)
 
+    def texts(self) -> dict[str, list]:
+        """{"overview": [...], "genres": [...]}: what the text baselines read."""
+        return {"overview": self.overviews, "genres": self.genres}
 
-def movie_features(movies, featurizer: Featurizer) -> MovieFeatures:
-    """Inputs and labels of a cleaned `datasets.Dataset` (see genre_hf.data)."""
-    from datasets import Image as ImageFeature
 
-    posters = movies.cast_column("poster", ImageFeature(decode=False))["poster"]
-    inputs = featurizer.poster_inputs(posters_to_array(posters, featurizer.image_size))
-    inputs.update(featurizer.overview_inputs(list(movies["overview"])))
-    return MovieFeatures(list(movies["id"]), inputs, multi_hot(movies["genres"], featurizer.config.genres))
+def featurize(batches, featurizer: Featurizer, report=None):
+    """A `MovieFeatures` per batch of movies (see `data.iter_movies`): posters decoded at the
+    config's image size, overviews encoded, genres made multi-hot.
+
+    A movie whose poster cannot be decoded is skipped and counted in `report` (a `data.LoadReport`).
+    """
+    genres_known = featurizer.config.genres
+    for batch in batches:
+        ids, overviews, genres, posters = [], [], [], []
+        for movie_id, overview, movie_genres, poster in zip(batch["id"], batch["overview"], batch["genres"], batch["poster"]):
+            try:
+                posters.append(poster_to_array(poster, featurizer.image_size))
+            except ValueError:
+                if report is not None:
+                    report.skip("undecodable poster", movie_id)
+                continue
+            ids.append(movie_id)
+            overviews.append(overview)
+            genres.append(list(movie_genres))
+        if ids:
+            inputs = featurizer.poster_inputs(np.stack(posters))
+            inputs.update(featurizer.overview_inputs(overviews))
+            yield MovieFeatures(ids, inputs, multi_hot(genres, genres_known), overviews, genres)
+
+
+def movie_features(movies, featurizer: Featurizer, report=None) -> MovieFeatures:
+    """Inputs and labels of a cleaned `datasets.Dataset` (or a streamed `IterableDataset`), in memory."""
+    from genre_hf.data import iter_movies
+
+    chunks = list(featurize(iter_movies(movies, CHUNK, report), featurizer, report))
+    if not chunks:
+        specs = featurizer.input_specs()
+        empty = {name: np.zeros((0, *shape), dtype) for name, (shape, dtype) in specs.items()}
+        return MovieFeatures([], empty, np.zeros((0, featurizer.config.num_genres), np.float32))
+    inputs = {name: np.concatenate([chunk.inputs[name] for chunk in chunks]) for name in chunks[0].inputs}
+    return MovieFeatures(
+        [i for chunk in chunks for i in chunk.ids],
+        inputs,
+        np.concatenate([chunk.labels for chunk in chunks]),
+        [text for chunk in chunks for text in chunk.overviews],
+        [genres for chunk in chunks for genres in chunk.genres],
+    )

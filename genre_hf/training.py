@@ -1,27 +1,44 @@
 """Fit the poster model, the overview model and the fusion model on prepared features.
 
-Features are computed once (`prepare`), then each model is fitted with `fit` on an in-memory
-tf.data pipeline; each ends with the weights of its epoch of lowest validation loss.
+Features are computed once (`prepare`): in memory for small data, else into an on-disk cache
+(`streaming.py`). Each model is then fitted with `fit` on a tf.data pipeline over them, on one
+device or under a `tf.distribute` strategy (`distribute.py`), and ends with the weights of its
+epoch of lowest validation loss.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import time
+import warnings
 from dataclasses import dataclass, field
 
 import datasets
 import keras
 import numpy as np
-import tensorflow as tf
 
 from genre_hf.calibration import fit_model_calibration
 from genre_hf.config import MODEL_NAMES, GenreConfig
-from genre_hf.data import collect_genres
+from genre_hf.data import iter_movies
+from genre_hf.distribute import Distribution
 from genre_hf.encoders import TOKENS_INPUT, Encoder, make_encoders
-from genre_hf.features import Featurizer, MovieFeatures, Tokenizer, choose_sequence_length, movie_features
+from genre_hf.features import CHUNK, Featurizer, MovieFeatures, Tokenizer, choose_sequence_length, movie_features
 from genre_hf.losses import make_loss, positive_weights
-from genre_hf.models import build_models, freeze_trunks, model_arrays
+from genre_hf.models import MODALITIES_INPUT, build_models, freeze_trunks, input_names
+from genre_hf.streaming import CachedFeatures, bytes_per_movie, cached_features, choose_input, feature_key, input_pipeline
+
+SPLITS = ("train", "validation", "test")
+
+
+@dataclass
+class TrainOptions:
+    """How a run is carried out (not what is learned: that is the config)."""
+
+    input: str = "auto"  # "memory", "stream" (an on-disk feature cache) or "auto" (by size: streaming.choose_input)
+    cache_dir: str | None = None  # where feature caches live; default: streaming.default_cache_dir()
+    strategy: str = "none"  # "none", "mirrored" or "multiworker" (see distribute.py)
+    cpu_devices: int = 0  # mirrored without GPUs: split the CPU into this many logical devices (for testing)
+    scale_learning_rate: bool = True  # learning rate x replicas (see distribute.py)
 
 
 @dataclass
@@ -30,6 +47,7 @@ class FitResult:
     best_epoch: int  # 1-based
     seconds: float
     samples_per_second: float
+    epoch_seconds: list[float] = field(default_factory=list)  # wall time of each epoch, validation included
 
 
 @dataclass
@@ -39,8 +57,9 @@ class Prepared:
     config: GenreConfig  # with genres, sequence length and encoder pins filled in
     tokenizer: Tokenizer
     encoders: dict[str, Encoder]
-    splits: dict[str, MovieFeatures]  # train, validation and (when the data has one) test
+    splits: dict[str, MovieFeatures | CachedFeatures]  # train, validation and (when the data has one) test
     seconds: float = 0.0
+    input: str = "memory"  # where the features are: "memory", or "stream" (an on-disk cache)
 
 
 @dataclass
@@ -49,23 +68,29 @@ class TrainingRun:
     models: dict[str, keras.Model]  # the three models, views sharing layers with `whole`
     whole: keras.Model
     fits: dict[str, FitResult] = field(default_factory=dict)
+    distribution: Distribution = field(default_factory=lambda: Distribution("none"))
+    learning_rates: dict[str, float] = field(default_factory=dict)  # as used (scaled with the replicas)
 
     @property
     def config(self) -> GenreConfig:
         return self.prepared.config
 
     @property
-    def train(self) -> MovieFeatures:
+    def train(self) -> MovieFeatures | CachedFeatures:
         return self.prepared.splits["train"]
 
     @property
-    def validation(self) -> MovieFeatures:
+    def validation(self) -> MovieFeatures | CachedFeatures:
         return self.prepared.splits["validation"]
 
 
 class KeepBestWeights(keras.callbacks.Callback):
     """Remember the weights of the epoch with the lowest validation loss, restore them at the end,
-    and stop after `patience` epochs without improvement."""
+    and stop after `patience` epochs without improvement.
+
+    Under a strategy every worker sees the same (all-reduced) validation loss, so all of them keep
+    the same epoch and stop together.
+    """
 
     def __init__(self, patience: int, monitor: str = "val_loss"):
         super().__init__()
@@ -90,14 +115,14 @@ class KeepBestWeights(keras.callbacks.Callback):
 
 
 class Throughput(keras.callbacks.Callback):
-    """Training samples per second of each epoch, the validation pass excluded."""
+    """Training samples per second of each epoch (the validation pass excluded), and each epoch's time."""
 
     def __init__(self, samples: int, log):
         super().__init__()
-        self.samples, self.log, self.rates = samples, log, []
+        self.samples, self.log, self.rates, self.epoch_seconds = samples, log, [], []
 
     def on_epoch_begin(self, epoch, logs=None):
-        self.started = time.perf_counter()
+        self.started = self.epoch_started = time.perf_counter()
 
     def on_test_begin(self, logs=None):
         if getattr(self, "started", None) is not None:
@@ -105,96 +130,178 @@ class Throughput(keras.callbacks.Callback):
             self.started = None
 
     def on_epoch_end(self, epoch, logs=None):
+        self.epoch_seconds.append(time.perf_counter() - self.epoch_started)
         logs = logs or {}
         shown = ", ".join(f"{k} {v:.4f}" for k, v in logs.items() if k != "learning_rate")
         self.log(f"  epoch {epoch + 1}: {shown}, {self.rates[-1] if self.rates else 0:,.0f} samples/s")
 
 
-def prepare(config: GenreConfig, movies: datasets.DatasetDict, log=print) -> Prepared:
-    """Genres, vocabulary and sequence length from the training split; features for every split.
+def prepare(
+    config: GenreConfig,
+    movies,
+    log=print,
+    *,
+    input: str = "auto",
+    cache_dir=None,
+    source=None,
+    report=None,
+) -> Prepared:
+    """Genres, vocabulary and sequence length from a pass over the training split; features for every split.
 
+    `movies` is a `DatasetDict` or a streamed `IterableDatasetDict`. Features are kept in memory or
+    written to an on-disk cache (`input`: "memory", "stream", or "auto": by their size); `source`
+    (see `data.source_fingerprint`) names the data in the cache's key, so a later run reuses it.
+    `report` (a `data.LoadReport`) gets the rows read and skipped while featurizing.
     Returns a new config with what was learned from the data; the given one is left as it was.
     """
     started = time.perf_counter()
-    train = movies["train"]
-    config = dataclasses.replace(config, genres=collect_genres(train))
+    genres, lengths, vocabulary = scan_train(config, movies["train"])
+    if not lengths:
+        raise ValueError("the data has no usable train movies; see the report above")
+    config = dataclasses.replace(config, genres=genres)
     if not config.sequence_length:
-        config = dataclasses.replace(config, sequence_length=choose_sequence_length(train["overview"], config.sequence_percentile))
-    tokenizer = Tokenizer.adapt(config, list(train["overview"]))
+        config = dataclasses.replace(config, sequence_length=choose_sequence_length(lengths, config.sequence_percentile))
+    tokenizer = Tokenizer(config, vocabulary)
     for encoder in make_encoders(config, tokenizer).values():  # e.g. a pretrained encoder's revision
         config = dataclasses.replace(config, **encoder.pinned_settings())
     tokenizer = Tokenizer(config, tokenizer.vocabulary)
     encoders = make_encoders(config, tokenizer)
     featurizer = Featurizer(config, encoders, tokenizer)
-    splits = {name: movie_features(movies[name], featurizer) for name in ("train", "validation", "test") if name in movies}
+    names = [name for name in SPLITS if name in movies]
+    known = [len(movies[name]) for name in names if isinstance(movies[name], datasets.Dataset)]
+    per_movie = bytes_per_movie(featurizer.input_specs(), config.num_genres)
+    input = choose_input(input, sum(known) if len(known) == len(names) else None, per_movie, log if input == "auto" else _quiet)
+    if input == "memory":
+        splits = {name: movie_features(movies[name], featurizer, report) for name in names}
+    else:
+        if source is None:  # data given in code, not by a source: a cache for this run only
+            import uuid
+
+            source = f"unnamed-{uuid.uuid4().hex}"
+        splits = {
+            name: cached_features(movies[name], featurizer, feature_key(config, tokenizer.vocabulary, source, name), cache_dir, report, log)
+            for name in names
+        }
+    if report is not None:
+        report.rows_kept = {name: len(split) for name, split in splits.items()}
     seconds = time.perf_counter() - started
     log(
         f"Prepared {', '.join(f'{len(split):,} {name}' for name, split in splits.items())} movies in {seconds:.1f} s: "
-        f"{config.num_genres} genres, {len(tokenizer.vocabulary):,} tokens, sequences of {config.sequence_length} tokens"
+        f"{config.num_genres} genres, {len(tokenizer.vocabulary):,} tokens, sequences of {config.sequence_length} tokens, "
+        f"posters of {config.image_size} px"
     )
-    return Prepared(config, tokenizer, encoders, splits, seconds)
+    return Prepared(config, tokenizer, encoders, splits, seconds, input)
 
 
-def make_dataset(inputs, labels: np.ndarray, batch_size: int, shuffle: bool, seed: int) -> tf.data.Dataset:
-    dataset = tf.data.Dataset.from_tensor_slices((inputs, labels))
-    if shuffle:
-        dataset = dataset.shuffle(len(labels), seed=seed, reshuffle_each_iteration=True)
-    return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+def scan_train(config: GenreConfig, train) -> tuple[list[str], list[int], list[str]]:
+    """(genres, overview lengths in words, vocabulary) from one pass over the training split, a chunk
+    at a time (a streamed split too): the vocabulary is adapted on the overviews as they go by."""
+    genres: set[str] = set()
+    lengths: list[int] = []
+
+    def overviews():
+        for batch in iter_movies(train, CHUNK):
+            for text, movie_genres in zip(batch["overview"], batch["genres"]):
+                genres.update(movie_genres)
+                lengths.append(len(text.split()))
+                yield text
+
+    vocabulary = Tokenizer.adapt(config, overviews()).vocabulary
+    return sorted(genres), lengths, vocabulary
+
+
+def _quiet(message: str) -> None:
+    pass
 
 
 def fit(
     model: keras.Model,
     name: str,
     config: GenreConfig,
-    train: MovieFeatures,
-    validation: MovieFeatures,
+    train: MovieFeatures | CachedFeatures,
+    validation: MovieFeatures | CachedFeatures,
     epochs: int,
     learning_rate: float,
     log=print,
+    distribution: Distribution | None = None,
 ) -> FitResult:
-    model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate),
-        loss=make_loss(config, train.labels),
-        metrics=[
-            keras.metrics.BinaryCrossentropy(name="bce"),
-            keras.metrics.Precision(thresholds=0.5, name="precision"),
-            keras.metrics.Recall(thresholds=0.5, name="recall"),
-        ],
-    )
+    """Compile (inside the strategy's scope) and fit on tf.data pipelines over the features; each
+    replica reads `config.batch_size` movies a step."""
+    distribution = distribution or Distribution("none")
+    with distribution.scope():
+        model.compile(
+            optimizer=keras.optimizers.Adam(learning_rate),
+            loss=make_loss(config, train.labels),
+            metrics=[
+                keras.metrics.BinaryCrossentropy(name="bce"),
+                keras.metrics.Precision(thresholds=0.5, name="precision"),
+                keras.metrics.Recall(thresholds=0.5, name="recall"),
+            ],
+        )
+    names = [key for key in input_names(model) if key != MODALITIES_INPUT]
+    both = MODALITIES_INPUT in input_names(model)
+    train_data = distribution.datasets(lambda context: input_pipeline(train, names, config.batch_size, True, config.seed, context, both))
+    validation_data = distribution.datasets(lambda context: input_pipeline(validation, names, 256, False, config.seed, context, both))
     best = KeepBestWeights(config.patience)
     throughput = Throughput(len(train), log)
     log(f"Training {name} ({model.count_params():,} parameters, up to {epochs} epochs)")
     started = time.perf_counter()
-    history = model.fit(
-        make_dataset(model_arrays(model, train.inputs), train.labels, config.batch_size, True, config.seed),
-        validation_data=make_dataset(model_arrays(model, validation.inputs), validation.labels, 256, False, config.seed),
-        epochs=epochs,
-        callbacks=[best, throughput],
-        shuffle=False,  # the tf.data pipeline shuffles
-        verbose=0,
-    )
+    with warnings.catch_warnings():  # Keras learns a distributed dataset's length by running out of it
+        warnings.filterwarnings("ignore", message="Your input ran out of data")
+        history = model.fit(
+            train_data,
+            validation_data=validation_data,
+            epochs=epochs,
+            callbacks=[best, throughput],
+            shuffle=False,  # the tf.data pipeline shuffles
+            verbose=0,
+        )
     seconds = time.perf_counter() - started
     rate = float(np.median(throughput.rates)) if throughput.rates else 0.0
     log(f"  {name}: best epoch {best.best_epoch} (val loss {best.best:.4f}), {seconds:.0f} s, {rate:,.0f} samples/s")
     history = {key: [float(v) for v in values] for key, values in history.history.items()}
-    return FitResult(history, best.best_epoch, seconds, rate)
+    return FitResult(history, best.best_epoch, seconds, rate, throughput.epoch_seconds)
 
 
-def train_all(config: GenreConfig, movies: datasets.DatasetDict, log=print, only: tuple[str, ...] = MODEL_NAMES) -> TrainingRun:
-    """Prepare features once, fit the single-modality models, then the fusion model on their trunks."""
+def train_all(
+    config: GenreConfig,
+    movies,
+    log=print,
+    only: tuple[str, ...] = MODEL_NAMES,
+    *,
+    options: TrainOptions | None = None,
+    distribution: Distribution | None = None,
+    source=None,
+    report=None,
+) -> TrainingRun:
+    """Prepare features once, fit the single-modality models, then the fusion model from their trunks.
+
+    Under a strategy the models are built inside its scope and the learning rates are scaled with
+    the number of replicas, unless `options.scale_learning_rate` is off (see distribute.py).
+    """
+    options = options or TrainOptions()
+    distribution = distribution or Distribution("none")
     keras.utils.set_random_seed(config.seed)
-    prepared = prepare(config, movies, log)
+    prepared = prepare(config, movies, log, input=options.input, cache_dir=options.cache_dir, source=source, report=report)
     config, train, validation = prepared.config, prepared.splits["train"], prepared.splits["validation"]
-    whole, views = build_models(config, prepared.encoders, len(prepared.tokenizer.vocabulary))
-    run = TrainingRun(prepared, views, whole)
-    learning_rates = {"poster": config.learning_rate, "overview": config.learning_rate, "fusion": config.fusion_learning_rate}
+    if len(validation) == 0:
+        raise ValueError("the data has no usable validation movies; see the report above")
+    with distribution.scope():
+        whole, views = build_models(config, prepared.encoders, len(prepared.tokenizer.vocabulary))
+    run = TrainingRun(prepared, views, whole, distribution=distribution)
+    base = {"poster": config.learning_rate, "overview": config.learning_rate, "fusion": config.fusion_learning_rate}
+    run.learning_rates = {name: distribution.learning_rate(rate, options.scale_learning_rate) for name, rate in base.items()}
+    if distribution.replicas > 1:
+        log(f"{distribution.replicas} replicas: global batch {distribution.global_batch(config.batch_size)} "
+            f"({config.batch_size} a replica), learning rates x{run.learning_rates['poster'] / base['poster']:g}")
     for name in MODEL_NAMES:
         if name == "fusion":  # on the trained trunks, which it shares with the single models
             freeze_trunks(views)
             if config.wide_tfidf:
                 whole.get_layer("tfidf").set_idf(train.inputs[TOKENS_INPUT])
         if name in only:
-            run.fits[name] = fit(run.models[name], name, config, train, validation, config.epochs(name), learning_rates[name], log=log)
+            run.fits[name] = fit(run.models[name], name, config, train, validation, config.epochs(name), run.learning_rates[name],
+                                 log=log, distribution=distribution)
     return run
 
 

@@ -6,6 +6,7 @@ once it is complete.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import platform
 import tempfile
@@ -14,10 +15,12 @@ from pathlib import Path
 
 from genre_hf.card import BENCHMARK_JSON, BENCHMARK_MD, TRAINING_JSON
 from genre_hf.config import GenreConfig
-from genre_hf.data import ColumnNames, SplitSpec, load_movies
+from genre_hf.data import ColumnNames, SplitSpec, count_movies, load_movies, source_fingerprint
+from genre_hf.distribute import make_distribution
 from genre_hf.evaluation import Baselines, benchmark, model_probabilities, to_markdown
 from genre_hf.hub import GenreClassifier
-from genre_hf.training import TrainingRun, fit_calibration, train_all
+from genre_hf.streaming import choose_input, estimated_bytes_per_movie
+from genre_hf.training import TrainingRun, TrainOptions, fit_calibration, train_all
 
 
 def train_and_save(
@@ -26,28 +29,46 @@ def train_and_save(
     config: GenreConfig | None = None,
     columns: ColumnNames | None = None,
     log=print,
-) -> GenreClassifier:
+    options: TrainOptions | None = None,
+) -> GenreClassifier | None:
+    """Train, calibrate, benchmark and save; returns the `GenreClassifier`, or None on a worker of a
+    multi-worker run that is not the chief (the chief alone writes the model folder).
+
+    `options` (`training.TrainOptions`) say where features live (in memory or an on-disk cache)
+    and which `tf.distribute` strategy trains.
+    """
     started = time.perf_counter()
+    options = options or TrainOptions()
+    distribution = make_distribution(options.strategy, options.cpu_devices, log)  # before anything else starts TensorFlow
     config = config or GenreConfig()
     out = Path(out)
-    movies, load_report = load_movies(data, columns=columns, split=SplitSpec.from_config(config))
+    movies_count = count_movies(data) if options.input == "auto" else None  # read only to choose
+    input = choose_input(options.input, movies_count, estimated_bytes_per_movie(config), log)
+    movies, load_report = load_movies(data, columns=columns, split=SplitSpec.from_config(config), streaming=input == "stream")
     log(str(load_report))
     for split in ("train", "validation"):
-        if split not in movies or len(movies[split]) == 0:
+        if split not in movies or (not load_report.streamed and len(movies[split]) == 0):
             raise ValueError(f"the data has no usable {split} movies; see the report above")
 
-    run = train_all(config, movies, log=log)
+    options = dataclasses.replace(options, input=input)
+    run = train_all(config, movies, log=log, options=options, distribution=distribution,
+                    source=source_fingerprint(data, columns), report=load_report)
+    if load_report.streamed:
+        log(str(load_report))
+    if not distribution.is_chief:
+        log(f"Training done; this worker is not the chief, which writes the model folder to {out}")
+        return None
     classifier = GenreClassifier(run.config, run.prepared.tokenizer.vocabulary, network=(run.whole, run.models))
     raw_validation = model_probabilities(classifier, run.validation)
     classifier.calibration = fit_calibration(run, raw_validation)
 
     log("Fitting the baselines and scoring")
     embed = getattr(run.prepared.encoders["overview"], "sentence_embeddings", None)
-    baselines = Baselines(run.config.genres, run.config.threshold_prior_strength, embed).fit(movies["train"], movies["validation"])
+    baselines = Baselines(run.config.genres, run.config.threshold_prior_strength, embed).fit(run.train.texts(), run.validation.texts())
     reports, scored = {}, {}
     for split, features in run.prepared.splits.items():
         if split != "train":
-            reports[split], raw, calibrated = benchmark(classifier, features, list(movies[split]["overview"]), baselines, split)
+            reports[split], raw, calibrated = benchmark(classifier, features, features.texts()["overview"], baselines, split)
             scored[split] = (features.labels, raw, calibrated)
             log(f"\n{to_markdown(reports[split])}")
 
@@ -103,6 +124,8 @@ def training_report(run: TrainingRun, reports: dict, load_report: dict, data: st
             "map": scores["map"],
             "seconds": round(fit.seconds, 1),
             "samples_per_second": round(fit.samples_per_second, 1),
+            "epoch_seconds": [round(value, 2) for value in fit.epoch_seconds],
+            "learning_rate": run.learning_rates.get(name),
             "history": fit.history,
         }
     return {
@@ -113,6 +136,10 @@ def training_report(run: TrainingRun, reports: dict, load_report: dict, data: st
         "titles": reports["validation"]["titles"],
         "seconds": round(seconds, 1),
         "prepare_seconds": round(run.prepared.seconds, 1),
+        "input": run.prepared.input,
+        "image_size": run.config.image_size,
+        "distribution": {**run.distribution.describe(), "batch_size_per_replica": run.config.batch_size,
+                         "global_batch_size": run.distribution.global_batch(run.config.batch_size)},
         "machine": f"{platform.machine()}, {_cpu_count()} CPU cores",
         "models": rows,
         "versions": {"genre_hf": genre_hf.__version__, "keras": keras.__version__, "tensorflow": tf.__version__},

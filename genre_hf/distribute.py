@@ -1,0 +1,154 @@
+"""Training on several devices or machines with TensorFlow's own engine, `tf.distribute`.
+
+- "none": one device, TensorFlow's default strategy;
+- "mirrored": `MirroredStrategy`, one replica per local GPU (without GPUs, one per logical CPU
+  device: `cpu_devices` splits the CPU, which is how it is tested here);
+- "multiworker": `MultiWorkerMirroredStrategy`, one process per machine, the cluster given by the
+  `TF_CONFIG` environment variable. The chief (the task named "chief", else worker 0) alone writes
+  the model folder: every worker holds the same weights after each step.
+
+Each replica reads `config.batch_size` movies a step, so the global batch is that times the number of
+replicas. The TensorFlow guide "Distributed training with Keras"
+(https://www.tensorflow.org/tutorials/distribute/keras) sets the global batch this way and says to
+"tune the learning rate accordingly"; we scale it linearly with the number of replicas (the rule of
+Goyal et al. 2017, "Accurate, Large Minibatch SGD", https://arxiv.org/abs/1706.02677), which keeps
+the step per epoch of movies about the same. It is a heuristic (derived for SGD; our optimiser is
+Adam): `scale_learning_rate=False` (`--no-lr-scaling`) keeps the configured rate.
+
+Models are built and compiled inside `scope()` (Keras 3 on TensorFlow then creates mirrored
+variables), and `fit` gets a distributed dataset made by `datasets()` (each input pipeline reads its
+own shard, in per-replica batches).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from dataclasses import dataclass
+
+STRATEGIES = ("none", "mirrored", "multiworker")
+
+
+@dataclass
+class Distribution:
+    kind: str  # one of STRATEGIES
+    strategy: object = None  # the tf.distribute.Strategy; None for "none"
+    devices: str = "1 device"
+    workers: int = 1
+    is_chief: bool = True
+
+    @property
+    def replicas(self) -> int:
+        return self.strategy.num_replicas_in_sync if self.strategy is not None else 1
+
+    def scope(self):
+        """Where models must be built and compiled."""
+        return self.strategy.scope() if self.strategy is not None else contextlib.nullcontext()
+
+    def global_batch(self, per_replica: int) -> int:
+        return per_replica * self.replicas
+
+    def learning_rate(self, rate: float, scale: bool = True) -> float:
+        """Linear scaling with the number of replicas (see the module docstring)."""
+        return rate * self.replicas if scale else rate
+
+    def datasets(self, make):
+        """`make(input_context)` -> tf.data.Dataset of per-replica batches, as `fit` should get it."""
+        if self.strategy is None:
+            return make(None)
+        return self.strategy.distribute_datasets_from_function(make)
+
+    def describe(self) -> dict:
+        return {"strategy": self.kind, "replicas": self.replicas, "workers": self.workers, "devices": self.devices}
+
+
+def make_distribution(kind: str = "none", cpu_devices: int = 0, log=print) -> Distribution:
+    """The strategy to train with. Call it before anything else uses TensorFlow: logical devices and
+    the multi-worker runtime can only be set up before TensorFlow starts."""
+    if kind not in STRATEGIES:
+        raise ValueError(f"strategy must be one of {STRATEGIES}, not {kind!r}")
+    if cpu_devices and kind != "mirrored":
+        raise ValueError("cpu_devices (--cpu-devices) splits the CPU for a mirrored run: use it with --strategy mirrored")
+    if kind == "none":
+        return Distribution("none")
+    import tensorflow as tf
+
+    if kind == "mirrored":
+        if cpu_devices:
+            _split_cpu(cpu_devices)
+        gpus = tf.config.list_logical_devices("GPU")
+        devices = gpus or tf.config.list_logical_devices("CPU")
+        strategy = tf.distribute.MirroredStrategy(devices=[device.name for device in devices])
+        what = f"{len(devices)} {'GPU' if gpus else 'logical CPU device'}{'s' if len(devices) > 1 else ''}"
+        log(f"Strategy: mirrored over {what}")
+        if not gpus and len(devices) == 1:
+            log("  no GPU found: one replica on the CPU (--cpu-devices N splits the CPU into N, for testing)")
+        return Distribution("mirrored", strategy, what)
+    cluster, task = _tf_config()
+    strategy = _keras_multi_worker_strategy()
+    workers = len(cluster.get("chief", [])) + len(cluster.get("worker", []))
+    chief = task["type"] == "chief" or (task["type"] == "worker" and task["index"] == 0 and "chief" not in cluster)
+    log(f"Strategy: multi-worker, {task['type']} {task['index']} of {workers} workers ({'chief' if chief else 'not the chief'}), "
+        f"{strategy.num_replicas_in_sync} replicas in all")
+    return Distribution("multiworker", strategy, f"{workers} workers", workers, chief)
+
+
+def _split_cpu(count: int) -> None:
+    import tensorflow as tf
+
+    if count < 1:
+        raise ValueError(f"cpu_devices must be a positive number, not {count}")
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    try:
+        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * count)
+    except RuntimeError:
+        raise ValueError("the CPU can be split into logical devices only before TensorFlow starts: "
+                         "make the distribution first in the process") from None
+
+
+def _tf_config() -> tuple[dict, dict]:
+    """(cluster, task) from TF_CONFIG, or a ValueError that says what it should hold."""
+    example = '{"cluster": {"worker": ["host1:12345", "host2:12345"]}, "task": {"type": "worker", "index": 0}}'
+    text = os.environ.get("TF_CONFIG")
+    if not text:
+        raise ValueError(f"--strategy multiworker needs the TF_CONFIG environment variable on every worker, e.g. {example}")
+    try:
+        value = json.loads(text)
+        cluster, task = value["cluster"], value["task"]
+        task = {"type": str(task["type"]), "index": int(task["index"])}
+        if task["type"] not in ("chief", "worker") or task["index"] >= len(cluster[task["type"]]):
+            raise KeyError("task")
+    except (ValueError, KeyError, TypeError):
+        raise ValueError(f"TF_CONFIG must name the cluster's workers and this task, e.g. {example}; it is {text!r}") from None
+    return cluster, task
+
+
+def _keras_multi_worker_strategy():
+    """`MultiWorkerMirroredStrategy` with two workarounds for Keras 3's `fit` on it (keras-team/keras
+    #20329 and #20585, open as of Keras 3.15), both in `reduce`, which Keras calls in two ways the
+    strategy refuses:
+
+    - before training, to learn the shapes of a batch, Keras "reduces" the first batch, a nested
+      structure of per-replica tensors ("unsupported type dict"): such a structure gets this
+      worker's first replica's tensors, as the single-machine strategy effectively hands back;
+    - after each step, Keras averages each replica's metrics with `axis=0`, which scalars do not
+      have ("invalid reduction dimension 0"): a scalar is averaged over the replicas of every
+      worker (axis None), so every worker logs, and KeepBestWeights acts on, the same numbers.
+
+    Every other reduction is the strategy's own.
+    """
+    import tensorflow as tf
+
+    class Strategy(tf.distribute.MultiWorkerMirroredStrategy):
+        def reduce(self, reduce_op, value, axis):
+            if axis is None and isinstance(value, (dict, list, tuple)):
+                return tf.nest.map_structure(
+                    lambda leaf: self.experimental_local_results(leaf)[0] if isinstance(leaf, tf.distribute.DistributedValues) else leaf,
+                    value,
+                )
+            if axis is not None and getattr(self.experimental_local_results(value)[0], "shape", None) == ():
+                axis = None  # a scalar (one local replica hands back a plain tensor, several a per-replica value)
+            return super().reduce(reduce_op, value, axis)
+
+    return Strategy()

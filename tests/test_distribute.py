@@ -1,0 +1,127 @@
+"""tf.distribute: a mirrored run over 2 logical CPU devices and a 2-worker run on 127.0.0.1 train
+models that load and predict; only the chief writes the model folder; bad settings are clear errors.
+
+Each run is a fresh process: logical devices and the multi-worker runtime are set up before
+TensorFlow starts, once per process.
+"""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from genre_hf.distribute import make_distribution
+from tests.conftest import free_port, write_subset
+
+ROOT = Path(__file__).resolve().parents[1]
+RUN = """
+import json, sys
+from genre_hf.training import TrainOptions
+from genre_hf.workflow import train_and_save
+from tests.conftest import tiny_config
+
+arguments = json.loads(sys.argv[1])
+config = tiny_config(epochs_poster=2, epochs_overview=1, epochs_fusion=1, batch_size=32)
+result = train_and_save(arguments["data"], arguments["out"], config=config, options=TrainOptions(**arguments["options"]))
+print("SAVED" if result is not None else "NOT SAVED")
+"""
+
+
+@pytest.fixture(scope="module")
+def small_dir(data_dir, tmp_path_factory) -> Path:
+    return write_subset(data_dir, tmp_path_factory.mktemp("small") / "imdb", rows=240)
+
+
+def start(arguments: dict, env: dict | None = None) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})}
+    return subprocess.Popen([sys.executable, "-c", RUN, json.dumps(arguments)], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def finish(process: subprocess.Popen, timeout: float = 400) -> str:
+    try:
+        output, _ = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        output, _ = process.communicate()
+        raise AssertionError(f"timed out:\n{output[-4000:]}") from None
+    assert process.returncode == 0, output[-4000:]
+    return output
+
+
+def check_model(out: Path, sample_movie, replicas: int, workers: int) -> dict:
+    from genre_hf import GenreClassifier
+    from tests.conftest import tiny_config
+
+    report = json.loads((out / "training_report.json").read_text())
+    config = tiny_config()
+    assert report["distribution"] == {
+        "strategy": report["distribution"]["strategy"], "replicas": replicas, "workers": workers,
+        "devices": report["distribution"]["devices"], "batch_size_per_replica": 32, "global_batch_size": 32 * replicas,
+    }
+    assert report["models"]["poster"]["learning_rate"] == pytest.approx(config.learning_rate * replicas)
+    assert report["models"]["fusion"]["learning_rate"] == pytest.approx(config.fusion_learning_rate * replicas)
+    assert len(report["models"]["poster"]["history"]["loss"]) == 2
+    classifier = GenreClassifier.from_pretrained(out)
+    poster, overview, _ = sample_movie
+    result = classifier.predict(poster=poster, overview=overview)
+    probabilities = np.array(list(result["fusion"]["probabilities"].values()))
+    assert set(result) == {"poster", "overview", "fusion"} and ((probabilities > 0) & (probabilities < 1)).all()
+    return report
+
+
+def test_a_mirrored_run_on_two_logical_cpus_saves_a_model_that_loads(small_dir, tmp_path, sample_movie):
+    out = tmp_path / "model"
+    options = {"strategy": "mirrored", "cpu_devices": 2, "input": "memory"}
+    output = finish(start({"data": str(small_dir), "out": str(out), "options": options}))
+    assert "Strategy: mirrored over 2 logical CPU devices" in output
+    assert "2 replicas: global batch 64 (32 a replica), learning rates x2" in output and "SAVED" in output
+    report = check_model(out, sample_movie, replicas=2, workers=1)
+    assert report["distribution"]["strategy"] == "mirrored" and report["input"] == "memory"
+
+
+def test_two_workers_on_localhost_train_together_and_the_chief_saves(small_dir, tmp_path, sample_movie):
+    """Two processes, one per 'machine' (each its own feature cache, streamed), TF_CONFIG naming both."""
+    cluster = {"worker": [f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"]}
+    out = tmp_path / "model"
+    processes = []
+    for index in (0, 1):
+        options = {"strategy": "multiworker", "input": "stream", "cache_dir": str(tmp_path / f"cache{index}")}
+        tf_config = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})
+        processes.append(start({"data": str(small_dir), "out": str(out), "options": options}, {"TF_CONFIG": tf_config}))
+    outputs = [finish(process) for process in processes]
+    assert "worker 0 of 2 workers (chief)" in outputs[0] and outputs[0].rstrip().endswith("SAVED")
+    assert "worker 1 of 2 workers (not the chief)" in outputs[1] and outputs[1].rstrip().endswith("NOT SAVED")
+    assert "this worker is not the chief" in outputs[1]
+    for index in (0, 1):  # each worker featurized the data into its own cache
+        assert any((tmp_path / f"cache{index}" / "features").glob("train-*/meta.json"))
+    assert not any(path.name.startswith(".model") for path in tmp_path.iterdir())  # nothing half-written
+    report = check_model(out, sample_movie, replicas=2, workers=2)
+    assert report["distribution"]["strategy"] == "multiworker" and report["input"] == "stream"
+
+
+@pytest.mark.parametrize("tf_config, message", [
+    (None, "needs the TF_CONFIG environment variable"),
+    ("{not json", "TF_CONFIG must name the cluster's workers and this task"),
+    ('{"cluster": {"worker": ["127.0.0.1:1"]}, "task": {"type": "worker", "index": 3}}', "TF_CONFIG must name"),
+])
+def test_multiworker_without_a_usable_tf_config_is_a_clear_error(monkeypatch, tf_config, message):
+    if tf_config is None:
+        monkeypatch.delenv("TF_CONFIG", raising=False)
+    else:
+        monkeypatch.setenv("TF_CONFIG", tf_config)
+    with pytest.raises(ValueError, match=message):
+        make_distribution("multiworker", log=lambda message: None)
+
+
+def test_bad_strategy_settings_are_clear_errors():
+    with pytest.raises(ValueError, match="strategy must be one of"):
+        make_distribution("horovod")
+    with pytest.raises(ValueError, match="use it with --strategy mirrored"):
+        make_distribution("none", cpu_devices=2)
+    none = make_distribution("none")
+    assert none.replicas == 1 and none.is_chief and none.learning_rate(0.002) == 0.002 and none.global_batch(64) == 64
