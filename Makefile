@@ -13,6 +13,11 @@ PORT ?= 7860
 export TF_CPP_MIN_LOG_LEVEL ?= 3
 export GRADIO_ANALYTICS_ENABLED = False
 export HF_HUB_DISABLE_TELEMETRY = 1
+# Machines without the Hub (ours): hf:// encoder presets come from local copies of their Hub files
+# (see genre_hf/pretrained.py); the tests unset it and serve them from their 127.0.0.1 Hub instead.
+ifneq ($(wildcard ../shared/models),)
+export GENRE_HF_PRESET_MIRROR ?= $(abspath ../shared/models)
+endif
 
 .PHONY: install install-test train train-pretrained evaluate predict test app push bench install-check clean
 

@@ -11,6 +11,8 @@ import argparse
 import os
 import sys
 
+from genre_hf.config import FAMILIES
+
 DEFAULT_OUT = "artifacts/model"
 ENVIRONMENT = {  # name -> (what it does, its default)
     "GENRE_HF_MODEL": ("the model (Hub repo id or folder) when --model is not given; for `app`, one per family, comma-separated", "see above"),
@@ -23,15 +25,16 @@ ENVIRONMENT = {  # name -> (what it does, its default)
     "GRADIO_SERVER_NAME": ("the app's address (a Space sets 0.0.0.0)", "127.0.0.1"),
     "TF_CPP_MIN_LOG_LEVEL": ("TensorFlow's C++ log level", "3: its logs hidden (Python errors still show)"),
     "GENRE_HF_CACHE": ("where feature caches live when --cache-dir is not given", "$HF_HOME/genre_hf"),
+    "GENRE_HF_PRESET_MIRROR": ("a folder with local copies (<name>/) of hf:// encoder presets, used instead of the Hub", "unset"),
     "TF_CONFIG": ("--strategy multiworker: the cluster's workers and this process's task (JSON)", "unset"),
 }
 COMMAND_ENVIRONMENT = {
-    "train": ("GENRE_HF_DATA", "GENRE_HF_CACHE", "TF_CONFIG", "HF_TOKEN", "HF_ENDPOINT", "HF_HOME", "TF_CPP_MIN_LOG_LEVEL"),
-    "evaluate": ("GENRE_HF_MODEL", "GENRE_HF_DATA", "GENRE_HF_CACHE", "HF_TOKEN", "HF_ENDPOINT", "HF_HOME", "HF_HUB_OFFLINE",
+    "train": ("GENRE_HF_DATA", "GENRE_HF_CACHE", "GENRE_HF_PRESET_MIRROR", "TF_CONFIG", "HF_TOKEN", "HF_ENDPOINT", "HF_HOME", "TF_CPP_MIN_LOG_LEVEL"),
+    "evaluate": ("GENRE_HF_MODEL", "GENRE_HF_DATA", "GENRE_HF_CACHE", "GENRE_HF_PRESET_MIRROR", "HF_TOKEN", "HF_ENDPOINT", "HF_HOME", "HF_HUB_OFFLINE",
                  "TF_CPP_MIN_LOG_LEVEL"),
-    "predict": ("GENRE_HF_MODEL", "GENRE_HF_DATA", "HF_TOKEN", "HF_ENDPOINT", "HF_HOME", "HF_HUB_OFFLINE", "TF_CPP_MIN_LOG_LEVEL"),
+    "predict": ("GENRE_HF_MODEL", "GENRE_HF_DATA", "GENRE_HF_PRESET_MIRROR", "HF_TOKEN", "HF_ENDPOINT", "HF_HOME", "HF_HUB_OFFLINE", "TF_CPP_MIN_LOG_LEVEL"),
     "push": ("HF_TOKEN", "HF_ENDPOINT", "TF_CPP_MIN_LOG_LEVEL"),
-    "app": ("GENRE_HF_MODEL", "GENRE_HF_DATA", "PORT", "GRADIO_SERVER_NAME", "HF_TOKEN", "HF_ENDPOINT", "HF_HOME", "HF_HUB_OFFLINE"),
+    "app": ("GENRE_HF_MODEL", "GENRE_HF_DATA", "GENRE_HF_PRESET_MIRROR", "PORT", "GRADIO_SERVER_NAME", "HF_TOKEN", "HF_ENDPOINT", "HF_HOME", "HF_HUB_OFFLINE"),
     "publish-space": ("HF_TOKEN", "HF_ENDPOINT"),
 }
 MODEL_LOOKUP = (
@@ -64,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--data", default=os.environ.get("GENRE_HF_DATA"), required="GENRE_HF_DATA" not in os.environ,
                        help="upstream folder, Parquet file, save_to_disk folder or Hub dataset id (default: $GENRE_HF_DATA)")
     train.add_argument("--out", default=DEFAULT_OUT, help=f"model folder to write (default: {DEFAULT_OUT})")
-    train.add_argument("--family", choices=("scratch", "pretrained"), default="scratch",
+    train.add_argument("--family", choices=tuple(FAMILIES), default="scratch",
                        help="scratch: poster CNN + overview LSTM; pretrained: poster CNN + a pretrained KerasHub text encoder")
     train.add_argument("--columns", default=None, help="column mapping for non-upstream data, e.g. overview=plot,poster=image")
     train.add_argument("--loss", choices=("bce", "weighted_bce", "focal"), default=None, help="training objective (default: the config's)")
@@ -163,7 +166,7 @@ def run_train(args) -> int:
     from genre_hf.training import TrainOptions
     from genre_hf.workflow import push, train_and_save
 
-    config = GenreConfig(overview_encoder="keras_hub" if args.family == "pretrained" else "lstm")
+    config = GenreConfig.for_family(args.family)
     if args.image_size:
         config = dataclasses.replace(config, image_size=args.image_size)
     if args.loss:

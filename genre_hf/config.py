@@ -41,9 +41,13 @@ class GenreConfig:
     text_preset_revision: str = ""  # the Hub commit it was trained with (empty for a local folder), set by training
     text_preset_sha256: str = ""  # its weights file's hash, set by training: other weights are refused
     text_sequence_length: int = 128  # WordPiece tokens, [CLS] and [SEP] included
-    text_layers: list[int] = field(default_factory=lambda: [6])  # mean-pooled and concatenated; 0 = embeddings
+    # Every layer's attention-mask mean (0 = embeddings), each scaled to unit length and concatenated:
+    # genre cues sit in the middle layers as much as in the last, and the unit scale keeps one layer
+    # from drowning the others (measured: README, "The pretrained family").
+    text_layers: list[int] = field(default_factory=lambda: [1, 2, 3, 4, 5, 6])
+    text_normalize_layers: bool = True
     text_embedding_dim: int = 0  # hidden size x layers, set by training
-    text_input_dropout: float = 0.1
+    text_input_dropout: float = 0.2
     text_head_units: int = 512
     text_head_dropout: float = 0.5
 
@@ -100,6 +104,13 @@ class GenreConfig:
         if self.loss not in LOSSES:
             raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}")
 
+    @classmethod
+    def for_family(cls, family: str, **settings) -> "GenreConfig":
+        """The defaults of a model family (see FAMILIES), with `settings` on top."""
+        if family not in FAMILIES:
+            raise ValueError(f"unknown model family {family!r}; choose one of {', '.join(FAMILIES)}")
+        return cls(**{**FAMILIES[family], **settings})
+
     @property
     def num_genres(self) -> int:
         return len(self.genres)
@@ -129,7 +140,7 @@ class GenreConfig:
         unknown = sorted(set(values) - known)
         if unknown:
             raise ValueError(f"unknown config keys {unknown} for format version {version}")
-        return cls(**values)
+        return cls(**{**ADDED_SINCE_FORMAT, **values})
 
     def save(self, path: str | Path) -> None:
         Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n")
@@ -137,6 +148,18 @@ class GenreConfig:
     @classmethod
     def load(cls, path: str | Path) -> "GenreConfig":
         return cls.from_dict(json.loads(Path(path).read_text()))
+
+
+# Settings added within a format version, with the value that reproduces a folder saved before them.
+ADDED_SINCE_FORMAT = {"text_normalize_layers": False}
+
+# A family is a set of encoders and the settings that suit them. The pretrained text encoder already
+# carries the word evidence the wide TF-IDF path adds to the LSTM (measured: it costs the pretrained
+# fusion model mAP), and its 512-unit trunk wants a wider joint head than the LSTM's 128.
+FAMILIES = {
+    "scratch": {},
+    "pretrained": {"overview_encoder": "keras_hub", "wide_tfidf": False, "fusion_hidden": 512, "fusion_dropout": 0.5},
+}
 
 
 def _version_advice(version) -> str:

@@ -186,7 +186,8 @@ class KerasHubText(Encoder):
         from genre_hf import pretrained
 
         folder = self._folder()[0]
-        return pretrained.embedder(folder, self.config.text_sequence_length, layers or tuple(self.config.text_layers))
+        config = self.config
+        return pretrained.embedder(folder, config.text_sequence_length, layers or tuple(config.text_layers), config.text_normalize_layers)
 
     def pinned_settings(self) -> dict:
         _, revision, sha256 = self._folder()

@@ -5,12 +5,17 @@ with, so a restarted app finds it there and a changed upstream repo cannot silen
 model) or a local preset folder (pinned by the sha256 of its weights). The backbone embeds each
 overview once, before the models: training caches the embeddings and never updates the backbone,
 so its weights are never copied into a model folder. Only the pretrained family imports this.
+
+A machine without the Hub can point $GENRE_HF_PRESET_MIRROR at a folder holding `<name>/`, a copy
+of the Hub repo `owner/name`'s files: it is used in place of the download (its weights checked
+against the hash a model was trained with, as always), and the model keeps the Hub id.
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
+import os
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +33,10 @@ def resolve(preset: str, revision: str = "", sha256: str = "") -> tuple[Path, st
     Given the revision and weights hash a model was trained with, returns exactly those files or
     raises a ValueError: a preset whose weights changed is refused, never silently used.
     """
-    if preset.startswith(HF_PREFIX):
+    mirrored = _mirror(preset)
+    if mirrored is not None:
+        folder, revision = mirrored, ""
+    elif preset.startswith(HF_PREFIX):
         folder, revision = _from_hub(preset, revision)
     else:
         folder, revision = Path(preset).expanduser(), ""
@@ -41,6 +49,15 @@ def resolve(preset: str, revision: str = "", sha256: str = "") -> tuple[Path, st
             f"{sha256[:12]}...: it needs the encoder it was trained with"
         )
     return folder, revision, found
+
+
+def _mirror(preset: str) -> Path | None:
+    """The local copy of a Hub preset under $GENRE_HF_PRESET_MIRROR, if it is set and has one."""
+    mirror = os.environ.get("GENRE_HF_PRESET_MIRROR")
+    if not mirror or not preset.startswith(HF_PREFIX):
+        return None
+    folder = Path(mirror).expanduser() / preset.rstrip("/").rsplit("/", 1)[-1]
+    return folder if folder.is_dir() else None
 
 
 def _from_hub(preset: str, revision: str) -> tuple[Path, str]:
@@ -83,13 +100,14 @@ def _file_hash(path: Path, size: int, mtime: int) -> str:
 
 
 class TextEmbedder:
-    """A frozen backbone: overviews -> the attention-mask mean of chosen layers' states, concatenated.
+    """A frozen backbone: overviews -> the attention-mask mean of chosen layers' states, each scaled
+    to unit length when `normalize` (so no layer outweighs the others), concatenated.
 
     Layer 0 is the embedding output, 1..N the transformer layers. Overviews are sorted by length
     and padded per batch, which on ~40-token overviews is several times faster than fixed padding.
     """
 
-    def __init__(self, folder: Path, sequence_length: int, layers: list[int]):
+    def __init__(self, folder: Path, sequence_length: int, layers: list[int], normalize: bool = True):
         import keras
         import keras_hub
         import tensorflow as tf
@@ -110,6 +128,8 @@ class TextEmbedder:
             states = model({"token_ids": tokens, "segment_ids": tf.zeros_like(tokens), "padding_mask": mask}, training=False)
             weights = tf.cast(mask, tf.float32)[..., None]
             means = [tf.reduce_sum(s * weights, 1) / tf.reduce_sum(weights, 1) for s in (states if len(names) > 1 else [states])]
+            if normalize:
+                means = [tf.math.l2_normalize(mean, axis=-1) for mean in means]
             return tf.concat(means, axis=-1)
 
         self._pooled = pooled
@@ -150,6 +170,6 @@ class TextEmbedder:
 
 
 @functools.lru_cache(maxsize=4)
-def embedder(folder: Path, sequence_length: int, layers: tuple[int, ...]) -> TextEmbedder:
+def embedder(folder: Path, sequence_length: int, layers: tuple[int, ...], normalize: bool = True) -> TextEmbedder:
     """One backbone per preset and settings in a process, shared by every classifier that uses it."""
-    return TextEmbedder(folder, sequence_length, list(layers))
+    return TextEmbedder(folder, sequence_length, list(layers), normalize)

@@ -236,7 +236,7 @@ def feature_key(config: GenreConfig, vocabulary: list[str], source: dict | str, 
     }
     if config.overview_encoder == "keras_hub":
         key["text_encoder"] = [config.text_preset, config.text_preset_revision, config.text_preset_sha256,
-                               config.text_layers, config.text_sequence_length]
+                               config.text_layers, config.text_normalize_layers, config.text_sequence_length]
     return key
 
 

@@ -17,6 +17,7 @@ import pytest
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.pop("GENRE_HF_PRESET_MIRROR", None)  # encoders come from the test Hub, the way users get them
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "imdb-multimodal"
 

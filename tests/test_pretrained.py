@@ -46,10 +46,11 @@ def encoder_hub(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def pretrained_dir(encoder_hub, subset_dir, tmp_path_factory):
+    from genre_hf.config import FAMILIES
     from genre_hf.workflow import train_and_save
 
     out = tmp_path_factory.mktemp("pretrained") / "model"
-    config = tiny_config(overview_encoder="keras_hub", text_layers=[5, 6], text_head_units=64)
+    config = tiny_config(**{**FAMILIES["pretrained"], "text_layers": [5, 6], "text_head_units": 64, "fusion_hidden": 32})
     train_and_save(str(subset_dir), out, config=config, log=lambda message: None)
     return out
 
@@ -84,9 +85,24 @@ def test_the_encoder_through_hf_is_the_shared_folder_and_sentence_transformers(c
     local = pretrained.embedder(folder, 128, (5, 6))(texts)
     np.testing.assert_allclose(through_hub, local, atol=1e-5)
     assert revision == ""
+    np.testing.assert_allclose(np.linalg.norm(local.reshape(3, 2, 384), axis=-1), 1.0, atol=1e-5)  # each layer's mean, unit length
     last = classifier.encoders["overview"].sentence_embeddings(texts)
     unit = last / np.linalg.norm(last, axis=1, keepdims=True)
     assert unit.shape == (3, 384) and float(unit[0] @ unit[1]) > float(unit[0] @ unit[2]) + 0.3  # it knows what words mean
+
+
+def test_a_preset_mirror_stands_in_for_the_hub_and_keeps_the_weights_check(monkeypatch):
+    """$GENRE_HF_PRESET_MIRROR: machines without the Hub use a local copy of the encoder's Hub files;
+    the model still names the Hub id, and other weights are still refused."""
+    from genre_hf import pretrained
+
+    monkeypatch.setenv("GENRE_HF_PRESET_MIRROR", str(MINILM.parent))
+    folder, revision, sha256 = pretrained.resolve(f"hf://{ENCODER_REPO}")
+    assert folder == MINILM and revision == "" and sha256 == "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+    with pytest.raises(ValueError, match="trained with 000000000000"):
+        pretrained.resolve(f"hf://{ENCODER_REPO}", sha256="0" * 64)
+    monkeypatch.setenv("GENRE_HF_PRESET_MIRROR", str(MINILM))  # no copy of this repo there: the Hub as usual
+    assert pretrained._mirror(f"hf://{ENCODER_REPO}") is None
 
 
 def test_loads_from_a_folder_and_from_the_hub_and_predicts_as_before(classifier, pretrained_dir, encoder_hub, sample_movie, tmp_path):
