@@ -213,6 +213,8 @@ def run_train(args) -> int:
 
 
 def run_benchmark(args) -> int:
+    if args.seeds < 2:  # before TensorFlow is imported: a one-line answer
+        raise ValueError(f"a benchmark needs at least 2 seeds to measure a spread, not {args.seeds}")
     from genre_hf.data import ColumnNames
     from genre_hf.seeds import run_benchmark as benchmark
     from genre_hf.training import TrainOptions
