@@ -9,6 +9,13 @@ OUT ?= artifacts/model
 OUT_PRETRAINED ?= artifacts/model-pretrained
 # The data the model was trained on: `make evaluate` fits the baselines on its train split.
 TRAIN_DATA ?= ../shared/data/imdb-multimodal
+# `make benchmark`: seeds per model, the model family, where the results go.
+SEEDS ?= 3
+FAMILY ?= scratch
+BENCHMARK_OUT ?= artifacts/benchmark-$(FAMILY)
+# Without SPLIT, the training data is scored on its test split (never trained or tuned on) and other
+# data on every row; SPLIT=all scores every row (evaluate then warns about rows training used).
+EVAL_SPLIT = $(or $(SPLIT),$(if $(filter $(DATA),$(TRAIN_DATA)),test,all))
 PORT ?= 7860
 export TF_CPP_MIN_LOG_LEVEL ?= 3
 export GRADIO_ANALYTICS_ENABLED = False
@@ -19,7 +26,7 @@ ifneq ($(wildcard ../shared/models),)
 export GENRE_HF_PRESET_MIRROR ?= $(abspath ../shared/models)
 endif
 
-.PHONY: install install-test train train-pretrained evaluate predict test app push bench install-check clean
+.PHONY: install install-test train train-pretrained benchmark evaluate predict test app push bench install-check clean
 
 $(BIN)/.installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -45,8 +52,13 @@ train: install
 train-pretrained: install
 	$(BIN)/genre-hf train --family pretrained --data $(DATA) --out $(OUT_PRETRAINED) $(ARGS)
 
+# Every model and baseline trained with $(SEEDS) seeds and scored on the test split: mean ± std, per-genre
+# tables, plots and results.json in $(BENCHMARK_OUT). DATA may be an MM-IMDb folder (see README, MM-IMDb).
+benchmark: install
+	$(BIN)/genre-hf benchmark --data $(DATA) --family $(FAMILY) --seeds $(SEEDS) --out $(BENCHMARK_OUT) $(ARGS)
+
 evaluate: install
-	$(BIN)/genre-hf evaluate --model $(OUT) --data $(DATA) $(if $(SPLIT),--split $(SPLIT)) \
+	$(BIN)/genre-hf evaluate --model $(OUT) --data $(DATA) $(if $(filter-out all,$(EVAL_SPLIT)),--split $(EVAL_SPLIT)) \
 		--baselines-from $(TRAIN_DATA) --output $(OUT)/evaluation/report.json --plots $(OUT)/evaluation
 
 predict: install

@@ -1,4 +1,4 @@
-"""`genre-hf`: the one command line. train | evaluate | predict | push | app | publish-space.
+"""`genre-hf`: the one command line. train | benchmark | evaluate | predict | push | app | publish-space.
 
 Parsing imports nothing heavy, so `--help` is instant; each command imports what it needs. Errors
 that a user can fix (bad data, a bad model folder, a busy port, a refused push) end in one line
@@ -14,6 +14,7 @@ import sys
 from genre_hf.config import FAMILIES
 
 DEFAULT_OUT = "artifacts/model"
+DEFAULT_BENCHMARK_OUT = "artifacts/benchmark"
 ENVIRONMENT = {  # name -> (what it does, its default)
     "GENRE_HF_MODEL": ("the model (Hub repo id or folder) when --model is not given; for `app`, one per family, comma-separated", "see above"),
     "GENRE_HF_DATA": ("the data when --data is not given; for `app`, a folder whose test movies become examples", "unset"),
@@ -30,6 +31,7 @@ ENVIRONMENT = {  # name -> (what it does, its default)
 }
 COMMAND_ENVIRONMENT = {
     "train": ("GENRE_HF_DATA", "GENRE_HF_CACHE", "GENRE_HF_PRESET_MIRROR", "TF_CONFIG", "HF_TOKEN", "HF_ENDPOINT", "HF_HOME", "TF_CPP_MIN_LOG_LEVEL"),
+    "benchmark": ("GENRE_HF_DATA", "GENRE_HF_CACHE", "GENRE_HF_PRESET_MIRROR", "HF_TOKEN", "HF_ENDPOINT", "HF_HOME", "TF_CPP_MIN_LOG_LEVEL"),
     "evaluate": ("GENRE_HF_MODEL", "GENRE_HF_DATA", "GENRE_HF_CACHE", "GENRE_HF_PRESET_MIRROR", "HF_TOKEN", "HF_ENDPOINT", "HF_HOME", "HF_HUB_OFFLINE",
                  "TF_CPP_MIN_LOG_LEVEL"),
     "predict": ("GENRE_HF_MODEL", "GENRE_HF_DATA", "GENRE_HF_PRESET_MIRROR", "HF_TOKEN", "HF_ENDPOINT", "HF_HOME", "HF_HUB_OFFLINE", "TF_CPP_MIN_LOG_LEVEL"),
@@ -64,17 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
         )
 
     train = command("train", "train the three models and save (and optionally push) the model folder")
-    train.add_argument("--data", default=os.environ.get("GENRE_HF_DATA"), required="GENRE_HF_DATA" not in os.environ,
-                       help="upstream folder, Parquet file, save_to_disk folder or Hub dataset id (default: $GENRE_HF_DATA)")
-    train.add_argument("--out", default=DEFAULT_OUT, help=f"model folder to write (default: {DEFAULT_OUT})")
-    train.add_argument("--family", choices=tuple(FAMILIES), default="scratch",
-                       help="scratch: poster CNN + overview LSTM; pretrained: poster CNN + a pretrained KerasHub text encoder")
-    train.add_argument("--columns", default=None, help="column mapping for non-upstream data, e.g. overview=plot,poster=image")
-    train.add_argument("--loss", choices=("bce", "weighted_bce", "focal"), default=None, help="training objective (default: the config's)")
-    train.add_argument("--epochs", type=int, default=None, help="cap every model's epochs (quick runs)")
+    add_training_arguments(train, "model folder to write", DEFAULT_OUT)
     train.add_argument("--seed", type=int, default=None)
-    train.add_argument("--image-size", type=int, choices=(64, 128, 224), default=None,
-                       help="poster size in pixels, saved with the model (default: the config's, 64)")
     add_input_arguments(train)
     train.add_argument("--strategy", choices=("none", "mirrored", "multiworker"), default="none",
                        help="tf.distribute: mirrored = every local GPU; multiworker = one process per machine, cluster in "
@@ -86,15 +79,29 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--push-to-hub", metavar="REPO_ID", default=None, help="upload the model folder to this Hub repo")
     train.add_argument("--private", action="store_true", help="create the Hub repo as private")
 
+    benchmark = command("benchmark", "train every model and the baselines with several seeds; mean ± std on the test split",
+                        "Train every model and the baselines with several seeds and score them on the test split: each "
+                        "metric's mean ± std over the seeds (a lead within the spread is a tie), per-genre tables, plots "
+                        "and results.json in --out. No model folder is saved.")
+    add_training_arguments(benchmark, "folder for results.json, benchmark.md and the plots", DEFAULT_BENCHMARK_OUT)
+    benchmark.add_argument("--seeds", type=int, default=3, help="how many seeds (at least 2; default 3)")
+    benchmark.add_argument("--first-seed", type=int, default=None, help="the first seed; the others follow it (default: the config's, 42)")
+    benchmark.add_argument("--push-results", metavar="REPO_ID", default=None,
+                           help="add the models' mean figures to this Hub model repo card's model-index")
+    add_input_arguments(benchmark)
+
     evaluate = command("evaluate", "score a model on any data (held out: nothing is tuned)", "Score a model on any data. " + MODEL_LOOKUP)
     evaluate.add_argument("--model", default=None, help="Hub repo id or folder (see above)")
     evaluate.add_argument("--data", default=os.environ.get("GENRE_HF_DATA"), required="GENRE_HF_DATA" not in os.environ,
                           help="upstream folder, Parquet file, save_to_disk folder or Hub dataset id")
-    evaluate.add_argument("--split", default=None, help="score one split (e.g. test); default: every row")
+    evaluate.add_argument("--split", default=None,
+                          help="score one split (test: never trained or tuned on); default: every row, training rows included")
     evaluate.add_argument("--columns", default=None, help="column mapping, e.g. overview=plot,poster=image")
     evaluate.add_argument("--output", default=None, help="write the JSON report here (and a .md beside it)")
     evaluate.add_argument("--baselines-from", default=None, help="training data: fit the baselines on its train split")
     evaluate.add_argument("--plots", default=None, help="write PR curves, per-genre F1 and reliability PNGs here")
+    evaluate.add_argument("--push-results", metavar="REPO_ID", default=None,
+                          help="add the models' figures to this Hub model repo card's model-index (needs a token with write access)")
     add_input_arguments(evaluate)
 
     predict = command("predict", "predict every movie of a data source into a Parquet, CSV or JSON Lines file",
@@ -125,6 +132,20 @@ def build_parser() -> argparse.ArgumentParser:
                          help="the model repo the Space serves, e.g. user/imdb-genres; repeat it for each model family")
     publish.add_argument("--private", action="store_true", help="create the Space private")
     return parser
+
+
+def add_training_arguments(parser: argparse.ArgumentParser, out_help: str, out_default: str) -> None:
+    """What `train` and `benchmark` share: the data, the output folder and the settings that change what is learned."""
+    parser.add_argument("--data", default=os.environ.get("GENRE_HF_DATA"), required="GENRE_HF_DATA" not in os.environ,
+                        help="upstream folder, MM-IMDb folder, Parquet file, save_to_disk folder or Hub dataset id (default: $GENRE_HF_DATA)")
+    parser.add_argument("--out", default=out_default, help=f"{out_help} (default: {out_default})")
+    parser.add_argument("--family", choices=tuple(FAMILIES), default="scratch",
+                        help="scratch: poster CNN + overview LSTM; pretrained: poster CNN + a pretrained KerasHub text encoder")
+    parser.add_argument("--columns", default=None, help="column mapping for non-upstream data, e.g. overview=plot,poster=image")
+    parser.add_argument("--loss", choices=("bce", "weighted_bce", "focal"), default=None, help="training objective (default: the config's)")
+    parser.add_argument("--epochs", type=int, default=None, help="cap every model's epochs (quick runs)")
+    parser.add_argument("--image-size", type=int, choices=(64, 128, 224), default=None,
+                        help="poster size in pixels, saved with the model (default: the config's, 64)")
 
 
 def add_input_arguments(parser: argparse.ArgumentParser) -> None:
@@ -158,23 +179,32 @@ def _model(args) -> str:
     return args.model or model_sources()[0]
 
 
-def run_train(args) -> int:
+def training_config(args, seed: int | None):
+    """The config `train` and `benchmark` start from: the family's encoders and the options given."""
     import dataclasses
 
     from genre_hf.config import GenreConfig
-    from genre_hf.data import ColumnNames
-    from genre_hf.training import TrainOptions
-    from genre_hf.workflow import push, train_and_save
 
     config = GenreConfig.for_family(args.family)
     if args.image_size:
         config = dataclasses.replace(config, image_size=args.image_size)
     if args.loss:
         config = dataclasses.replace(config, loss=args.loss)
-    if args.seed is not None:
-        config = dataclasses.replace(config, seed=args.seed)
-    if args.epochs:
+    if seed is not None:
+        config = dataclasses.replace(config, seed=seed)
+    if args.epochs is not None:
+        if args.epochs < 1:
+            raise ValueError(f"--epochs must be at least 1, not {args.epochs}")
         config = dataclasses.replace(config, **{f"epochs_{m}": min(config.epochs(m), args.epochs) for m in ("poster", "overview", "fusion")})
+    return config
+
+
+def run_train(args) -> int:
+    from genre_hf.data import ColumnNames
+    from genre_hf.training import TrainOptions
+    from genre_hf.workflow import push, train_and_save
+
+    config = training_config(args, args.seed)
     options = TrainOptions(input=args.input, cache_dir=args.cache_dir, strategy=args.strategy, cpu_devices=args.cpu_devices,
                            scale_learning_rate=not args.no_lr_scaling)
     classifier = train_and_save(args.data, args.out, config=config, columns=ColumnNames.parse(args.columns), options=options)
@@ -185,12 +215,30 @@ def run_train(args) -> int:
     return 0
 
 
+def run_benchmark(args) -> int:
+    if args.seeds < 2:  # before TensorFlow is imported: a one-line answer
+        raise ValueError(f"a benchmark needs at least 2 seeds to measure a spread, not {args.seeds}")
+    from genre_hf.data import ColumnNames
+    from genre_hf.seeds import run_benchmark as benchmark
+    from genre_hf.training import TrainOptions
+
+    config = training_config(args, args.first_seed)
+    found = benchmark(args.data, args.out, seeds=args.seeds, config=config, columns=ColumnNames.parse(args.columns),
+                      options=TrainOptions(input=args.input, cache_dir=args.cache_dir))
+    if args.push_results:
+        from genre_hf.card import push_results
+
+        print(f"Added the results to the model-index of {args.push_results}: {push_results(found, args.push_results)}")
+    return 0
+
+
 def run_evaluate(args) -> int:
     from genre_hf.data import ColumnNames
     from genre_hf.evaluate import evaluate
 
     evaluate(_model(args), args.data, split=args.split, columns=ColumnNames.parse(args.columns), output=args.output,
-             baselines_from=args.baselines_from, plots_dir=args.plots, input=args.input, cache_dir=args.cache_dir)
+             baselines_from=args.baselines_from, plots_dir=args.plots, input=args.input, cache_dir=args.cache_dir,
+             push_results=args.push_results)
     return 0
 
 
@@ -230,7 +278,7 @@ def run_publish_space(args) -> int:
     return 0
 
 
-RUN = {"train": run_train, "evaluate": run_evaluate, "predict": run_predict, "push": run_push, "app": run_app,
+RUN = {"train": run_train, "benchmark": run_benchmark, "evaluate": run_evaluate, "predict": run_predict, "push": run_push, "app": run_app,
        "publish-space": run_publish_space}
 
 

@@ -2,8 +2,8 @@
 
 Every source becomes a `datasets.DatasetDict` with the columns `id`, `overview` (str), `genres`
 (list of str) and `poster` (an `Image()` feature). Sources: the upstream folder layout
-(`IMDB_overview_genres.csv` + `Images/<Id>.jpg`), a Hub dataset id, a local Parquet file, or a
-`save_to_disk` folder. Bad rows are skipped and counted by reason, never silently and never with a
+(`IMDB_overview_genres.csv` + `Images/<Id>.jpg`), the MM-IMDb release layout (`mmimdb.py`), a Hub
+dataset id, a local Parquet file, or a `save_to_disk` folder. Bad rows are skipped and counted by reason, never silently and never with a
 crash, because real data has them (N/A-only genres, truncated posters, empty overviews).
 
 Parquet files and Hub datasets can also be streamed (`streaming=True`): the splits are then
@@ -22,6 +22,7 @@ from pathlib import Path
 
 import datasets
 
+from genre_hf import mmimdb
 from genre_hf.posters import poster_to_array
 
 UPSTREAM_CSV = "IMDB_overview_genres.csv"
@@ -70,6 +71,8 @@ class LoadReport:
     skipped: Counter = field(default_factory=Counter)
     skipped_examples: dict[str, list[str]] = field(default_factory=dict)
     streamed: bool = False  # rows are counted as they are read (see iter_movies)
+    notes: list[str] = field(default_factory=list)  # what the loader chose for this source (e.g. MM-IMDb's plot)
+    split_rule: str = ""  # how the splits were made: given by the source, or cut by the id hash
 
     def skip(self, reason: str, movie_id: str) -> None:
         self.skipped[reason] += 1
@@ -92,6 +95,8 @@ class LoadReport:
             "rows_kept": self.rows_kept,
             "skipped": dict(self.skipped),
             "skipped_examples": self.skipped_examples,
+            "notes": self.notes,
+            "split_rule": self.split_rule,
         }
 
     def __str__(self) -> str:
@@ -99,7 +104,7 @@ class LoadReport:
             return f"Streaming movies from {self.source} (rows are cleaned and counted as they are read)"
         kept = sum(self.rows_kept.values())
         splits = ", ".join(f"{name} {n:,}" for name, n in self.rows_kept.items())
-        lines = [f"Loaded {kept:,} of {self.rows_in:,} movies from {self.source} ({splits})"]
+        lines = [f"Loaded {kept:,} of {self.rows_in:,} movies from {self.source} ({splits})", *self.notes]
         if self.skipped:
             lines.append(f"Skipped {sum(self.skipped.values()):,}:")
             for reason in SKIP_REASONS:
@@ -125,6 +130,15 @@ class SplitSpec:
     def from_config(cls, config) -> "SplitSpec":
         return cls(config.validation_fraction, config.test_fraction, config.split_salt)
 
+    def rule(self, given: list[str]) -> str:
+        """How a source with the splits `given` is split (see _ensure_splits), in words for reports."""
+        cut = f"cut by a hash of the id (validation {self.validation:g}, test {self.test:g}, salt {self.salt!r})"
+        if any(alias in given for alias in VALIDATION_ALIASES) or not {"all", "train"} & set(given):
+            return "given by the source"
+        if "test" in given:
+            return f"test given by the source; train and validation {cut}"
+        return cut
+
     def of(self, movie_id: str) -> str:
         digest = hashlib.sha256(f"{self.salt}:{movie_id}".encode()).digest()
         position = int.from_bytes(digest[:8], "big") / 2**64
@@ -149,10 +163,13 @@ def load_movies(
     upstream folder holds its posters as paths and a `save_to_disk` folder is memory-mapped.
     """
     columns = columns or ColumnNames()
-    if streaming and _source_kind(source) in ("parquet", "hub"):
+    kind = _source_kind(source)
+    if streaming and kind in ("parquet", "hub"):
         return _streamed_splits(source, columns, split or SplitSpec())
     raw = _read_source(source, columns)
-    report = LoadReport(source=str(source), rows_in=sum(len(split) for split in raw.values()))
+    report = LoadReport(source=str(source), rows_in=sum(len(split) for split in raw.values()), split_rule=(split or SplitSpec()).rule(list(raw)))
+    if kind == "mmimdb":
+        report.notes.append(mmimdb.plot_note())
     seen_ids: set[str] = set()
     cleaned = {name: _clean(rows, report, seen_ids) for name, rows in raw.items()}
     splits = _ensure_splits(cleaned, split or SplitSpec())
@@ -206,6 +223,8 @@ def count_movies(source: str | Path) -> int | None:
     kind = _source_kind(source)
     if kind == "upstream":
         return sum(1 for _ in _upstream_records(Path(source)))
+    if kind == "mmimdb":
+        return sum(len(ids) for ids in mmimdb.read_split_ids(Path(source)).values())
     if kind == "parquet":
         import pyarrow.parquet
 
@@ -246,6 +265,8 @@ def source_fingerprint(source: str | Path, columns: ColumnNames | None = None) -
     path = Path(source).resolve()
     if kind == "upstream":
         files = [path / UPSTREAM_CSV, path / UPSTREAM_IMAGES]
+    elif kind == "mmimdb":
+        files = [path / mmimdb.SPLIT_FILE, path / mmimdb.MOVIES_DIR]
     elif kind == "parquet":
         files = [path]
     else:
@@ -254,16 +275,32 @@ def source_fingerprint(source: str | Path, columns: ColumnNames | None = None) -
     return {**found, "path": str(path), "files": stats}
 
 
+def source_name(source: str | Path) -> str:
+    """A data set's name for reports and cards: a Hub id as is, "MM-IMDb" for its release layout,
+    else the folder's or file's name."""
+    kind = _source_kind(source)
+    if kind == "hub":
+        return str(source)
+    return "MM-IMDb" if kind == "mmimdb" else Path(source).resolve().name
+
+
+def source_kind(source: str | Path) -> str:
+    """"upstream", "mmimdb", "disk", "parquet" or "hub" (a ValueError for anything else)."""
+    return _source_kind(source)
+
+
 def collect_genres(train: datasets.Dataset) -> list[str]:
     """The genre vocabulary, alphabetical, from the training split only."""
     return sorted({genre for genres in train["genres"] for genre in genres})
 
 
 def _source_kind(source: str | Path) -> str:
-    """"upstream", "disk" (save_to_disk), "parquet" or "hub", or a ValueError that says what is there."""
+    """"upstream", "mmimdb", "disk" (save_to_disk), "parquet" or "hub", or a ValueError that says what is there."""
     path = Path(source)
     if path.is_dir() and (path / UPSTREAM_CSV).is_file():
         return "upstream"
+    if mmimdb.is_release(path):
+        return "mmimdb"
     if path.is_dir() and ((path / "dataset_dict.json").is_file() or (path / "state.json").is_file()):
         return "disk"
     if path.is_file() and path.suffix == ".parquet":
@@ -271,7 +308,8 @@ def _source_kind(source: str | Path) -> str:
     if path.exists():
         raise ValueError(
             f"cannot read movies from {path}: expected a folder with {UPSTREAM_CSV} and "
-            f"{UPSTREAM_IMAGES}/, a save_to_disk folder, or a .parquet file"
+            f"{UPSTREAM_IMAGES}/, an MM-IMDb folder ({mmimdb.SPLIT_FILE} and {mmimdb.MOVIES_DIR}/), a save_to_disk folder, "
+            "or a .parquet file"
         )
     if str(source).count("/") == 1 and not str(source).startswith((".", "/", "~")):
         return "hub"
@@ -294,7 +332,10 @@ def _open_source(source: str | Path, kind: str, streaming: bool):
 def _read_source(source: str | Path, columns: ColumnNames) -> dict[str, datasets.Dataset]:
     kind = _source_kind(source)
     if kind == "upstream":
-        return {"all": _read_upstream(Path(source))}
+        return {"all": _rows_dataset(_upstream_records(Path(source)))}
+    if kind == "mmimdb":
+        folder = Path(source)
+        return {name: _rows_dataset(mmimdb.records(folder, ids)) for name, ids in mmimdb.read_split_ids(folder).items()}
     return {name: _canonical_columns(split, columns) for name, split in _open_source(source, kind, False).items()}
 
 
@@ -312,10 +353,11 @@ def _upstream_records(folder: Path):
             }
 
 
-def _read_upstream(folder: Path) -> datasets.Dataset:
+def _rows_dataset(records) -> datasets.Dataset:
+    """Loader rows (from a folder layout) as a Dataset, their genres cleaned."""
     rows = {"id": [], "overview": [], "genres": [], "poster": []}
-    for record in _upstream_records(folder):
-        for key, value in record.items():
+    for record in records:
+        for key, value in {**record, "genres": parse_genres(record["genres"])}.items():
             rows[key].append(value)
     return datasets.Dataset.from_dict(rows, features=FEATURES)
 
@@ -359,6 +401,12 @@ def stream_movies(source: str | Path, *, columns: ColumnNames | None = None, spl
     if kind == "upstream":
         total = sum(1 for _ in _upstream_records(Path(source)))
         return (_prediction_row(row) for row in _upstream_records(Path(source))), total
+    if kind == "mmimdb":
+        given = mmimdb.read_split_ids(Path(source))
+        if split is not None and split not in given:
+            raise ValueError(f"no split {split!r} in the data; it has {sorted(given)}")
+        ids = [movie_id for name, part in given.items() if split in (None, name) for movie_id in part]
+        return (_prediction_row(row) for row in mmimdb.records(Path(source), ids)), len(ids)
     loaded = _open_source(source, kind, streaming=kind != "disk")
     if split is not None and split not in loaded:
         raise ValueError(f"no split {split!r} in the data; it has {sorted(loaded)}")
@@ -448,7 +496,7 @@ def _streamed_splits(source, columns: ColumnNames, spec: SplitSpec):
     """A Parquet file or Hub dataset as streamed splits: cut by the id hash as it is read (see _ensure_splits)."""
     kind = _source_kind(source)
     raw = {name: _canonical_columns(part, columns) for name, part in _open_source(source, kind, True).items()}
-    report = LoadReport(source=str(source), streamed=True)
+    report = LoadReport(source=str(source), streamed=True, split_rule=spec.rule(list(raw)))
     for alias in VALIDATION_ALIASES:
         if alias in raw:
             raw["validation"] = raw.pop(alias)

@@ -54,10 +54,11 @@ class GenreClassifier(
 
     def save_pretrained(self, save_directory, *, repo_id: str | None = None, push_to_hub: bool = False, **push_kwargs):
         """Write the model folder with its reports and card; it appears (or its files are replaced)
-        only once everything is written."""
+        only once everything is written. The card's usage snippet loads `repo_id` when given, else
+        this folder."""
         with writing(save_directory) as staging:
             self._save_pretrained(staging)
-            render_card(staging, self.config, repo_id=repo_id).save(staging / "README.md")
+            render_card(staging, self.config, repo_id=repo_id, location=str(save_directory)).save(staging / "README.md")
         if push_to_hub:
             return self.push_to_hub(repo_id or Path(save_directory).name, **push_kwargs)
         return None
@@ -80,6 +81,8 @@ class GenreClassifier(
         deleted again if the upload fails, so a failed push never leaves an empty repo behind.
         """
         api = HfApi(token=token)
+        if "/" not in repo_id:  # the Hub puts a bare name under the token's account: the card names the full id
+            repo_id = f"{api.whoami()['name']}/{repo_id}"
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp) / "model"
             self.save_pretrained(folder, repo_id=repo_id)

@@ -47,18 +47,24 @@ def precision_recall_curves(probabilities: dict[str, np.ndarray], labels: np.nda
 
 def per_genre_f1(report: dict, path: Path) -> Path:
     """F1 at the tuned thresholds, per genre, for the three models."""
-    genres, names, titles = report["genres"], list(report["models"]), report["titles"]
-    rows = {**report["models"], **report.get("baselines", {})}
-    figure, axis = plt.subplots(figsize=(12, 4.5))
-    width = 0.8 / len(names)
-    for offset, name in enumerate(names):
-        f1 = [entry["f1"] for entry in rows[name]["per_genre"]]
-        axis.bar(np.arange(len(genres)) + offset * width, f1, width, label=titles[name])
-    axis.set_xticks(np.arange(len(genres)) + 0.4 - width / 2)
-    axis.set_xticklabels(genres, rotation=45, ha="right")
-    axis.set(ylabel="F1 (tuned thresholds)", title="Per-genre F1", ylim=(0, 1))
+    titles = report["titles"]
+    series = {titles[name]: ([entry["f1"] for entry in scores["per_genre"]], None) for name, scores in report["models"].items()}
+    return bars(report["genres"], series, "F1 (tuned thresholds)", "Per-genre F1", path)
+
+
+def bars(labels: list[str], series: dict[str, tuple[list[float], list[float | None] | None]], ylabel: str, title: str, path: Path) -> Path:
+    """Grouped bars: one group per label, one bar per series {title: (values, standard deviations or None)},
+    with the deviations as error bars."""
+    figure, axis = plt.subplots(figsize=(min(24, max(6, 0.18 * len(labels) * len(series) + 3)), 4.5))
+    width = 0.8 / len(series)
+    for offset, (name, (values, spreads)) in enumerate(series.items()):
+        errors = None if spreads is None else [s or 0.0 for s in spreads]
+        axis.bar(np.arange(len(labels)) + offset * width, values, width, yerr=errors, capsize=2 if errors else 0, label=name)
+    axis.set_xticks(np.arange(len(labels)) + 0.4 - width / 2)
+    axis.set_xticklabels(labels, rotation=45, ha="right")
+    axis.set(ylabel=ylabel, title=title, ylim=(0, 1))
     axis.grid(axis="y", alpha=0.3)
-    axis.legend()
+    axis.legend(fontsize=8)
     return _save(figure, path)
 
 

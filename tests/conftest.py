@@ -56,6 +56,35 @@ def write_subset(source: Path, target: Path, rows: int, start: int = 0) -> Path:
     return target
 
 
+def write_mmimdb(source: Path, target: Path, rows: int, start: int = 0) -> tuple[Path, dict[str, list[str]]]:
+    """An MM-IMDb release-layout folder (split.json, dataset/<id>.json with several plots, dataset/<id>.jpeg)
+    of `rows` real movies of the upstream data, and the official split it was given: a cut by row
+    position (not by our id hash), so a loader that re-split the movies would be caught. Each movie's
+    plots are its overview, its first sentence and a fragment: the overview is the longest."""
+    import json
+
+    from genre_hf.data import parse_genres
+
+    (target / "dataset").mkdir(parents=True)
+    with open(source / "IMDB_overview_genres.csv", newline="", encoding="utf-8") as handle:
+        records = [record for _, record in zip(range(start + rows), csv.DictReader(handle))][start:]
+    ids = []
+    for record in records:
+        movie_id = record["Id"].removeprefix("tt")  # MM-IMDb names files by the number alone
+        overview = record["Overview"]
+        plots = [overview.split(".")[0][:60], overview, overview[:20]]
+        meta = {"title": movie_id, "genres": parse_genres(record["Genre"]), "plot": plots}
+        (target / "dataset" / f"{movie_id}.json").write_text(json.dumps(meta), encoding="utf-8")
+        poster = source / "Images" / f"{record['Id']}.jpg"
+        if poster.exists():
+            (target / "dataset" / f"{movie_id}.jpeg").symlink_to(poster)
+        ids.append(movie_id)
+    train_end, dev_end = int(len(ids) * 0.6), int(len(ids) * 0.75)
+    split = {"train": ids[:train_end], "dev": ids[train_end:dev_end], "test": ids[dev_end:]}
+    (target / "split.json").write_text(json.dumps(split), encoding="utf-8")
+    return target, split
+
+
 @pytest.fixture(scope="session")
 def subset_dir(data_dir, tmp_path_factory) -> Path:
     return write_subset(data_dir, tmp_path_factory.mktemp("subset") / "imdb", rows=600)

@@ -5,7 +5,7 @@ import datasets
 import pytest
 from PIL import Image
 
-from genre_hf.data import ColumnNames, collect_genres, load_movies, parse_genres
+from genre_hf.data import ColumnNames, SplitSpec, collect_genres, load_movies, parse_genres
 from tests.conftest import write_subset
 
 
@@ -31,6 +31,22 @@ def test_split_is_deterministic_and_disjoint(subset_dir):
         assert list(first[name]["id"]) == list(second[name]["id"]) and len(first[name]) > 0
     ids = [set(first[name]["id"]) for name in ("train", "validation", "test")]
     assert not ids[0] & ids[1] and not ids[0] & ids[2] and not ids[1] & ids[2]
+
+
+def test_the_real_split_is_disjoint_complete_and_row_independent(data_dir, tmp_path):
+    movies, report = load_movies(data_dir)
+    ids = {name: set(movies[name]["id"]) for name in ("train", "validation", "test")}
+    assert sum(map(len, ids.values())) == len(set().union(*ids.values())) == 5710
+    assert report.split_rule.startswith("cut by a hash of the id")
+    # An id's split depends on the id alone: a folder of other rows puts the same movies in the same splits.
+    other, _ = load_movies(write_subset(data_dir, tmp_path / "tail", rows=400, start=5000))
+    for name in ("train", "validation", "test"):
+        assert set(other[name]["id"]) <= ids[name]
+    spec = SplitSpec()
+    assert [spec.of(movie_id) for movie_id in movies["test"]["id"]] == ["test"] * len(movies["test"])
+    assert SplitSpec(salt="another").of("tt0111161") in ("train", "validation", "test")
+    moved = sum(SplitSpec(salt="another").of(movie_id) != "test" for movie_id in movies["test"]["id"])
+    assert moved > len(movies["test"]) / 2  # the salt, not the ids' order, decides: another salt, another cut
 
 
 def test_parquet_with_other_column_names(subset_dir, tmp_path):

@@ -80,3 +80,34 @@ def test_unknown_split_is_a_clear_error(tiny_model_dir, subset_dir):
                              str(subset_dir), "--split", "tset"], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and "no split 'tset'" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_scoring_every_row_of_the_training_data_warns_that_it_includes_training_rows(tiny_model_dir, subset_dir):
+    from genre_hf.evaluate import evaluate
+
+    training = json.loads((Path(tiny_model_dir) / "training_report.json").read_text())
+    said = []
+    report = evaluate(str(tiny_model_dir), str(subset_dir), log=said.append)
+    warning = next(line for line in said if line.startswith("WARNING"))
+    assert (f"including {training['movies']['train']:,} train rows the models were fitted on and "
+            f"{training['movies']['validation']:,} validation rows they were tuned on") in warning
+    assert report["provenance"]["used_in_training"] is True and report["split"] == "all"
+
+    said.clear()
+    report = evaluate(str(tiny_model_dir), str(subset_dir), split="test", log=said.append)
+    assert not any(line.startswith("WARNING") for line in said)
+    assert "Scoring the test split of the training data: never used for training or tuning." in said
+    assert report["provenance"]["used_in_training"] is False and report["movies"] == training["movies"]["test"]
+
+    said.clear()
+    evaluate(str(tiny_model_dir), str(subset_dir), split="validation", log=said.append)
+    assert any(line.startswith("WARNING: Scoring the validation split of the training data: epochs, temperatures and "
+                               "thresholds were tuned on these rows") for line in said)
+
+
+def test_other_data_says_what_it_cannot_know(evaluated):
+    _, out, stdout = evaluated
+    report = json.loads((out / "report.json").read_text())
+    assert report["provenance"]["same_data_as_training"] is False and report["provenance"]["used_in_training"] is None
+    assert "WARNING: Scoring every row of" in stdout and "if these movies are in the training data" in stdout
+    assert (out / "report.results.json").is_file()

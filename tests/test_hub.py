@@ -121,7 +121,8 @@ def test_card_metadata_holds_the_report_numbers(tiny_model_dir):
     card = ModelCard.load(tiny_model_dir / "README.md")
     data = card.data.to_dict()
     assert data["library_name"] == "genre_hf" and data["pipeline_tag"] == "text-classification"
-    assert data["license"] == "other" and data["datasets"] and "keras" in data["tags"]
+    assert data["license"] == "other" and "keras" in data["tags"]
+    assert "datasets" not in data  # trained from a folder: only a Hub dataset id belongs there
     report = json.loads((tiny_model_dir / "benchmark.json").read_text())
     results = {r.metric_name: r.metric_value for r in card.data.eval_results}
     test = report["test"]  # the card headlines the split nothing was tuned on
@@ -202,7 +203,14 @@ def test_train_from_a_hub_dataset_repo_and_push(hub, subset_dir, tmp_path):
     assert "Loaded 160 of 160 movies from user/some-dataset" in result.stdout
     assert "Pushed to user/from-dataset" in result.stdout
     files = {sibling.rfilename for sibling in api.model_info("user/from-dataset").siblings}
-    assert set(MODEL_FILES) <= files and "README.md" in files
+    assert set(MODEL_FILES) <= files and "README.md" in files and "results.json" in files
+    # The card names the Hub dataset, at the revision trained on, and the repo it was pushed to.
+    card = ModelCard.load("user/from-dataset", token=TOKEN)
+    revision = api.dataset_info("user/some-dataset").sha
+    assert card.data.datasets == ["user/some-dataset"] and 'from_pretrained("user/from-dataset")' in card.text
+    assert {(r.dataset_type, r.dataset_revision) for r in card.data.eval_results} == {("user/some-dataset", revision)}
+    results = json.loads(Path(api.hf_hub_download("user/from-dataset", "results.json", cache_dir=tmp_path / "dl")).read_text())
+    assert results["data"]["kind"] == "hub" and results["data"]["revision"] == revision
 
 
 def test_repeated_calls_are_compiled_and_give_the_same_probabilities(tiny_model_dir, sample_movie):

@@ -129,3 +129,18 @@ def test_ece_small_when_calibrated_large_when_overconfident(metric):
     over = metric.compute(predictions=overconfident, references=y)
     assert over["ece"] > 0.1
     assert over["bce"] > calibrated["bce"]
+
+
+def test_classwise_calibration_error_is_each_genres_own_averaged(metric, mod, data):
+    p, y = data
+    res = metric.compute(predictions=p, references=y, genres=GENRES, per_genre=True)
+    own = [mod.expected_calibration_error(p[:, g], y[:, g]) for g in range(len(GENRES))]
+    assert [row["ece"] for row in res["per_genre"]] == pytest.approx(own)
+    assert res["classwise_ece"] == pytest.approx(np.mean(own))
+    # Pooled over cells, one genre's over-confidence cancels another's under-confidence; class-wise it does not.
+    rng = np.random.default_rng(2)
+    frequency = np.array([0.1] * 5 + [0.5] * 5)
+    y = (rng.random((4000, 10)) < frequency).astype(np.int32)
+    p = np.full((4000, 10), 0.3, np.float32)  # right on average, wrong for every genre by 0.2
+    res = metric.compute(predictions=p, references=y)
+    assert res["ece"] < 0.02 and res["classwise_ece"] == pytest.approx(0.2, abs=0.02)

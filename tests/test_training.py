@@ -131,3 +131,48 @@ def test_the_fused_bilstm_is_keras_bidirectional_lstm_in_one_op_per_direction():
     fresh = FusedBiLSTM(12)
     fresh.build((None, 30, 16))
     np.testing.assert_array_equal(fresh.weights[2].numpy()[12:24], 1.0)  # the forget gate starts open, as in Keras
+
+
+def _rewrite_split_rows(folder, split: str, spec: SplitSpec) -> int:
+    """Give every movie of `split` another overview and a genre no other movie has; returns how many."""
+    import csv
+
+    path = folder / "IMDB_overview_genres.csv"
+    with open(path, newline="", encoding="utf-8") as handle:
+        header, *rows = list(csv.reader(handle))
+    changed = 0
+    for row in rows:
+        if spec.of(row[0]) == split:
+            row[1], row[-1] = "['Documentary']", "Space pirates plan a heist on a frozen moon while a detective watches."
+            changed += 1
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        csv.writer(handle).writerows([header, *rows])
+    return changed
+
+
+def test_the_test_split_never_tunes_anything(data_dir, tmp_path):
+    """Three trainings of the same movies: one as given, one whose test rows are rewritten (other
+    overviews, a new genre), one whose validation rows are. Thresholds and temperatures must not move
+    with the test rows, and must move with the validation rows (else this test could not fail)."""
+    import json
+
+    from genre_hf.workflow import train_and_save
+    from tests.conftest import write_subset
+
+    config = tiny_config(epochs_poster=1, epochs_overview=1, epochs_fusion=1)
+    spec = SplitSpec.from_config(config)
+    calibration = {}
+    for variant in ("given", "test", "validation"):
+        folder = write_subset(data_dir, tmp_path / variant, rows=300)
+        if variant != "given":
+            assert _rewrite_split_rows(folder, variant, spec) > 20
+        train_and_save(str(folder), tmp_path / f"model-{variant}", config=config, log=lambda message: None)
+        calibration[variant] = json.loads((tmp_path / f"model-{variant}" / "thresholds.json").read_text())
+        benchmark = json.loads((tmp_path / f"model-{variant}" / "benchmark.json").read_text())
+        calibration[variant + " test scores"] = benchmark["test"]["models"]["fusion"]["map"]
+    assert calibration["test"] == calibration["given"]  # every temperature, offset and threshold
+    assert "Documentary" not in calibration["test"]["genres"]  # the genre list comes from train alone
+    assert calibration["test test scores"] != calibration["given test scores"]  # the test rows did change
+    moved = [name for name in ("poster", "overview", "fusion")
+             if calibration["validation"]["models"][name] != calibration["given"]["models"][name]]
+    assert moved == ["poster", "overview", "fusion"]

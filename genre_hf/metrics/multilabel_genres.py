@@ -32,10 +32,10 @@ Args:
     genres: the G genre names (required for `per_genre=True`).
     n_bins: number of equal-width bins on [0, 1] for the ECE.
     per_genre: also return `per_genre`, a list of
-        {genre, support, precision, recall, f1, ap, threshold} dicts (ap is None when support is 0).
+        {genre, support, precision, recall, f1, ap, ece, threshold} dicts (ap is None when support is 0).
 Returns:
     bce, micro_precision, micro_recall, micro_f1, macro_f1, weighted_f1, samples_f1, map, ece,
-    label_cardinality, predicted_cardinality (Python floats), and `per_genre` when asked.
+    classwise_ece, label_cardinality, predicted_cardinality (Python floats), and `per_genre` when asked.
     Precision/recall/F1 use zero_division=0.
 """
 
@@ -76,6 +76,13 @@ def expected_calibration_error(probabilities, references, n_bins=15):
     return float(np.sum(curve.counts[filled] / curve.counts.sum() * gaps))
 
 
+def classwise_calibration_errors(probabilities, references, n_bins=15):
+    """The ECE of each column (genre) on its own: a list of G floats."""
+    p = np.asarray(probabilities, dtype=np.float64)
+    y = np.asarray(references, dtype=np.float64)
+    return [expected_calibration_error(p[:, g], y[:, g], n_bins) for g in range(p.shape[1])]
+
+
 def _prf(y_true, y_pred, average):
     return precision_recall_fscore_support(y_true, y_pred, average=average, zero_division=0)
 
@@ -114,6 +121,7 @@ class MultilabelGenres(evaluate.Metric):
         support = y.sum(axis=0)
         ap = [average_precision_score(y[:, g], p[:, g]) if support[g] > 0 else None for g in range(n_genres)]
         ap_defined = [a for a in ap if a is not None]
+        genre_ece = classwise_calibration_errors(p, y, n_bins)
 
         result = {
             "bce": float(bce),
@@ -125,6 +133,7 @@ class MultilabelGenres(evaluate.Metric):
             "samples_f1": float(_prf(y, y_pred, "samples")[2]),
             "map": float(np.mean(ap_defined)) if ap_defined else float("nan"),
             "ece": expected_calibration_error(p, y, n_bins),
+            "classwise_ece": float(np.mean(genre_ece)),
             "label_cardinality": float(y.sum(axis=1).mean()),
             "predicted_cardinality": float(y_pred.sum(axis=1).mean()),
         }
@@ -138,6 +147,7 @@ class MultilabelGenres(evaluate.Metric):
                     "recall": float(rec[g]),
                     "f1": float(f1[g]),
                     "ap": None if ap[g] is None else float(ap[g]),
+                    "ece": float(genre_ece[g]),
                     "threshold": float(t[g]),
                 }
                 for g in range(n_genres)
