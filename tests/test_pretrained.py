@@ -147,3 +147,56 @@ def test_importing_and_loading_the_scratch_family_never_imports_keras_hub(tiny_m
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.split()[-2:] == ["False", "False"]
+
+
+def test_the_space_switches_families_in_a_browser_and_through_the_api(classifier, tiny_model_dir, encoder_hub, sample_movie, tmp_path):
+    """Both families loaded once; a visitor's switch redraws the panels with the other family's answer,
+    and the API's `family` gives exactly what that family's classifier says."""
+    from gradio_client import Client, handle_file
+
+    from genre_hf import GenreClassifier
+    from genre_hf.space import build_demo, family_label, launch
+    from tests.conftest import free_port
+    from tests.test_browser import CHROMIUM, CHROMIUM_ARGS
+
+    scratch = GenreClassifier.from_pretrained(tiny_model_dir)
+    families = {family_label(scratch): scratch, family_label(classifier): classifier}
+    assert len(families) == 2
+    poster, overview, _ = sample_movie
+    demo = build_demo(families)
+    _, url, _ = launch(demo, port=free_port(), prevent_thread_lock=True, quiet=True)
+    try:
+        client = Client(url, verbose=False)
+        for label, family in families.items():
+            answer = client.predict(handle_file(str(poster)), overview, label, api_name="/predict")
+            expected = family.predict(poster=poster, overview=overview)
+            for name in ("poster", "overview", "fusion"):
+                got = dict(answer[name]["probabilities"])
+                for genre, probability in expected[name]["probabilities"].items():
+                    assert got[genre] == pytest.approx(probability, abs=1e-4), (label, name, genre)
+        if not Path(CHROMIUM).exists():
+            pytest.skip(f"no browser at {CHROMIUM}: the API part passed")
+        from playwright.sync_api import sync_playwright
+
+        pretrained_label = family_label(classifier)
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            try:
+                page = browser.new_page(viewport={"width": 1400, "height": 1600})
+                page.goto(url)
+                page.locator("#poster input[type=file]").set_input_files(str(poster))
+                page.locator("#poster img").first.wait_for(timeout=15_000)
+                page.locator("#overview textarea").fill(overview)
+                page.get_by_role("button", name="Predict genres").click()
+                page.locator("#panel-overview").get_by_text("Overview LSTM").first.wait_for(timeout=30_000)
+                page.locator("#genres-fusion").get_by_text("Predicted:").wait_for(timeout=30_000)
+                page.locator("#family").get_by_text(pretrained_label).click()
+                page.locator("#panel-overview").get_by_text("Overview all-MiniLM-L6-v2").first.wait_for(timeout=30_000)
+                page.locator("#genres-fusion").get_by_text("Predicted:").wait_for(timeout=30_000)
+                switched = page.locator("#panel-overview").inner_text()
+                page.screenshot(path=str(tmp_path / "families.png"), full_page=True)
+            finally:
+                browser.close()
+        assert "Overview LSTM" not in switched and "%" in switched
+    finally:
+        demo.close()
