@@ -43,7 +43,7 @@ class GenreConfig:
     text_sequence_length: int = 128  # WordPiece tokens, [CLS] and [SEP] included
     # Every layer's attention-mask mean (0 = embeddings), each scaled to unit length and concatenated:
     # genre cues sit in the middle layers as much as in the last, and the unit scale keeps one layer
-    # from drowning the others (measured: README, "The pretrained family").
+    # from drowning the others (measured: README, "Two model families").
     text_layers: list[int] = field(default_factory=lambda: [1, 2, 3, 4, 5, 6])
     text_normalize_layers: bool = True
     text_embedding_dim: int = 0  # hidden size x layers, set by training
