@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,24 @@ CHROMIUM_ARGS = [
     "--disable-component-update", "--disable-sync",
 ]
 MODELS = ("poster", "overview", "fusion")
+
+
+@contextmanager
+def page_with_movie(url: str, poster, overview: str, height: int = 1600):
+    """The app open in chromium with a poster uploaded and an overview typed; the browser closes after."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": height})
+            page.goto(url)
+            page.locator("#poster input[type=file]").set_input_files(str(poster))
+            page.locator("#poster img").first.wait_for(timeout=15_000)  # the upload is done
+            page.locator("#overview textarea").fill(overview)
+            yield page
+        finally:
+            browser.close()
 
 
 @pytest.fixture(scope="module")
@@ -32,29 +51,18 @@ def app_url(tiny_model_dir, data_dir):
 
 
 def test_upload_type_click_and_read_three_panels(app_url, tiny_model_dir, sample_movie, tmp_path):
-    from playwright.sync_api import sync_playwright
-
     from genre_hf.config import GenreConfig
 
     genres = GenreConfig.load(tiny_model_dir / "config.json").genres
     poster, overview, _ = sample_movie
     screenshot = tmp_path / "app.png"
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1600})
-            page.goto(app_url)
-            page.locator("#poster input[type=file]").set_input_files(str(poster))
-            page.locator("#poster img").first.wait_for(timeout=15_000)  # the upload is done
-            page.locator("#overview textarea").fill(overview)
-            page.get_by_role("button", name="Predict genres").click()
-            for name in MODELS:
-                page.locator(f"#genres-{name}").get_by_text("Predicted:").wait_for(timeout=30_000)
-            panels = {name: page.locator(f"#panel-{name}").inner_text() for name in MODELS}
-            agreement = page.locator("#agreement").inner_text()
-            page.screenshot(path=str(screenshot), full_page=True)
-        finally:
-            browser.close()
+    with page_with_movie(app_url, poster, overview) as page:
+        page.get_by_role("button", name="Predict genres").click()
+        for name in MODELS:
+            page.locator(f"#genres-{name}").get_by_text("Predicted:").wait_for(timeout=30_000)
+        panels = {name: page.locator(f"#panel-{name}").inner_text() for name in MODELS}
+        agreement = page.locator("#agreement").inner_text()
+        page.screenshot(path=str(screenshot), full_page=True)
 
     titles = {"poster": "Poster CNN", "overview": "Overview LSTM", "fusion": "Fusion"}
     for name, text in panels.items():

@@ -18,7 +18,7 @@ from genre_hf import explain
 from genre_hf.explain import CAM_MODELS, OVERLAY_SIDE, WORD_MODELS, explainer, to_jsonable
 from genre_hf.posters import poster_to_array
 from tests.conftest import free_port
-from tests.test_browser import CHROMIUM, CHROMIUM_ARGS
+from tests.test_browser import CHROMIUM, page_with_movie
 
 MOVIES = 8
 K = 3  # words removed in the faithfulness check
@@ -268,32 +268,21 @@ def test_explain_endpoint_through_gradio_client(app_url, classifier, movies, tmp
 def test_explain_section_in_a_browser(app_url, classifier, movies, tmp_path):
     if not Path(CHROMIUM).exists():
         pytest.skip(f"no browser at {CHROMIUM}: install Debian's chromium (apt-get install chromium) to run this test")
-    from playwright.sync_api import sync_playwright
-
     poster, overview = movies[2]["poster"], movies[2]["overview"]
     expected = classifier.explain(poster, overview)
     screenshot = tmp_path / "explain.png"
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1800})
-            page.goto(app_url)
-            page.locator("#poster input[type=file]").set_input_files(str(poster))
-            page.locator("#poster img").first.wait_for(timeout=15_000)
-            page.locator("#overview textarea").fill(overview)
-            page.get_by_text("Explain: why each model says what it says").click()
-            page.locator("#explain-button").click()
-            for name in CAM_MODELS:
-                page.locator(f"#explain-heat-{name} img").wait_for(timeout=30_000)
-            page.locator("#explain-legend").get_by_text("Red:").wait_for(timeout=30_000)
-            status = page.locator("#explain-status").inner_text()
-            words = {name: page.locator(f"#explain-words-{name}").inner_text() for name in WORD_MODELS}
-            sources = [page.locator(f"#explain-heat-{name} img").get_attribute("src") for name in CAM_MODELS]
-            modalities = page.locator("#explain-modalities").inner_text()
-            page.locator("#explain").scroll_into_view_if_needed()
-            page.screenshot(path=str(screenshot), full_page=True)
-        finally:
-            browser.close()
+    with page_with_movie(app_url, poster, overview, height=1800) as page:
+        page.get_by_text("Explain: why each model says what it says").click()
+        page.locator("#explain-button").click()
+        for name in CAM_MODELS:
+            page.locator(f"#explain-heat-{name} img").wait_for(timeout=30_000)
+        page.locator("#explain-legend").get_by_text("Red:").wait_for(timeout=30_000)
+        status = page.locator("#explain-status").inner_text()
+        words = {name: page.locator(f"#explain-words-{name}").inner_text() for name in WORD_MODELS}
+        sources = [page.locator(f"#explain-heat-{name} img").get_attribute("src") for name in CAM_MODELS]
+        modalities = page.locator("#explain-modalities").inner_text()
+        page.locator("#explain").scroll_into_view_if_needed()
+        page.screenshot(path=str(screenshot), full_page=True)
 
     assert f"Explaining {expected['genre']}" in status
     for text in words.values():

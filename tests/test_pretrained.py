@@ -157,7 +157,7 @@ def test_the_space_switches_families_in_a_browser_and_through_the_api(classifier
     from genre_hf import GenreClassifier
     from genre_hf.space import build_demo, family_label, launch
     from tests.conftest import free_port
-    from tests.test_browser import CHROMIUM, CHROMIUM_ARGS
+    from tests.test_browser import CHROMIUM, page_with_movie
 
     scratch = GenreClassifier.from_pretrained(tiny_model_dir)
     families = {family_label(scratch): scratch, family_label(classifier): classifier}
@@ -176,27 +176,15 @@ def test_the_space_switches_families_in_a_browser_and_through_the_api(classifier
                     assert got[genre] == pytest.approx(probability, abs=1e-4), (label, name, genre)
         if not Path(CHROMIUM).exists():
             pytest.skip(f"no browser at {CHROMIUM}: the API part passed")
-        from playwright.sync_api import sync_playwright
-
-        pretrained_label = family_label(classifier)
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            try:
-                page = browser.new_page(viewport={"width": 1400, "height": 1600})
-                page.goto(url)
-                page.locator("#poster input[type=file]").set_input_files(str(poster))
-                page.locator("#poster img").first.wait_for(timeout=15_000)
-                page.locator("#overview textarea").fill(overview)
-                page.get_by_role("button", name="Predict genres").click()
-                page.locator("#panel-overview").get_by_text("Overview LSTM").first.wait_for(timeout=30_000)
-                page.locator("#genres-fusion").get_by_text("Predicted:").wait_for(timeout=30_000)
-                page.locator("#family").get_by_text(pretrained_label).click()
-                page.locator("#panel-overview").get_by_text("Overview all-MiniLM-L6-v2").first.wait_for(timeout=30_000)
-                page.locator("#genres-fusion").get_by_text("Predicted:").wait_for(timeout=30_000)
-                switched = page.locator("#panel-overview").inner_text()
-                page.screenshot(path=str(tmp_path / "families.png"), full_page=True)
-            finally:
-                browser.close()
+        with page_with_movie(url, poster, overview) as page:
+            page.get_by_role("button", name="Predict genres").click()
+            page.locator("#panel-overview").get_by_text("Overview LSTM").first.wait_for(timeout=30_000)
+            page.locator("#genres-fusion").get_by_text("Predicted:").wait_for(timeout=30_000)
+            page.locator("#family").get_by_text(family_label(classifier)).click()
+            page.locator("#panel-overview").get_by_text("Overview all-MiniLM-L6-v2").first.wait_for(timeout=30_000)
+            page.locator("#genres-fusion").get_by_text("Predicted:").wait_for(timeout=30_000)
+            switched = page.locator("#panel-overview").inner_text()
+            page.screenshot(path=str(tmp_path / "families.png"), full_page=True)
         assert "Overview LSTM" not in switched and "%" in switched
     finally:
         demo.close()
