@@ -80,6 +80,17 @@ class GenreConfig:
     fusion_hidden: int = 128
     fusion_dropout: float = 0.4
     modality_dropout: float = 0.15
+    # A frozen pretrained encoder's features go into the joint head whole, not through its trunk.
+    fusion_reads_features: bool = True
+    # The head learns on the trunks' embeddings computed once (no augmentation or trunk dropout
+    # then): several times faster than running the frozen trunks every batch, the same quality
+    # (README, "Scaling"). Off, or under a tf.distribute strategy: end to end through them.
+    fusion_on_stored_embeddings: bool = True
+    # With a frozen text encoder: a neighbour vote in the joint head (models.NeighbourGenres), the
+    # genres of the `neighbour_k` nearest training overviews (0: none).
+    neighbour_k: int = 0
+    neighbour_temperature: float = 0.05
+    neighbour_index_size: int = 0  # training movies in its index, set by training
     wide_tfidf: bool = True
     wide_scale: float = 30.0
     wide_l2: float = 3e-6
@@ -127,7 +138,7 @@ class GenreConfig:
         return {
             k: v
             for k, v in self.to_dict().items()
-            if k not in ("genres", "format_version", "text_preset_revision", "text_preset_sha256", "text_embedding_dim")
+            if k not in ("genres", "format_version", "text_preset_revision", "text_preset_sha256", "text_embedding_dim", "neighbour_index_size")
             and getattr(default, k) != v
         }
 
@@ -151,14 +162,14 @@ class GenreConfig:
 
 
 # Settings added within a format version, with the value that reproduces a folder saved before them.
-ADDED_SINCE_FORMAT = {"text_normalize_layers": False}
+ADDED_SINCE_FORMAT = {"text_normalize_layers": False, "fusion_reads_features": False, "fusion_on_stored_embeddings": False}
 
 # A family is a set of encoders and the settings that suit them. The pretrained text encoder already
 # carries the word evidence the wide TF-IDF path adds to the LSTM (measured: it costs the pretrained
 # fusion model mAP), and its 512-unit trunk wants a wider joint head than the LSTM's 128.
 FAMILIES = {
     "scratch": {},
-    "pretrained": {"overview_encoder": "keras_hub", "wide_tfidf": False, "fusion_hidden": 512, "fusion_dropout": 0.5},
+    "pretrained": {"overview_encoder": "keras_hub", "wide_tfidf": False, "fusion_hidden": 512, "fusion_dropout": 0.5, "neighbour_k": 25},
 }
 
 

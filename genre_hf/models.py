@@ -175,6 +175,54 @@ class TfIdf(layers.Layer):
         return {**super().get_config(), "vocabulary_size": self.vocabulary_size, "scale": self.scale}
 
 
+@keras.saving.register_keras_serializable(package="genre_hf")
+class NeighbourGenres(layers.Layer):
+    """A neighbour vote: the multi-hot genres of the `k` training movies whose overviews are nearest
+    (cosine on one slice of a frozen encoder's features), weighted by softmax(similarity / temperature).
+
+    A pretrained sentence embedding puts overviews of a genre near each other, and the vote gives
+    the head what 5k movies teach it worst, the rarer genres (measured: README, "Two model
+    families"). The training movies' embeddings and genres are stored as weights (`set_index`); in
+    training each movie's own row, its nearest, is left out, or the vote would be its own label.
+    """
+
+    def __init__(self, size: int, start: int, dimension: int, genres: int, k: int, temperature: float, **kwargs):
+        super().__init__(**kwargs)
+        self.size, self.start, self.dimension, self.genres, self.k, self.temperature = size, start, dimension, genres, k, temperature
+        self.keys = self.add_weight(shape=(size, dimension), initializer="zeros", dtype="float16", trainable=False, name="keys")
+        self.votes = self.add_weight(shape=(size, genres), initializer="zeros", dtype="float16", trainable=False, name="votes")
+
+    def set_index(self, train_features, train_labels) -> None:
+        """The training split's embeddings (any N x D array-like, read in chunks) and genres."""
+        keys = np.concatenate([self._unit(np.asarray(train_features[i : i + 4096], np.float32)) for i in range(0, len(train_labels), 4096)])
+        self.keys.assign(keys.astype("float16"))
+        self.votes.assign(np.asarray(train_labels, np.float16))
+
+    def _unit(self, features):
+        part = features[:, self.start : self.start + self.dimension]
+        norm = np.sqrt((part * part).sum(axis=1, keepdims=True))
+        return part / np.maximum(norm, 1e-6)
+
+    def call(self, features, training=False):
+        import tensorflow as tf
+
+        query = features[:, self.start : self.start + self.dimension]
+        query = query / tf.maximum(tf.norm(query, axis=1, keepdims=True), 1e-6)
+        similarity = tf.matmul(query, tf.cast(self.keys, query.dtype), transpose_b=True)
+        nearest, index = tf.math.top_k(similarity, min(self.k + int(bool(training)), self.size))
+        if training:  # the movie itself is its own nearest
+            nearest, index = nearest[:, 1:], index[:, 1:]
+        weights = tf.nn.softmax(nearest / self.temperature, axis=1)
+        return tf.einsum("bk,bkg->bg", weights, tf.gather(tf.cast(self.votes, query.dtype), index))
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.genres)
+
+    def get_config(self):
+        names = ("size", "start", "dimension", "genres", "k", "temperature")
+        return {**super().get_config(), **{name: getattr(self, name) for name in names}}
+
+
 def model_input(encoder: Encoder) -> keras.KerasTensor:
     shape, dtype = encoder.input_spec()
     return keras.Input(shape, dtype=dtype, name=encoder.input_name)
@@ -193,7 +241,8 @@ def build_models(config: GenreConfig, encoders: dict[str, Encoder], vocabulary_s
     inputs[MODALITIES_INPUT] = keras.Input((2,), dtype="float32", name=MODALITIES_INPUT)
     embeddings = {modality: encoder.trunk(inputs[encoder.input_name]) for modality, encoder in encoders.items()}
     outputs = {modality: _single_head(config, encoder, embeddings[modality]) for modality, encoder in encoders.items()}
-    outputs["fusion"] = _fusion_head(config, embeddings, inputs, vocabulary_size)
+    sources = fusion_sources(config, encoders, embeddings, inputs)
+    outputs["fusion"] = _apply_fusion_head(_fusion_head_layers(config, encoders, vocabulary_size), sources)
     whole = keras.Model(inputs, outputs, name="genre_models")
     views = {
         modality: keras.Model({encoder.input_name: inputs[encoder.input_name]}, outputs[modality], name=modality)
@@ -210,24 +259,107 @@ def _single_head(config: GenreConfig, encoder: Encoder, embedding):
     return layers.Dense(config.num_genres, activation="sigmoid", name=output_layer(name))(x)
 
 
-def _fusion_head(config: GenreConfig, embeddings: dict, inputs: dict, vocabulary_size: int):
+def fusion_sources(config: GenreConfig, encoders: dict[str, Encoder], embeddings: dict, inputs: dict) -> dict:
+    """What the fusion head reads, by name: each modality's embedding (or, for a frozen pretrained
+    encoder when `fusion_reads_features`, the encoder's own features: a general-purpose embedding
+    the head can use whole, where the trunk's is a bottleneck trained for that modality alone), which
+    modalities a movie has, and the token ids for the wide path."""
+    sources = {
+        modality: inputs[encoder.input_name] if _reads_features(config, encoder) else embeddings[modality]
+        for modality, encoder in encoders.items()
+    }
+    sources[MODALITIES_INPUT] = inputs[MODALITIES_INPUT]
+    if config.wide_tfidf:
+        sources[TOKENS_INPUT] = inputs[TOKENS_INPUT]
+    return sources
+
+
+def _reads_features(config: GenreConfig, encoder: Encoder) -> bool:
+    return encoder.frozen and config.fusion_reads_features
+
+
+def _fusion_head_layers(config: GenreConfig, encoders: dict[str, Encoder], vocabulary_size: int) -> dict[str, layers.Layer]:
+    """The fusion model's own layers (everything after the trunks), by name."""
+    head = [
+        layers.Dropout(config.text_input_dropout, name=f"fusion_{modality}_dropout")  # on a frozen encoder's features
+        for modality, encoder in encoders.items() if _reads_features(config, encoder)
+    ]
+    if config.neighbour_k and _reads_features(config, encoders["overview"]):
+        layer_count = len(config.text_layers)
+        dimension = config.text_embedding_dim // layer_count  # the deepest pooled layer: the sentence embedding
+        head.append(NeighbourGenres(config.neighbour_index_size, (layer_count - 1) * dimension, dimension, config.num_genres,
+                                    config.neighbour_k, config.neighbour_temperature, name="neighbour_genres"))
+        head.append(layers.Concatenate(name="joint_text"))
+    head += [
+        ModalityGate(config.modality_dropout, seed=config.seed, name="modality_dropout"),
+        layers.Concatenate(name="joint_embedding"),
+        layers.Dropout(config.fusion_dropout, name="joint_dropout"),
+        layers.Dense(config.fusion_hidden, activation="relu", name="fusion_hidden"),
+        layers.Dropout(config.fusion_dropout, name="fusion_head_dropout"),
+        layers.Dense(config.num_genres, name="deep_logits"),
+        layers.Activation("sigmoid", name=output_layer("fusion")),
+    ]
+    if config.wide_tfidf:
+        regularizer = keras.regularizers.L2(config.wide_l2 * config.wide_scale**2)
+        head += [
+            TfIdf(vocabulary_size, config.wide_scale, name="tfidf"),
+            layers.Dense(config.num_genres, kernel_regularizer=regularizer, name="wide_logits"),
+            layers.Multiply(name="wide_gate"),
+            layers.Add(name="logits"),
+        ]
+    return {layer.name: layer for layer in head}
+
+
+def _apply_fusion_head(head: dict[str, layers.Layer], sources: dict):
     """Both embeddings, gated by which modalities a movie has, into a joint head, plus a wide TF-IDF
     layer: on 5k movies the linear word evidence is what a deep text branch learns worst."""
-    poster, text, keep_text = ModalityGate(config.modality_dropout, seed=config.seed, name="modality_dropout")(
-        [embeddings["poster"], embeddings["overview"], inputs[MODALITIES_INPUT]]
+    poster, text = (head[f"fusion_{m}_dropout"](sources[m]) if f"fusion_{m}_dropout" in head else sources[m] for m in ("poster", "overview"))
+    if "neighbour_genres" in head:  # before the gate, which blanks it with the overview
+        text = head["joint_text"]([text, head["neighbour_genres"](sources["overview"])])
+    poster, text, keep_text = head["modality_dropout"]([poster, text, sources[MODALITIES_INPUT]])
+    x = head["joint_embedding"]([poster, text])
+    x = head["joint_dropout"](x)
+    x = head["fusion_hidden"](x)
+    x = head["fusion_head_dropout"](x)
+    logits = head["deep_logits"](x)
+    if "tfidf" in head:
+        wide = head["wide_logits"](head["tfidf"](sources[TOKENS_INPUT]))
+        wide = head["wide_gate"]([wide, keep_text])  # no overview, no word evidence
+        logits = head["logits"]([logits, wide])
+    return head[output_layer("fusion")](logits)
+
+
+def fusion_head(whole: keras.Model, config: GenreConfig, encoders: dict[str, Encoder]) -> tuple[keras.Model, keras.Model]:
+    """(head, sources): the fusion model's own layers (shared with `whole`) as a model on what they
+    read, and a model from the whole's inputs to the embeddings the frozen trunks compute for them.
+
+    Training fits the head on those embeddings computed once, instead of running the frozen trunks
+    on every batch of every epoch (most of the fusion model's training time); the trunks then see
+    no augmentation or dropout while the head learns, as at prediction time.
+    """
+    inputs = {tensor.name: tensor for tensor in whole.inputs}
+    embeddings = {modality: whole.get_layer(f"{modality}_embedding").output for modality in encoders}
+    sources = fusion_sources(config, encoders, embeddings, inputs)
+    computed = [modality for modality, encoder in encoders.items() if not _reads_features(config, encoder)]
+    source_model = keras.Model(
+        {encoders[m].input_name: inputs[encoders[m].input_name] for m in computed},
+        {f"{m}_embedding": sources[m] for m in computed},
+        name="fusion_sources",
     )
-    x = layers.Concatenate(name="joint_embedding")([poster, text])
-    x = layers.Dropout(config.fusion_dropout, name="joint_dropout")(x)
-    x = layers.Dense(config.fusion_hidden, activation="relu", name="fusion_hidden")(x)
-    x = layers.Dropout(config.fusion_dropout, name="fusion_head_dropout")(x)
-    logits = layers.Dense(config.num_genres, name="deep_logits")(x)
-    if config.wide_tfidf:
-        tfidf = TfIdf(vocabulary_size, config.wide_scale, name="tfidf")(inputs[TOKENS_INPUT])
-        regularizer = keras.regularizers.L2(config.wide_l2 * config.wide_scale**2)
-        wide = layers.Dense(config.num_genres, kernel_regularizer=regularizer, name="wide_logits")(tfidf)
-        wide = layers.Multiply(name="wide_gate")([wide, keep_text])  # no overview, no word evidence
-        logits = layers.Add(name="logits")([logits, wide])
-    return layers.Activation("sigmoid", name=output_layer("fusion"))(logits)
+    head_inputs = {
+        name: keras.Input(tensor.shape[1:], dtype=tensor.dtype, name=f"{name}_embedding" if name in computed else tensor.name)
+        for name, tensor in sources.items()
+    }
+    names = {*_FUSION_HEAD_LAYERS, output_layer("fusion"), *(f"fusion_{m}_dropout" for m in encoders)}
+    head = {layer.name: layer for layer in whole.layers if layer.name in names}
+    outputs = _apply_fusion_head(head, head_inputs)
+    return keras.Model({tensor.name: tensor for tensor in head_inputs.values()}, outputs, name="fusion_head"), source_model
+
+
+_FUSION_HEAD_LAYERS = (
+    "modality_dropout", "joint_embedding", "joint_dropout", "fusion_hidden", "fusion_head_dropout", "deep_logits",
+    "tfidf", "wide_logits", "wide_gate", "logits", "neighbour_genres", "joint_text",
+)
 
 
 def output_layer(model: str) -> str:

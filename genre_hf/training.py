@@ -24,7 +24,7 @@ from genre_hf.distribute import Distribution
 from genre_hf.encoders import TOKENS_INPUT, Encoder, make_encoders
 from genre_hf.features import CHUNK, Featurizer, MovieFeatures, Tokenizer, choose_sequence_length, movie_features
 from genre_hf.losses import make_loss, positive_weights
-from genre_hf.models import MODALITIES_INPUT, build_models, freeze_trunks, input_names
+from genre_hf.models import MODALITIES_INPUT, build_models, freeze_trunks, fusion_head, input_names
 from genre_hf.streaming import CachedFeatures, bytes_per_movie, cached_features, choose_input, feature_key, input_pipeline
 
 SPLITS = ("train", "validation", "test")
@@ -184,6 +184,8 @@ def prepare(
         }
     if report is not None:
         report.rows_kept = {name: len(split) for name, split in splits.items()}
+    if config.neighbour_k:  # the neighbour vote's index holds the training movies
+        config = dataclasses.replace(config, neighbour_index_size=len(splits["train"]))
     seconds = time.perf_counter() - started
     log(
         f"Prepared {', '.join(f'{len(split):,} {name}' for name, split in splits.items())} movies in {seconds:.1f} s: "
@@ -299,10 +301,27 @@ def train_all(
             freeze_trunks(views)
             if config.wide_tfidf:
                 whole.get_layer("tfidf").set_idf(train.inputs[TOKENS_INPUT])
-        if name in only:
+            if "neighbour_genres" in {layer.name for layer in whole.layers}:
+                whole.get_layer("neighbour_genres").set_index(train.inputs[prepared.encoders["overview"].input_name], train.labels)
+        if name not in only:
+            continue
+        if name == "fusion" and config.fusion_on_stored_embeddings and distribution.replicas == 1:
+            head, sources = fusion_head(whole, config, prepared.encoders)
+            stored = {split: head_features(sources, features, input_names(head)) for split, features in (("train", train), ("validation", validation))}
+            run.fits[name] = fit(head, name, config, stored["train"], stored["validation"], config.epochs(name), run.learning_rates[name], log=log)
+        else:
             run.fits[name] = fit(run.models[name], name, config, train, validation, config.epochs(name), run.learning_rates[name],
                                  log=log, distribution=distribution)
     return run
+
+
+def head_features(sources: keras.Model, features: MovieFeatures | CachedFeatures, names: list[str]) -> MovieFeatures:
+    """What the fusion head reads for every movie of a split, in memory: the frozen trunks'
+    embeddings (computed once, in inference mode) and the inputs it reads as they are."""
+    pipeline = input_pipeline(features, input_names(sources), 256, False, 0)
+    inputs = {name: np.asarray(value) for name, value in sources.predict(pipeline, verbose=0).items()}
+    inputs.update({name: np.asarray(features.inputs[name]) for name in names if name not in inputs and name != MODALITIES_INPUT})
+    return MovieFeatures(list(features.ids), inputs, np.asarray(features.labels))
 
 
 def fit_calibration(run: TrainingRun, raw_validation: dict[str, np.ndarray]) -> dict:

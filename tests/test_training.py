@@ -6,8 +6,8 @@ import pytest
 
 from genre_hf.data import SplitSpec, load_movies
 from genre_hf.encoders import TOKENS_INPUT
-from genre_hf.models import build_models, freeze_trunks, model_arrays
-from genre_hf.training import KeepBestWeights, fit, prepare
+from genre_hf.models import build_models, freeze_trunks, fusion_head, input_names, model_arrays
+from genre_hf.training import KeepBestWeights, fit, head_features, prepare
 from tests.conftest import tiny_config
 
 
@@ -59,6 +59,31 @@ def test_the_fusion_model_shares_the_trained_trunks_and_keeps_them_as_trained(pr
     outputs = whole(model_arrays(whole, inputs), training=False)
     for name, view in views.items():
         np.testing.assert_allclose(outputs[name], view(model_arrays(view, inputs), training=False), atol=1e-6)
+
+
+def test_the_fusion_head_learns_on_stored_embeddings_and_the_whole_model_answers_with_it(prepared):
+    """The head fitted on embeddings computed once is the fusion model's own head (shared layers):
+    after the fit, the whole graph's fusion answer is the head's answer on those embeddings."""
+    config, train, validation = prepared.config, prepared.splits["train"], prepared.splits["validation"]
+    keras.utils.set_random_seed(0)
+    whole, views = build_models(config, prepared.encoders, len(prepared.tokenizer.vocabulary))
+    freeze_trunks(views)
+    whole.get_layer("tfidf").set_idf(train.inputs[TOKENS_INPUT])
+    head, sources = fusion_head(whole, config, prepared.encoders)
+    assert sorted(input_names(head)) == ["modalities", "overview_embedding", "overview_tokens", "poster_embedding"]
+    assert head.count_params() < views["fusion"].count_params() / 2  # no trunk in it
+    stored = {name: head_features(sources, split, input_names(head)) for name, split in (("train", train), ("validation", validation))}
+    assert stored["train"].inputs["poster_embedding"].shape == (len(train), config.cnn_embedding)
+    before = whole.get_layer("fusion_hidden").get_weights()[0].copy()
+    trunk_before = whole.get_layer("block1_conv").get_weights()[0].copy()
+    result = fit(head, "fusion", config, stored["train"], stored["validation"], epochs=3, learning_rate=3e-3, log=lambda message: None)
+    assert result.history["loss"][-1] < result.history["loss"][0]
+    assert np.abs(whole.get_layer("fusion_hidden").get_weights()[0] - before).max() > 1e-4  # the whole's layer learned
+    np.testing.assert_array_equal(whole.get_layer("block1_conv").get_weights()[0], trunk_before)
+    inputs = {name: values[:16] for name, values in validation.inputs.items()}
+    expected = views["fusion"](model_arrays(views["fusion"], inputs), training=False)
+    stored_inputs = {name: values[:16] for name, values in stored["validation"].inputs.items()}
+    np.testing.assert_allclose(head(model_arrays(head, stored_inputs), training=False), expected, atol=1e-5)
 
 
 def test_a_missing_modality_is_blanked_in_the_fusion_model(prepared):
@@ -176,3 +201,30 @@ def test_the_test_split_never_tunes_anything(data_dir, tmp_path):
     moved = [name for name in ("poster", "overview", "fusion")
              if calibration["validation"]["models"][name] != calibration["given"]["models"][name]]
     assert moved == ["poster", "overview", "fusion"]
+
+
+def test_the_neighbour_vote_weighs_the_nearest_training_movies_genres_and_leaves_a_training_movie_out():
+    from genre_hf.models import NeighbourGenres
+
+    rng = np.random.default_rng(0)
+    keys = rng.normal(size=(40, 8)).astype(np.float32)
+    features = np.concatenate([rng.normal(size=(40, 4)), keys], axis=1).astype(np.float32)  # the vote reads columns 4..11
+    labels = (rng.random((40, 5)) < 0.3).astype(np.float32)
+    layer = NeighbourGenres(40, 4, 8, 5, k=3, temperature=0.05)
+    layer.set_index(features, labels)
+
+    def expected(rows, leave_out):
+        unit = keys / np.linalg.norm(keys, axis=1, keepdims=True)
+        similarity = unit[rows] @ unit.T
+        if leave_out:
+            similarity[np.arange(len(rows)), rows] = -np.inf
+        nearest = np.argsort(-similarity, axis=1)[:, :3]
+        top = np.take_along_axis(similarity, nearest, 1) / 0.05
+        weights = np.exp(top - top.max(1, keepdims=True))
+        weights /= weights.sum(1, keepdims=True)
+        return (weights[..., None] * labels[nearest]).sum(1)
+
+    rows = np.arange(6)
+    np.testing.assert_allclose(layer(features[rows], training=False), expected(rows, False), atol=5e-3)
+    assert not np.allclose(expected(rows, False), expected(rows, True), atol=0.05)  # leaving itself out matters
+    np.testing.assert_allclose(layer(features[rows], training=True), expected(rows, True), atol=5e-3)
