@@ -76,6 +76,7 @@ def render_card(folder: Path, config: GenreConfig, repo_id: str | None = None, l
         repo_url=PROJECT_URL,
         config=config,
         titles=titles,
+        poster_encoder=make_encoder("poster", config).card_facts(),
         text_encoder=make_encoder("overview", config).card_facts(),
         genres=config.genres,
         vocabulary_size=len(vocabulary.read_text(encoding="utf-8").splitlines()) if vocabulary.exists() else "?",

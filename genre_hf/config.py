@@ -33,8 +33,9 @@ class GenreConfig:
     test_fraction: float = 0.10
     split_salt: str = "genre_hf-v1"
 
-    # Encoders (see encoders.py): "cnn" for posters; "lstm" (trained here) or "keras_hub" (a
-    # pretrained KerasHub backbone, frozen, given by its preset) for overviews.
+    # Encoders (see encoders.py): "cnn" (trained here) or "keras_hub" for posters; "lstm" (trained
+    # here) or "keras_hub" for overviews. "keras_hub" is a pretrained KerasHub backbone, frozen,
+    # given by its preset (`image_preset` / `text_preset`).
     poster_encoder: str = "cnn"
     overview_encoder: str = "lstm"
     text_preset: str = DEFAULT_TEXT_PRESET
@@ -50,8 +51,19 @@ class GenreConfig:
     text_input_dropout: float = 0.2
     text_head_units: int = 512
     text_head_dropout: float = 0.5
+    # The poster's preset (hf://owner/name or a local KerasHub preset folder). No default: no image
+    # backbone has been measured here. Its image converter sets image_size at training.
+    image_preset: str = ""
+    image_preset_revision: str = ""  # as text_preset_revision
+    image_preset_sha256: str = ""  # as text_preset_sha256
+    image_embedding_dim: int = 0  # the backbone's pooled feature size, set by training
+    # The text head's settings, unmeasured for posters.
+    image_input_dropout: float = 0.2
+    image_head_units: int = 512
+    image_head_dropout: float = 0.5
 
-    # Posters: decoded and resized once to image_size x image_size RGB.
+    # Posters: decoded and resized once to image_size x image_size RGB (for a "keras_hub" poster
+    # encoder, the size its preset's image converter wants, set by training).
     image_size: int = 64
 
     # Overviews: TextVectorization adapted on the training split only (the LSTM and the wide TF-IDF
@@ -138,7 +150,7 @@ class GenreConfig:
         return {
             k: v
             for k, v in self.to_dict().items()
-            if k not in ("genres", "format_version", "text_preset_revision", "text_preset_sha256", "text_embedding_dim", "neighbour_index_size")
+            if k not in PINNED and k not in ("genres", "format_version", "neighbour_index_size")
             and getattr(default, k) != v
         }
 
@@ -160,6 +172,10 @@ class GenreConfig:
     def load(cls, path: str | Path) -> "GenreConfig":
         return cls.from_dict(json.loads(Path(path).read_text()))
 
+
+# Settings training records about a pretrained encoder (not choices, so the card does not list them).
+PINNED = ("text_preset_revision", "text_preset_sha256", "text_embedding_dim",
+          "image_preset_revision", "image_preset_sha256", "image_embedding_dim")
 
 # Settings added within a format version, with the value that reproduces a folder saved before them.
 ADDED_SINCE_FORMAT = {"text_normalize_layers": False, "fusion_reads_features": False, "fusion_on_stored_embeddings": False}

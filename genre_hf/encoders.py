@@ -3,9 +3,9 @@
 An encoder says what it reads (one named model input and its shape), how its Keras trunk is built
 (ending in a layer named `<modality>_embedding`), whether training fits it, and what a model folder
 keeps for it. A trained encoder (the CNN, the LSTM) is a trunk inside the Keras models. A frozen
-pretrained encoder (KerasHub, in `pretrained.py`) runs before them, once per movie, and its
-embedding is the model input. `models.py` puts heads on whichever encoders the config names;
-nothing else needs to know which. Keras is imported only when a trunk is built.
+pretrained encoder (a KerasHub preset: `pretrained.py`, `pretrained_image.py`) runs before them,
+once per movie, and its embedding is the model input. `models.py` puts heads on whichever encoders
+the config names; nothing else needs to know which. Keras is imported only when a trunk is built.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ class Encoder:
     input_name: str
     frozen = False  # True: runs before the models and is never trained here
     head_dropout = 0.0
+    last_conv_layer: str | None = None  # posters: where Grad-CAM looks (None: no convolution in the models)
 
     def __init__(self, config: GenreConfig, tokenizer=None):
         self.config, self.tokenizer = config, tokenizer  # tokenizer: features.Tokenizer, for token-id readers
@@ -47,6 +48,10 @@ class Encoder:
 
     def pinned_settings(self) -> dict:
         """Config values training records so a loader gets exactly this encoder (e.g. a preset's revision)."""
+        return {}
+
+    def feature_key(self) -> dict:
+        """What this encoder's features depend on beyond the shared settings (see `streaming.feature_key`)."""
         return {}
 
     def notes(self, texts: list[str]) -> list[list[str]]:
@@ -149,25 +154,75 @@ class OverviewLstm(Encoder):
         return layers.Dense(config.text_embedding, activation="relu", name="overview_embedding")(x)
 
 
-class KerasHubText(Encoder):
-    """A pretrained KerasHub text backbone given by a preset (default: the Hub's
-    sentence-transformers/all-MiniLM-L6-v2), frozen: the mean-pooled states of chosen layers are the
-    model input, and a trained dense layer on them is the trunk.
+class KerasHubPreset(Encoder):
+    """What the frozen KerasHub encoders share: a preset, pinned at training by its Hub revision and
+    weights hash (the config's `<prefix>_preset`, `<prefix>_preset_revision`, `<prefix>_preset_sha256`).
 
-    A model folder keeps only the preset and its revision (config.json): the backbone comes from
-    the Hub cache (or the preset folder) at exactly that revision, never a different one.
+    A model folder keeps only these (config.json): the backbone comes from the Hub cache (or the
+    preset folder) at exactly that revision, never a different one.
     """
 
-    modality, kind, input_name = "overview", "keras_hub", "overview_features"
+    kind = "keras_hub"
     frozen = True
+    prefix: str  # "text" or "image"
+    role: str  # how errors name it, e.g. "text encoder"
+
+    def __init__(self, config: GenreConfig, tokenizer=None):
+        super().__init__(config, tokenizer)
+        self._resolved = None  # (folder, revision, sha256), once asked for
+
+    @property
+    def preset(self) -> str:
+        return getattr(self.config, f"{self.prefix}_preset")
+
+    @property
+    def pins(self) -> tuple[str, str]:
+        """(revision, weights sha256) the model was trained with; empty before training."""
+        return getattr(self.config, f"{self.prefix}_preset_revision"), getattr(self.config, f"{self.prefix}_preset_sha256")
 
     @property
     def preset_name(self) -> str:
-        return self.config.text_preset.rstrip("/").rsplit("/", 1)[-1]
+        return self.preset.rstrip("/").rsplit("/", 1)[-1]
 
     @property
     def title(self) -> str:
-        return f"Overview {self.preset_name}"
+        return f"{self.modality.capitalize()} {self.preset_name}"
+
+    def _folder(self):
+        """(folder, revision, sha256) of the preset, resolved once per encoder: a prediction does
+        not ask the Hub again."""
+        from genre_hf import pretrained
+
+        if not self.preset:
+            raise ValueError(
+                f"{self.modality}_encoder 'keras_hub' needs {self.prefix}_preset: "
+                "hf://owner/name or a local KerasHub preset folder"
+            )
+        if self._resolved is None:
+            self._resolved = pretrained.resolve(self.preset, *self.pins, role=self.role)
+        return self._resolved
+
+    def pinned_settings(self) -> dict:
+        _, revision, sha256 = self._folder()
+        return {f"{self.prefix}_preset_revision": revision, f"{self.prefix}_preset_sha256": sha256}
+
+    def card_facts(self) -> dict:
+        hub = self.preset.removeprefix("hf://") if self.preset.startswith("hf://") else None
+        return {
+            "title": self.title,
+            "name": hub or self.preset_name,
+            "link": f"https://huggingface.co/{hub}" if hub else self.preset,
+            "license": PRESET_LICENSES.get(hub, "see the preset's own card"),
+        }
+
+
+class KerasHubText(KerasHubPreset):
+    """A pretrained KerasHub text backbone given by a preset (default: the Hub's
+    sentence-transformers/all-MiniLM-L6-v2), frozen: the mean-pooled states of chosen layers are the
+    model input, and a trained dense layer on them is the trunk.
+    """
+
+    modality, input_name, prefix, role = "overview", "overview_features", "text", "text encoder"
 
     @property
     def head_dropout(self) -> float:
@@ -175,12 +230,6 @@ class KerasHubText(Encoder):
 
     def input_spec(self):
         return (self.config.text_embedding_dim,), "float32"
-
-    def _folder(self):
-        from genre_hf import pretrained
-
-        config = self.config
-        return pretrained.resolve(config.text_preset, config.text_preset_revision, config.text_preset_sha256)
 
     def _embedder(self, layers: tuple[int, ...] | None = None):
         from genre_hf import pretrained
@@ -190,8 +239,12 @@ class KerasHubText(Encoder):
         return pretrained.embedder(folder, config.text_sequence_length, layers or tuple(config.text_layers), config.text_normalize_layers)
 
     def pinned_settings(self) -> dict:
-        _, revision, sha256 = self._folder()
-        return {"text_preset_revision": revision, "text_preset_sha256": sha256, "text_embedding_dim": self._embedder().dimension}
+        return {**super().pinned_settings(), "text_embedding_dim": self._embedder().dimension}
+
+    def feature_key(self) -> dict:
+        config = self.config
+        return {"text_encoder": [config.text_preset, config.text_preset_revision, config.text_preset_sha256,
+                                 config.text_layers, config.text_normalize_layers, config.text_sequence_length]}
 
     def features(self, texts: list[str]) -> np.ndarray:
         return self._embedder()(texts)
@@ -219,24 +272,63 @@ class KerasHubText(Encoder):
         x = layers.Dropout(self.config.text_input_dropout, name="text_input_dropout")(embedding)
         return layers.Dense(self.config.text_head_units, activation="relu", name="overview_embedding")(x)
 
-    def card_facts(self) -> dict:
-        preset = self.config.text_preset
-        hub = preset.removeprefix("hf://") if preset.startswith("hf://") else None
-        return {
-            "title": self.title,
-            "name": hub or self.preset_name,
-            "link": f"https://huggingface.co/{hub}" if hub else preset,
-            "license": TEXT_LICENSES.get(hub, "see the preset's own card"),
-        }
+
+class KerasHubImage(KerasHubPreset):
+    """A pretrained KerasHub image backbone given by a preset (`image_preset`), frozen: its pooled
+    output (see `pretrained_image.ImageEmbedder`) is the model input, and a trained dense layer on it
+    is the trunk. The preset's image converter sets the poster size (`image_size`, recorded at
+    training) and its preprocessing. Unmeasured here: no image backbone's weights were at hand.
+    """
+
+    modality, input_name, prefix, role = "poster", "poster_features", "image", "image encoder"
+
+    @property
+    def image_size(self) -> int:
+        return self.config.image_size
+
+    @property
+    def head_dropout(self) -> float:
+        return self.config.image_head_dropout
+
+    def input_spec(self):
+        return (self.config.image_embedding_dim,), "float32"
+
+    def _embedder(self):
+        from genre_hf import pretrained_image
+
+        embedder = pretrained_image.embedder(self._folder()[0])
+        if self.pins[1] and embedder.image_size != self.image_size:
+            raise ValueError(
+                f"the image encoder {self.preset}'s image converter now wants {embedder.image_size} px posters, "
+                f"but this model was trained with {self.image_size} px: it needs the preset it was trained with"
+            )
+        return embedder
+
+    def pinned_settings(self) -> dict:
+        embedder = self._embedder()
+        return {**super().pinned_settings(), "image_embedding_dim": embedder.dimension, "image_size": embedder.image_size}
+
+    def feature_key(self) -> dict:
+        return {"image_encoder": [self.preset, *self.pins]}
+
+    def features(self, posters: np.ndarray) -> np.ndarray:
+        return self._embedder()(posters)
+
+    def trunk(self, features):
+        from keras import layers
+
+        x = layers.Dropout(self.config.image_input_dropout, name="image_input_dropout")(features)
+        return layers.Dense(self.config.image_head_units, activation="relu", name="poster_embedding")(x)
 
 
-TEXT_LICENSES = {"sentence-transformers/all-MiniLM-L6-v2": "Apache-2.0"}
+PRESET_LICENSES = {"sentence-transformers/all-MiniLM-L6-v2": "Apache-2.0"}  # Hub id -> licence, for the card
 
 # (modality, kind) -> the encoder's class. Adding an encoder is one class and one entry here.
 ENCODERS = {
     ("poster", "cnn"): PosterCnn,
     ("overview", "lstm"): OverviewLstm,
     ("overview", "keras_hub"): KerasHubText,
+    ("poster", "keras_hub"): KerasHubImage,
 }
 
 

@@ -4,7 +4,8 @@
   poster model and for the fusion model's poster branch: the block's activations weighted by the
   mean gradient of the genre's logit. The map is drawn over the poster at the poster's own aspect
   ratio (the model saw it squeezed to a square, so stretching the map back puts it where the model
-  looked).
+  looked). A frozen pretrained poster encoder runs before the models, so they hold no convolution
+  to look at: such a model's explanation has no heat map, and a note says why.
 - Overview: occlusion per word, for the overview model and the fusion model's text side. Each word
   is removed in turn and every variant goes through the model in one batch; a word's score is the
   calibrated probability with the whole overview minus the probability without that word
@@ -39,6 +40,10 @@ WORD_MODELS = ("overview", "fusion")  # the models that read the overview
 OVERLAY_SIDE = 256  # the overlay's longest side, in pixels
 OVERLAY_ALPHA = 0.6  # how much of the colour shows where the map is hottest
 MAX_WORDS = 512  # words scored per overview (no encoder here reads further); bounds the variants' memory
+NO_CONV_LAYER = (
+    "No poster heat map: the poster encoder ({title}) is a frozen pretrained backbone that runs before the models, "
+    "so they have no convolution layer for Grad-CAM to look at."
+)
 COLORMAP = np.array(  # heat 0 -> 1: dark blue, blue, green, yellow, red (a "jet"-like ramp, no matplotlib needed)
     [[0.0, 20, 20, 120], [0.25, 40, 110, 230], [0.5, 60, 200, 110], [0.75, 250, 200, 40], [1.0, 220, 30, 30]]
 )
@@ -97,7 +102,9 @@ class Explainer:
             "modalities": [],
             "notes": list(predictor.encoders["overview"].notes(overviews)[0]) if overviews else [],
         }
-        if image is not None:
+        if image is not None and predictor.encoders["poster"].last_conv_layer is None:
+            result["notes"].append(NO_CONV_LAYER.format(title=titles["poster"]))
+        elif image is not None:
             size = poster_size(posters[0])
             display = display_poster(posters[0], size)
             featurizer = predictor.featurizer

@@ -1,10 +1,12 @@
-"""Pretrained KerasHub text backbones: a preset resolved at a pinned revision, run frozen.
+"""Pretrained KerasHub backbones: a preset resolved at a pinned revision (for the text and the image
+encoder alike), and the text backbone run frozen (the image one is in `pretrained_image.py`).
 
 A preset is `hf://owner/name` (downloaded through the Hub cache at the commit a model was trained
 with, so a restarted app finds it there and a changed upstream repo cannot silently change the
 model) or a local preset folder (pinned by the sha256 of its weights). The backbone embeds each
-overview once, before the models: training caches the embeddings and never updates the backbone,
-so its weights are never copied into a model folder. Only the pretrained family imports this.
+overview (or poster) once, before the models: training caches the embeddings and never updates the
+backbone, so its weights are never copied into a model folder. Only encoders given by a preset
+import this.
 
 A machine without the Hub can point $GENRE_HF_PRESET_MIRROR at a folder holding `<name>/`, a copy
 of the Hub repo `owner/name`'s files: it is used in place of the download (its weights checked
@@ -21,31 +23,33 @@ from pathlib import Path
 import numpy as np
 
 HF_PREFIX = "hf://"
-PRESET_FILES = ["*.json", "*.txt", "*.safetensors", "*.model"]  # not the repo's ONNX / OpenVINO / PyTorch copies
+# Not the repo's ONNX / OpenVINO / PyTorch copies; model.weights.h5 is a KerasHub-format preset's weights.
+PRESET_FILES = ["*.json", "*.txt", "*.safetensors", "*.model", "model.weights.h5"]
 WEIGHT_FILES = ("model.safetensors", "model.weights.h5")
 BATCH = 64
 MEMORY = 20_000  # overviews whose embeddings a process keeps (at most about 180 MB at 2,304 floats each)
 
 
-def resolve(preset: str, revision: str = "", sha256: str = "") -> tuple[Path, str, str]:
+def resolve(preset: str, revision: str = "", sha256: str = "", role: str = "text encoder") -> tuple[Path, str, str]:
     """(local preset folder, Hub commit or "", sha256 of its weights).
 
     Given the revision and weights hash a model was trained with, returns exactly those files or
-    raises a ValueError: a preset whose weights changed is refused, never silently used.
+    raises a ValueError (naming the preset by its `role`): a preset whose weights changed is
+    refused, never silently used.
     """
     mirrored = _mirror(preset)
     if mirrored is not None:
         folder, revision = mirrored, ""
     elif preset.startswith(HF_PREFIX):
-        folder, revision = _from_hub(preset, revision)
+        folder, revision = _from_hub(preset, revision, role)
     else:
         folder, revision = Path(preset).expanduser(), ""
         if not folder.is_dir():
-            raise ValueError(f"text encoder preset {preset!r}: expected hf://owner/name or a local KerasHub/transformers preset folder")
-    found = weights_hash(folder)
+            raise ValueError(f"{role} preset {preset!r}: expected hf://owner/name or a local KerasHub/transformers preset folder")
+    found = weights_hash(folder, role)
     if sha256 and found != sha256:
         raise ValueError(
-            f"the text encoder {preset} has weights with sha256 {found[:12]}..., but this model was trained with "
+            f"the {role} {preset} has weights with sha256 {found[:12]}..., but this model was trained with "
             f"{sha256[:12]}...: it needs the encoder it was trained with"
         )
     return folder, revision, found
@@ -60,7 +64,7 @@ def _mirror(preset: str) -> Path | None:
     return folder if folder.is_dir() else None
 
 
-def _from_hub(preset: str, revision: str) -> tuple[Path, str]:
+def _from_hub(preset: str, revision: str, role: str) -> tuple[Path, str]:
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import LocalEntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError
 
@@ -70,15 +74,15 @@ def _from_hub(preset: str, revision: str) -> tuple[Path, str]:
     except RevisionNotFoundError:
         raise ValueError(f"{preset} has no revision {revision}, the one this model was trained with") from None
     except RepositoryNotFoundError:
-        raise ValueError(f"no Hub repo {repo_id} for the text encoder {preset} (or it is private: set HF_TOKEN)") from None
+        raise ValueError(f"no Hub repo {repo_id} for the {role} {preset} (or it is private: set HF_TOKEN)") from None
     except LocalEntryNotFoundError:
         raise ValueError(
-            f"the text encoder {preset} (revision {revision or 'main'}) is neither reachable on the Hub nor in the cache"
+            f"the {role} {preset} (revision {revision or 'main'}) is neither reachable on the Hub nor in the cache"
         ) from None
     return folder, folder.name  # the snapshot folder is named by its commit
 
 
-def weights_hash(folder: Path) -> str:
+def weights_hash(folder: Path, role: str = "text encoder") -> str:
     """sha256 of the preset's weights file. In the Hub cache it is the blob's name (the Hub's LFS
     hash), so nothing is read; a local folder's file is hashed once per process."""
     for name in WEIGHT_FILES:
@@ -87,7 +91,7 @@ def weights_hash(folder: Path) -> str:
             return path.resolve().name
         if path.is_file():
             return _file_hash(path.resolve(), path.stat().st_size, path.stat().st_mtime_ns)
-    raise ValueError(f"no weights ({' or '.join(WEIGHT_FILES)}) in the text encoder preset {folder}")
+    raise ValueError(f"no weights ({' or '.join(WEIGHT_FILES)}) in the {role} preset {folder}")
 
 
 @functools.lru_cache(maxsize=8)

@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from genre_hf.config import GenreConfig
+from genre_hf.encoders import make_encoders
 from genre_hf.features import CHUNK, MovieFeatures, featurize
 
 CACHE_VERSION = 1  # bump when featurization changes what it writes for the same key
@@ -234,9 +235,8 @@ def feature_key(config: GenreConfig, vocabulary: list[str], source: dict | str, 
         "wide_tfidf": config.wide_tfidf,
         "genres": config.genres,
     }
-    if config.overview_encoder == "keras_hub":
-        key["text_encoder"] = [config.text_preset, config.text_preset_revision, config.text_preset_sha256,
-                               config.text_layers, config.text_normalize_layers, config.text_sequence_length]
+    for encoder in make_encoders(config).values():  # e.g. a pretrained encoder's preset and pins
+        key.update(encoder.feature_key())
     return key
 
 

@@ -1,0 +1,173 @@
+"""A KerasHub image backbone preset as the poster encoder. No real image weights are on this machine,
+so the preset is a tiny randomly initialised ResNet saved as a KerasHub preset, served under a Hub
+id by the 127.0.0.1 Hub and loaded through `hf://`, as users load one from the real Hub."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import numpy as np
+import pytest
+from huggingface_hub import HfApi
+
+from tests.conftest import HUB_TOKEN, tiny_config
+from tests.hub_server import HubServer, hub_env
+
+PRESET_REPO = "genre-hf-test/tiny-resnet"
+OWNER_TOKEN = "genre-hf-test-token"  # the preset's owner on the test Hub
+CONVERTER_SIZE = 32  # the tiny preset's image converter: posters of 32 px, scaled to [0, 1]
+
+
+@pytest.fixture(scope="session")
+def image_presets(tmp_path_factory):
+    """{"resnet": folder, "vit": folder}: tiny random KerasHub backbones saved as presets, each with
+    its image converter (what a preset on the Hub holds)."""
+    import keras_hub
+
+    root = tmp_path_factory.mktemp("image_presets")
+    backbones = {
+        "resnet": (keras_hub.models.ResNetBackbone(
+            input_conv_filters=[64], input_conv_kernel_sizes=[3], stackwise_num_filters=[64, 32], stackwise_num_blocks=[1, 1],
+            stackwise_num_strides=[1, 2], block_type="basic_block"),
+            keras_hub.layers.ResNetImageConverter(image_size=(CONVERTER_SIZE, CONVERTER_SIZE), scale=1 / 255)),
+        "vit": (keras_hub.models.ViTBackbone(
+            image_shape=(CONVERTER_SIZE, CONVERTER_SIZE, 3), patch_size=8, num_layers=1, num_heads=2, hidden_dim=16, mlp_dim=32),
+            keras_hub.layers.ViTImageConverter(image_size=(CONVERTER_SIZE, CONVERTER_SIZE), scale=1 / 127.5, offset=-1)),
+    }
+    for name, (backbone, converter) in backbones.items():
+        backbone.save_to_preset(str(root / name))
+        converter.save_to_preset(str(root / name))
+    return {name: root / name for name in backbones}
+
+
+@pytest.fixture(scope="module")
+def image_hub(image_presets, tmp_path_factory):
+    """The Hub look-alike serving the tiny ResNet preset under its Hub id, this process pointed at it."""
+    root = tmp_path_factory.mktemp("image_hub")
+    server = HubServer(root / "hub", token=HUB_TOKEN, tokens={OWNER_TOKEN: "genre-hf-test"})
+    with pytest.MonkeyPatch.context() as patch, server:
+        hub_env(patch, server, root / "hf_home")
+        api = HfApi(endpoint=server.url, token=OWNER_TOKEN)
+        api.create_repo(PRESET_REPO)
+        api.upload_folder(folder_path=image_presets["resnet"], repo_id=PRESET_REPO)
+        yield server
+
+
+@pytest.fixture(scope="module")
+def trained(image_hub, subset_dir, tmp_path_factory):
+    """(model folder, the classifier as trained): the scratch family with the image preset for posters, 1 epoch."""
+    from genre_hf.workflow import train_and_save
+
+    out = tmp_path_factory.mktemp("image_preset") / "model"
+    config = tiny_config(poster_encoder="keras_hub", image_preset=f"hf://{PRESET_REPO}", image_head_units=32,
+                         epochs_poster=1, epochs_overview=1, epochs_fusion=1)
+    classifier = train_and_save(str(subset_dir), out, config=config, log=lambda message: None)
+    return out, classifier
+
+
+def test_a_keras_hub_poster_encoder_needs_a_preset():
+    from genre_hf.config import GenreConfig
+    from genre_hf.encoders import make_encoder
+
+    with pytest.raises(ValueError, match="poster_encoder 'keras_hub' needs image_preset"):
+        make_encoder("poster", GenreConfig(poster_encoder="keras_hub")).pinned_settings()
+
+
+def test_the_feature_cache_is_keyed_by_the_image_preset_and_its_pins():
+    import dataclasses
+
+    from genre_hf.config import GenreConfig
+    from genre_hf.streaming import feature_key
+
+    config = GenreConfig(poster_encoder="keras_hub", image_preset="hf://owner/net", image_preset_sha256="1" * 64)
+    key = feature_key(config, ["", "[UNK]"], "source", "train")
+    assert key["image_encoder"] == ["hf://owner/net", "", "1" * 64]
+    assert feature_key(dataclasses.replace(config, image_preset_sha256="2" * 64), ["", "[UNK]"], "source", "train") != key
+    assert "image_encoder" not in feature_key(GenreConfig(), ["", "[UNK]"], "source", "train")
+
+
+def test_the_folder_pins_the_preset_and_its_image_size_and_keeps_none_of_its_weights(trained, image_hub, image_presets):
+    folder, classifier = trained
+    config = json.loads((folder / "config.json").read_text())
+    commit = HfApi(endpoint=image_hub.url).model_info(PRESET_REPO).sha
+    weights = hashlib.sha256((image_presets["resnet"] / "model.weights.h5").read_bytes()).hexdigest()
+    assert config["poster_encoder"] == "keras_hub" and config["image_preset"] == f"hf://{PRESET_REPO}"
+    assert config["image_preset_revision"] == commit and config["image_preset_sha256"] == weights
+    assert config["image_size"] == CONVERTER_SIZE  # the preset's image converter's, not the CNN's default
+    assert config["image_embedding_dim"] == 32  # the last stack's filters
+    assert classifier.models["poster"].input_shape == (None, 32) and classifier.whole.get_layer("poster_embedding").units == 32
+    assert not any("res_net" in layer.name for layer in classifier.whole.layers)  # the backbone is not in the models
+    card = (folder / "README.md").read_text()
+    assert "Poster tiny-resnet" in card and f"https://huggingface.co/{PRESET_REPO}" in card
+    assert "licence: see the preset's own card" in card
+    assert f"revision `{commit}`" in card
+
+
+def test_the_preset_loads_through_hf_and_is_pooled_as_its_kind_pools(image_hub, image_presets, sample_movie):
+    """Through hf:// the preset is the Hub's snapshot at a commit; a conv backbone's feature map is
+    averaged over its positions, a ViT's class token is taken."""
+    import keras_hub
+
+    from genre_hf import pretrained, pretrained_image
+    from genre_hf.posters import poster_to_array
+
+    folder, revision, sha256 = pretrained.resolve(f"hf://{PRESET_REPO}", role="image encoder")
+    assert revision == HfApi(endpoint=image_hub.url).model_info(PRESET_REPO).sha and folder.name == revision
+    assert sha256 == pretrained.weights_hash(image_presets["resnet"])
+    posters = np.stack([poster_to_array(sample_movie[0], CONVERTER_SIZE), np.zeros((CONVERTER_SIZE,) * 2 + (3,), np.uint8)])
+    through_hub = pretrained_image.embedder(folder)(posters)
+    for name, pool in (("resnet", lambda out: out.mean(axis=(1, 2))), ("vit", lambda out: out[:, 0])):
+        local = image_presets[name]
+        converter = keras_hub.layers.ImageConverter.from_preset(str(local))
+        direct = pool(np.asarray(keras_hub.models.Backbone.from_preset(str(local))(converter(posters.astype("float32")))))
+        embedder = pretrained_image.embedder(local)
+        assert embedder.image_size == CONVERTER_SIZE
+        np.testing.assert_allclose(embedder(posters), direct, atol=1e-5)
+        if name == "resnet":
+            np.testing.assert_allclose(through_hub, direct, atol=1e-5)
+
+
+def test_loads_from_a_folder_and_from_the_hub_and_predicts_as_before(trained, image_hub, sample_movie):
+    from genre_hf import GenreClassifier
+
+    folder, classifier = trained
+    poster, overview, _ = sample_movie
+    expected = classifier.predict(poster=poster, overview=overview)
+    HfApi(endpoint=image_hub.url, token=HUB_TOKEN).create_repo("user/image-preset")
+    classifier.push_to_hub("user/image-preset", token=HUB_TOKEN)
+    for source in (str(folder), "user/image-preset"):
+        loaded = GenreClassifier.from_pretrained(source, token=HUB_TOKEN).predict(poster=poster, overview=overview)
+        for name in expected:
+            assert loaded[name]["probabilities"] == pytest.approx(expected[name]["probabilities"], abs=1e-6), (source, name)
+
+
+def test_explaining_gives_no_poster_heat_map_and_says_why(trained, sample_movie):
+    _, classifier = trained
+    poster, overview, _ = sample_movie
+    explanation = classifier.explain(poster, overview)
+    assert explanation["heat_maps"] == {}
+    assert any("No poster heat map" in note and "frozen pretrained backbone" in note for note in explanation["notes"])
+    assert set(explanation["word_scores"]) == {"overview", "fusion"} and explanation["modalities"]
+
+
+def test_an_image_preset_with_other_weights_is_refused(trained, image_hub, image_presets, sample_movie, tmp_path):
+    """Last in this module: it changes the preset on the test Hub."""
+    from genre_hf import GenreClassifier, pretrained
+
+    folder, _ = trained
+    with pytest.raises(ValueError, match=f"hf://{PRESET_REPO} has no revision f{{40}}, the one this model was trained with"):
+        pretrained.resolve(f"hf://{PRESET_REPO}", "f" * 40, role="image encoder")
+    # New weights upstream (the test Hub keeps one version, so the pinned commit now serves them),
+    # read by a process with an empty Hub cache.
+    changed = bytearray((image_presets["resnet"] / "model.weights.h5").read_bytes())
+    changed[-1000] ^= 0xFF
+    HfApi(endpoint=image_hub.url, token=OWNER_TOKEN).upload_file(
+        path_or_fileobj=bytes(changed), path_in_repo="model.weights.h5", repo_id=PRESET_REPO)
+    trained_with = json.loads((folder / "config.json").read_text())["image_preset_sha256"]
+    with pytest.MonkeyPatch.context() as patch:
+        hub_env(patch, image_hub, tmp_path / "fresh_home")
+        loaded = GenreClassifier.from_pretrained(folder)
+        refused = f"the image encoder hf://{PRESET_REPO} has weights with sha256 .* trained with {trained_with[:12]}"
+        with pytest.raises(ValueError, match=refused):
+            loaded.predict(poster=sample_movie[0], overview="A heist.")
