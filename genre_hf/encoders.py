@@ -88,7 +88,8 @@ class PosterCnn(Encoder):
             x = layers.RandomFlip("horizontal", seed=config.seed, name="flip")(x)
             x = layers.RandomTranslation(0.06, 0.06, fill_mode="nearest", seed=config.seed, name="shift")(x)
         for block, filters in enumerate(config.cnn_filters, start=1):
-            x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"block{block}_conv")(x)
+            stride = config.cnn_stem_stride if block == 1 else 1
+            x = layers.Conv2D(filters, 3, strides=stride, padding="same", use_bias=False, name=f"block{block}_conv")(x)
             x = layers.BatchNormalization(name=f"block{block}_bn")(x)
             x = layers.Activation("relu", name=f"block{block}_relu")(x)
             x = layers.MaxPooling2D(name=f"block{block}_pool")(x)
