@@ -281,7 +281,7 @@ def _reads_features(config: GenreConfig, encoder: Encoder) -> bool:
 def _fusion_head_layers(config: GenreConfig, encoders: dict[str, Encoder], vocabulary_size: int) -> dict[str, layers.Layer]:
     """The fusion model's own layers (everything after the trunks), by name."""
     head = [
-        layers.Dropout(config.text_input_dropout, name=f"fusion_{modality}_dropout")  # on a frozen encoder's features
+        layers.Dropout(getattr(config, f"{encoder.prefix}_input_dropout"), name=f"fusion_{modality}_dropout")  # on a frozen preset's features
         for modality, encoder in encoders.items() if _reads_features(config, encoder)
     ]
     if config.neighbour_k and _reads_features(config, encoders["overview"]):
