@@ -240,8 +240,12 @@ class Explainer:
         encoder = self.predictor.encoders["poster"]
         model = self.predictor.models["fusion"]
         by_name = {tensor.name: tensor for tensor in model.inputs}
-        embedding = model.get_layer(f"{encoder.modality}_embedding").output
-        poster_branch = keras.Model(by_name[encoder.input_name], embedding)
+        if f"{encoder.modality}_embedding" in {layer.name for layer in model.layers}:
+            embedding = model.get_layer(f"{encoder.modality}_embedding").output
+            poster_branch = keras.Model(by_name[encoder.input_name], embedding)
+        else:  # the head reads a frozen encoder's features themselves (config.fusion_reads_features)
+            embedding = by_name[encoder.input_name]
+            poster_branch = lambda poster, training: poster  # noqa: E731
         others = [name for name in by_name if name != encoder.input_name]
         rest = keras.Model([embedding, *(by_name[name] for name in others)], model.output)
         specs = {**self.predictor.featurizer.input_specs(), MODALITIES_INPUT: ((2,), "float32")}
