@@ -98,8 +98,8 @@ class GenreConfig:
     # A frozen pretrained encoder's features go into the joint head whole, not through its trunk.
     fusion_reads_features: bool = True
     # The head learns on the trunks' embeddings computed once (no augmentation or trunk dropout
-    # then): several times faster than running the frozen trunks every batch, the same quality
-    # (README, "Scaling"). Off, or under a tf.distribute strategy: end to end through them.
+    # then): 4x faster than running the frozen trunks every batch, quality within the seed spread
+    # (README, "Scaling"). Off, on streamed features or under a strategy: through the trunks.
     fusion_on_stored_embeddings: bool = True
     # With a frozen text encoder: a neighbour vote in the joint head (models.NeighbourGenres), the
     # genres of the `neighbour_k` nearest training overviews (0: none).

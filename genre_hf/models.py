@@ -329,7 +329,7 @@ def _apply_fusion_head(head: dict[str, layers.Layer], sources: dict):
     return head[output_layer("fusion")](logits)
 
 
-def fusion_head(whole: keras.Model, config: GenreConfig, encoders: dict[str, Encoder]) -> tuple[keras.Model, keras.Model]:
+def fusion_head(whole: keras.Model, config: GenreConfig, encoders: dict[str, Encoder]) -> tuple[keras.Model, keras.Model | None]:
     """(head, sources): the fusion model's own layers (shared with `whole`) as a model on what they
     read, and a model from the whole's inputs to the embeddings the frozen trunks compute for them.
 
@@ -345,7 +345,7 @@ def fusion_head(whole: keras.Model, config: GenreConfig, encoders: dict[str, Enc
         {encoders[m].input_name: inputs[encoders[m].input_name] for m in computed},
         {f"{m}_embedding": sources[m] for m in computed},
         name="fusion_sources",
-    )
+    ) if computed else None  # None: the head reads only inputs
     head_inputs = {
         name: keras.Input(tensor.shape[1:], dtype=tensor.dtype, name=f"{name}_embedding" if name in computed else tensor.name)
         for name, tensor in sources.items()

@@ -305,7 +305,7 @@ def train_all(
                 whole.get_layer("neighbour_genres").set_index(train.inputs[prepared.encoders["overview"].input_name], train.labels)
         if name not in only:
             continue
-        if name == "fusion" and config.fusion_on_stored_embeddings and distribution.replicas == 1:
+        if name == "fusion" and stores_embeddings(config, prepared.input, distribution, log):
             head, sources = fusion_head(whole, config, prepared.encoders)
             stored = {split: head_features(sources, features, input_names(head)) for split, features in (("train", train), ("validation", validation))}
             run.fits[name] = fit(head, name, config, stored["train"], stored["validation"], config.epochs(name), run.learning_rates[name], log=log)
@@ -315,11 +315,24 @@ def train_all(
     return run
 
 
-def head_features(sources: keras.Model, features: MovieFeatures | CachedFeatures, names: list[str]) -> MovieFeatures:
+def stores_embeddings(config: GenreConfig, input: str, distribution: Distribution, log=print) -> bool:
+    """Whether the fusion head trains on stored embeddings (config.fusion_on_stored_embeddings): only
+    with the features in memory (they are held in memory too) and on one device."""
+    if not config.fusion_on_stored_embeddings:
+        return False
+    why = "the features are streamed" if input != "memory" else f"{distribution.replicas} replicas" if distribution.replicas > 1 else ""
+    if why:
+        log(f"The fusion head trains through the frozen trunks, not on stored embeddings: {why}")
+    return not why
+
+
+def head_features(sources: keras.Model | None, features: MovieFeatures | CachedFeatures, names: list[str]) -> MovieFeatures:
     """What the fusion head reads for every movie of a split, in memory: the frozen trunks'
     embeddings (computed once, in inference mode) and the inputs it reads as they are."""
-    pipeline = input_pipeline(features, input_names(sources), 256, False, 0)
-    inputs = {name: np.asarray(value) for name, value in sources.predict(pipeline, verbose=0).items()}
+    inputs = {}
+    if sources is not None:
+        pipeline = input_pipeline(features, input_names(sources), 256, False, 0)
+        inputs = {name: np.asarray(value) for name, value in sources.predict(pipeline, verbose=0).items()}
     inputs.update({name: np.asarray(features.inputs[name]) for name in names if name not in inputs and name != MODALITIES_INPUT})
     return MovieFeatures(list(features.ids), inputs, np.asarray(features.labels))
 
