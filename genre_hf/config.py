@@ -74,7 +74,7 @@ class GenreConfig:
     sequence_percentile: float = 99.0
 
     # Poster CNN.
-    # Half the widths of the coursework's [32, 64, 128, 256] and a stride-2 first convolution: 11x
+    # Half the widths of the coursework's [32, 64, 128, 256] and a stride-2 first convolution: 7x
     # the training throughput for the same validation mAP (README, "Scaling").
     cnn_filters: list[int] = field(default_factory=lambda: [16, 32, 64, 128])
     cnn_stem_stride: int = 2  # the first convolution's stride: 2 computes every later block on a quarter of the pixels
@@ -187,7 +187,8 @@ ADDED_SINCE_FORMAT = {
 
 # A family is a set of encoders and the settings that suit them. The pretrained text encoder already
 # carries the word evidence the wide TF-IDF path adds to the LSTM (measured: it costs the pretrained
-# fusion model mAP), and its 512-unit trunk wants a wider joint head than the LSTM's 128.
+# fusion model mAP), its 512-unit trunk wants a wider joint head than the LSTM's 128, and its sentence
+# embedding makes the neighbour vote worth its 3.5 MB (README, "Two model families").
 FAMILIES = {
     "scratch": {},
     "pretrained": {"overview_encoder": "keras_hub", "wide_tfidf": False, "fusion_hidden": 512, "fusion_dropout": 0.5, "neighbour_k": 25},

@@ -117,6 +117,17 @@ def test_a_newer_format_version_is_a_clear_error(classifier, tmp_path):
         GenreClassifier.from_pretrained(tmp_path / "future")
 
 
+def test_a_folder_saved_before_newer_settings_rebuilds_the_architecture_it_was_trained_with(tiny_model_dir):
+    """Settings added within format 2 default, for a folder that lacks them, to what it was trained with."""
+    from genre_hf.config import ADDED_SINCE_FORMAT, GenreConfig
+
+    values = json.loads((tiny_model_dir / "config.json").read_text())
+    assert GenreConfig.from_dict(values).cnn_stem_stride == 2  # a current folder keeps its own values
+    old = GenreConfig.from_dict({key: value for key, value in values.items() if key not in ADDED_SINCE_FORMAT})
+    assert old.cnn_stem_stride == 1 and not old.text_normalize_layers
+    assert not old.fusion_reads_features and not old.fusion_on_stored_embeddings
+
+
 def test_card_metadata_holds_the_report_numbers(tiny_model_dir):
     card = ModelCard.load(tiny_model_dir / "README.md")
     data = card.data.to_dict()
