@@ -137,6 +137,23 @@ def hub(tmp_path, monkeypatch):
     assert server.unhandled == []
 
 
+@contextlib.contextmanager
+def serving_repo(root: Path, repo_id: str, folder: Path, owner_token: str):
+    """A Hub-protocol server under `root` serving `folder`'s files as `repo_id` (owned by the account
+    `owner_token` names), with this process's Hub client pointed at it: a preset as users get it."""
+    from huggingface_hub import HfApi
+
+    from tests.hub_server import HubServer, hub_env
+
+    server = HubServer(root / "hub", token=HUB_TOKEN, tokens={owner_token: repo_id.split("/")[0]})
+    with pytest.MonkeyPatch.context() as patch, server:
+        hub_env(patch, server, root / "hf_home")
+        api = HfApi(endpoint=server.url, token=owner_token)
+        api.create_repo(repo_id)
+        api.upload_folder(folder_path=folder, repo_id=repo_id)
+        yield server
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

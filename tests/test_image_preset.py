@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from huggingface_hub import HfApi
 
-from tests.conftest import HUB_TOKEN, tiny_config
-from tests.hub_server import HubServer, hub_env
+from tests.conftest import HUB_TOKEN, serving_repo, tiny_config
+from tests.hub_server import hub_env
 
 PRESET_REPO = "genre-hf-test/tiny-resnet"
 OWNER_TOKEN = "genre-hf-test-token"  # the preset's owner on the test Hub
@@ -44,13 +44,7 @@ def image_presets(tmp_path_factory):
 @pytest.fixture(scope="module")
 def image_hub(image_presets, tmp_path_factory):
     """The Hub look-alike serving the tiny ResNet preset under its Hub id, this process pointed at it."""
-    root = tmp_path_factory.mktemp("image_hub")
-    server = HubServer(root / "hub", token=HUB_TOKEN, tokens={OWNER_TOKEN: "genre-hf-test"})
-    with pytest.MonkeyPatch.context() as patch, server:
-        hub_env(patch, server, root / "hf_home")
-        api = HfApi(endpoint=server.url, token=OWNER_TOKEN)
-        api.create_repo(PRESET_REPO)
-        api.upload_folder(folder_path=image_presets["resnet"], repo_id=PRESET_REPO)
+    with serving_repo(tmp_path_factory.mktemp("image_hub"), PRESET_REPO, image_presets["resnet"], OWNER_TOKEN) as server:
         yield server
 
 

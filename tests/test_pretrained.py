@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from huggingface_hub import HfApi
 
-from tests.conftest import HUB_TOKEN, tiny_config
-from tests.hub_server import HubServer, hub_env, subprocess_env
+from tests.conftest import HUB_TOKEN, serving_repo, tiny_config
+from tests.hub_server import subprocess_env
 
 ROOT = Path(__file__).resolve().parents[1]
 MINILM = ROOT.parent / "shared" / "models" / "all-MiniLM-L6-v2"
@@ -34,13 +34,7 @@ except ValueError as error:
 @pytest.fixture(scope="module")
 def encoder_hub(tmp_path_factory):
     """The Hub look-alike serving the encoder's files under its Hub id, this process pointed at it."""
-    root = tmp_path_factory.mktemp("encoder_hub")
-    server = HubServer(root / "hub", token=HUB_TOKEN, tokens={OWNER_TOKEN: "sentence-transformers"})
-    with pytest.MonkeyPatch.context() as patch, server:
-        hub_env(patch, server, root / "hf_home")
-        api = HfApi(endpoint=server.url, token=OWNER_TOKEN)
-        api.create_repo(ENCODER_REPO)
-        api.upload_folder(folder_path=MINILM, repo_id=ENCODER_REPO)
+    with serving_repo(tmp_path_factory.mktemp("encoder_hub"), ENCODER_REPO, MINILM, OWNER_TOKEN) as server:
         yield server
 
 
