@@ -225,13 +225,16 @@ def test_train_from_a_hub_dataset_repo_and_push(hub, subset_dir, tmp_path):
 
 
 def test_repeated_calls_are_compiled_and_give_the_same_probabilities(tiny_model_dir, sample_movie):
+    """The first call traces the models and every call runs that one graph: the same input gets
+    exactly the same answer whichever call it is (an eager pass would differ in the 8th digit)."""
     poster, overview, _ = sample_movie
     clf = GenreClassifier.from_pretrained(tiny_model_dir)
-    eager = clf.predict(poster=[poster, poster], overview=[overview, "A heist goes wrong."])
-    assert clf._compiled is None  # a one-off call pays no tracing
-    compiled = clf.predict(poster=[poster, poster], overview=[overview, "A heist goes wrong."])
+    first = clf.predict(poster=[poster, poster], overview=[overview, "A heist goes wrong."])
     assert clf._compiled is not None and clf._compiled.experimental_get_tracing_count() == 1
-    for before, after in zip(eager, compiled):
-        for name in before:
-            for genre, p in before[name]["probabilities"].items():
-                assert after[name]["probabilities"][genre] == pytest.approx(p, abs=1e-5)
+    second = clf.predict(poster=[poster, poster], overview=[overview, "A heist goes wrong."])
+    single = clf.predict(poster=poster, overview=overview)
+    assert clf._compiled.experimental_get_tracing_count() == 1  # any batch size, no retracing
+    assert second == first and clf.predict(poster=poster, overview=overview) == single
+    for name in single:  # another batch size may take other kernels: the same to float32 rounding
+        for genre, p in single[name]["probabilities"].items():
+            assert first[0][name]["probabilities"][genre] == pytest.approx(p, abs=1e-6)
