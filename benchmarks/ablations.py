@@ -15,9 +15,9 @@ import argparse
 import time
 from pathlib import Path
 
+from genre_hf.cli.train import train_and_score
 from genre_hf.config import GenreConfig
-from genre_hf.data import SplitSpec, load_movies
-from genre_hf.workflow import train_and_score
+from genre_hf.data.loader import SplitSpec, load_movies
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "imdb-multimodal"
 VARIANTS = {  # family -> variant -> settings changed from the family's

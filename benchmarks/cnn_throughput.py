@@ -31,9 +31,9 @@ def child(settings: dict, batches: int, epochs: int) -> float:
     import tensorflow as tf
 
     from genre_hf.config import GenreConfig
-    from genre_hf.encoders import make_encoders
-    from genre_hf.features import Tokenizer
-    from genre_hf.models import build_models
+    from genre_hf.features.featurizer import Tokenizer
+    from genre_hf.modeling.encoders import make_encoders
+    from genre_hf.modeling.models import build_models
 
     config = GenreConfig(genres=[f"genre{i}" for i in range(20)], sequence_length=45, **settings)
     tokenizer = Tokenizer(config, [f"word{i}" for i in range(998)])

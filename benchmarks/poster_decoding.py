@@ -34,7 +34,7 @@ from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run as a script from anywhere
-from genre_hf.posters import MAX_DECODED_BYTES, MAX_JPEG_COEFFICIENT_BYTES  # noqa: E402  (sizes follow the budget)
+from genre_hf.data.posters import MAX_DECODED_BYTES, MAX_JPEG_COEFFICIENT_BYTES  # noqa: E402  (sizes follow the budget)
 
 REAL_POSTER = ROOT.parent / "shared" / "data" / "imdb-multimodal" / "Images" / "tt0086425.jpg"
 TARGET_MB, TARGET_S = 300, 1.0
@@ -44,9 +44,9 @@ sys.path.insert(0, sys.argv[1])
 import numpy as np
 from PIL import Image
 try:
-    from genre_hf.posters import poster_to_array
+    from genre_hf.data.posters import poster_to_array
 except ImportError:
-    from genre_hf.features import poster_to_array
+    from genre_hf.features.featurizer import poster_to_array
 
 def status_mb(field):
     with open("/proc/self/status") as status:

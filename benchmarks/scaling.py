@@ -66,8 +66,8 @@ def status_kb(field: str) -> int:
 def child(arguments: dict) -> dict:
     """One training run in this (fresh) process."""
     from genre_hf.config import GenreConfig
-    from genre_hf.data import SplitSpec, load_movies, source_fingerprint
-    from genre_hf.training import TrainOptions, train_all  # imports TensorFlow: start-up memory is measured after it
+    from genre_hf.data.loader import SplitSpec, load_movies, source_fingerprint
+    from genre_hf.training.trainer import TrainOptions, train_all  # imports TensorFlow: start-up memory is measured after it
 
     baseline = status_kb("VmRSS")
     epochs = arguments["epochs"]

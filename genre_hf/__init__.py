@@ -10,7 +10,7 @@ __all__ = ["GenreClassifier", "__version__"]
 
 def __getattr__(name):
     if name == "GenreClassifier":
-        from genre_hf.hub import GenreClassifier
+        from genre_hf.inference.classifier import GenreClassifier
 
         return GenreClassifier
     raise AttributeError(f"module 'genre_hf' has no attribute {name!r}")

@@ -63,7 +63,7 @@ def write_mmimdb(source: Path, target: Path, rows: int, start: int = 0) -> tuple
     plots are its overview, its first sentence and a fragment: the overview is the longest."""
     import json
 
-    from genre_hf.data import parse_genres
+    from genre_hf.data.loader import parse_genres
 
     (target / "dataset").mkdir(parents=True)
     with open(source / "IMDB_overview_genres.csv", newline="", encoding="utf-8") as handle:
@@ -105,7 +105,7 @@ def tiny_config(**overrides):
 @pytest.fixture(scope="session")
 def tiny_model_dir(subset_dir, tmp_path_factory) -> Path:
     """A complete model folder (weights, vocabulary, thresholds, reports, card) from a real subset."""
-    from genre_hf.workflow import train_and_save
+    from genre_hf.cli.train import train_and_save
 
     out = tmp_path_factory.mktemp("model") / "tiny"
     train_and_save(str(subset_dir), out, config=tiny_config(), log=lambda message: None)

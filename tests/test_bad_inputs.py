@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from genre_hf import GenreClassifier
-from genre_hf.folder import FolderError
+from genre_hf.hub.folder import FolderError
 from tests.conftest import free_port
 from tests.test_posters import png, structure_bomb
 
@@ -99,7 +99,7 @@ def poster_corpus(folder: Path, sample_poster: Path) -> dict[str, tuple[Path, st
 def test_the_poster_corpus_gets_the_same_answer_from_predict_and_from_the_app(classifier, tiny_model_dir, sample_movie, tmp_path):
     from gradio_client import Client, handle_file
 
-    from genre_hf.space import build_demo, launch
+    from genre_hf.app.page import build_demo, launch
 
     corpus = poster_corpus(tmp_path, sample_movie[0])
     demo = build_demo(classifier)

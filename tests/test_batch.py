@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 MEMORY_SCRIPT = """
 import json, sys
 from genre_hf import GenreClassifier
-from genre_hf.batch import predict_file
+from genre_hf.inference.batch import predict_file
 
 def rss(field):
     for line in open("/proc/self/status"):
@@ -59,7 +59,7 @@ def classifier(tiny_model_dir):
 
 
 def test_every_format_has_every_movie_model_and_genre(classifier, source, tmp_path):
-    from genre_hf.batch import flat_columns, predict_file
+    from genre_hf.inference.batch import flat_columns, predict_file
 
     folder, (nothing, truncated, no_overview) = source
     reports = {suffix: predict_file(classifier, folder, tmp_path / f"out{suffix}", progress=False) for suffix in (".parquet", ".csv", ".jsonl")}
@@ -94,7 +94,7 @@ def test_every_format_has_every_movie_model_and_genre(classifier, source, tmp_pa
 
 
 def test_the_command_line_reads_a_save_to_disk_folder_and_fails_cleanly(tiny_model_dir, subset_dir, tmp_path):
-    from genre_hf.data import load_movies
+    from genre_hf.data.loader import load_movies
 
     movies, _ = load_movies(subset_dir)
     datasets.DatasetDict({"test": movies["test"].select(range(20))}).save_to_disk(tmp_path / "saved")

@@ -5,7 +5,7 @@ import pytest
 from scipy.special import expit, logit
 from sklearn.metrics import f1_score
 
-from genre_hf.calibration import DEFAULT_GRID, apply_temperature, fit_temperature, tune_thresholds
+from genre_hf.training.calibration import DEFAULT_GRID, apply_temperature, fit_temperature, tune_thresholds
 
 
 def _bce(p, y):
@@ -119,7 +119,7 @@ def test_logit_offsets_undo_class_weighting():
 
 
 def test_model_calibration_keeps_decisions_and_moves_thresholds_onto_the_calibrated_scale():
-    from genre_hf.calibration import fit_model_calibration
+    from genre_hf.training.calibration import fit_model_calibration
 
     rng = np.random.default_rng(3)
     true_p = rng.uniform(0.01, 0.5, size=(5000, 2))

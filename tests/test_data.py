@@ -5,7 +5,7 @@ import datasets
 import pytest
 from PIL import Image
 
-from genre_hf.data import ColumnNames, SplitSpec, collect_genres, load_movies, parse_genres
+from genre_hf.data.loader import ColumnNames, SplitSpec, collect_genres, load_movies, parse_genres
 from tests.conftest import write_subset
 
 

@@ -14,14 +14,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from genre_hf.distribute import make_distribution
+from genre_hf.training.distribute import make_distribution
 from tests.conftest import free_port, write_subset
 
 ROOT = Path(__file__).resolve().parents[1]
 RUN = """
 import json, sys
-from genre_hf.training import TrainOptions
-from genre_hf.workflow import train_and_save
+from genre_hf.training.trainer import TrainOptions
+from genre_hf.cli.train import train_and_save
 from tests.conftest import tiny_config
 
 arguments = json.loads(sys.argv[1])

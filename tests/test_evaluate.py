@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from sklearn.metrics import average_precision_score, f1_score, precision_score, recall_score
 
-from genre_hf.data import SplitSpec, all_rows, load_movies
-from genre_hf.features import movie_features
-from genre_hf.predictor import GenrePredictor
+from genre_hf.data.loader import SplitSpec, all_rows, load_movies
+from genre_hf.features.featurizer import movie_features
+from genre_hf.inference.predictor import GenrePredictor
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -83,7 +83,7 @@ def test_unknown_split_is_a_clear_error(tiny_model_dir, subset_dir):
 
 
 def test_scoring_every_row_of_the_training_data_warns_that_it_includes_training_rows(tiny_model_dir, subset_dir):
-    from genre_hf.evaluate import evaluate
+    from genre_hf.evaluation.heldout import evaluate
 
     training = json.loads((Path(tiny_model_dir) / "training_report.json").read_text())
     said = []

@@ -14,9 +14,9 @@ import pytest
 from PIL import Image
 from scipy.stats import spearmanr
 
-from genre_hf import explain
-from genre_hf.explain import CAM_MODELS, OVERLAY_SIDE, WORD_MODELS, explainer, to_jsonable
-from genre_hf.posters import poster_to_array
+from genre_hf.data.posters import poster_to_array
+from genre_hf.inference import explain
+from genre_hf.inference.explain import CAM_MODELS, OVERLAY_SIDE, WORD_MODELS, explainer, to_jsonable
 from tests.conftest import free_port
 from tests.test_browser import CHROMIUM, page_with_movie
 
@@ -228,7 +228,7 @@ def test_bad_input_is_a_clear_value_error(classifier, movies):
 
 @pytest.fixture(scope="module")
 def app_url(classifier, tiny_model_dir):
-    from genre_hf.space import build_demo, launch
+    from genre_hf.app.page import build_demo, launch
 
     demo = build_demo(classifier)
     _, url, _ = launch(demo, port=free_port(), prevent_thread_lock=True, quiet=True)

@@ -1,6 +1,6 @@
 """Genre lists become multi-hot rows; the sequence length covers most overviews (posters: test_posters.py)."""
 
-from genre_hf.features import choose_sequence_length, multi_hot
+from genre_hf.features.featurizer import choose_sequence_length, multi_hot
 
 
 def test_multi_hot_and_sequence_length():

@@ -12,7 +12,7 @@ from huggingface_hub import HfApi, ModelCard
 from PIL import Image
 
 from genre_hf import GenreClassifier
-from genre_hf.folder import MODEL_FILES, FolderError
+from genre_hf.hub.folder import MODEL_FILES, FolderError
 from tests.conftest import HUB_TOKEN as TOKEN
 from tests.hub_server import HubServer, hub_env, subprocess_env
 
@@ -179,7 +179,7 @@ def test_push_and_load_by_repo_id_in_a_fresh_process(classifier, hub, tmp_path, 
 
 
 def test_a_failed_push_leaves_the_folder_and_says_why(classifier, tmp_path, monkeypatch):
-    from genre_hf.workflow import push
+    from genre_hf.cli.train import push
 
     server = HubServer(tmp_path / "root", token=TOKEN).start()
     hub_env(monkeypatch, server, tmp_path / "home")
@@ -192,7 +192,7 @@ def test_a_failed_push_leaves_the_folder_and_says_why(classifier, tmp_path, monk
 
 
 def test_train_from_a_hub_dataset_repo_and_push(hub, subset_dir, tmp_path):
-    from genre_hf.data import load_movies
+    from genre_hf.data.loader import load_movies
 
     movies, _ = load_movies(subset_dir)
     (tmp_path / "ds" / "data").mkdir(parents=True)

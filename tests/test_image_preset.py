@@ -51,7 +51,7 @@ def image_hub(image_presets, tmp_path_factory):
 @pytest.fixture(scope="module")
 def trained(image_hub, subset_dir, tmp_path_factory):
     """(model folder, the classifier as trained): the scratch family with the image preset for posters, 1 epoch."""
-    from genre_hf.workflow import train_and_save
+    from genre_hf.cli.train import train_and_save
 
     out = tmp_path_factory.mktemp("image_preset") / "model"
     config = tiny_config(poster_encoder="keras_hub", image_preset=f"hf://{PRESET_REPO}", image_head_units=32,
@@ -62,7 +62,7 @@ def trained(image_hub, subset_dir, tmp_path_factory):
 
 def test_a_keras_hub_poster_encoder_needs_a_preset():
     from genre_hf.config import GenreConfig
-    from genre_hf.encoders import make_encoder
+    from genre_hf.modeling.encoders import make_encoder
 
     with pytest.raises(ValueError, match="poster_encoder 'keras_hub' needs image_preset"):
         make_encoder("poster", GenreConfig(poster_encoder="keras_hub")).pinned_settings()
@@ -72,7 +72,7 @@ def test_the_feature_cache_is_keyed_by_the_image_preset_and_its_pins():
     import dataclasses
 
     from genre_hf.config import GenreConfig
-    from genre_hf.streaming import feature_key
+    from genre_hf.features.cache import feature_key
 
     config = GenreConfig(poster_encoder="keras_hub", image_preset="hf://owner/net", image_preset_sha256="1" * 64)
     key = feature_key(config, ["", "[UNK]"], "source", "train")
@@ -103,8 +103,9 @@ def test_the_preset_loads_through_hf_and_is_pooled_as_its_kind_pools(image_hub, 
     averaged over its positions, a ViT's class token is taken."""
     import keras_hub
 
-    from genre_hf import pretrained, pretrained_image
-    from genre_hf.posters import poster_to_array
+    from genre_hf.data.posters import poster_to_array
+    from genre_hf.modeling import image_embedder as pretrained_image
+    from genre_hf.modeling import presets as pretrained
 
     folder, revision, sha256 = pretrained.resolve(f"hf://{PRESET_REPO}", role="image encoder")
     assert revision == HfApi(endpoint=image_hub.url).model_info(PRESET_REPO).sha and folder.name == revision
@@ -147,7 +148,8 @@ def test_explaining_gives_no_poster_heat_map_and_says_why(trained, sample_movie)
 
 def test_an_image_preset_with_other_weights_is_refused(trained, image_hub, image_presets, sample_movie, tmp_path):
     """Last in this module: it changes the preset on the test Hub."""
-    from genre_hf import GenreClassifier, pretrained
+    from genre_hf import GenreClassifier
+    from genre_hf.modeling import presets as pretrained
 
     folder, _ = trained
     with pytest.raises(ValueError, match=f"hf://{PRESET_REPO} has no revision f{{40}}, the one this model was trained with"):

@@ -9,8 +9,8 @@ from PIL import Image
 
 from genre_hf import GenreClassifier
 from genre_hf.cli import main
-from genre_hf.data import SplitSpec, load_movies
-from genre_hf.evaluate import evaluate
+from genre_hf.data.loader import SplitSpec, load_movies
+from genre_hf.evaluation.heldout import evaluate
 from tests.conftest import tiny_config, write_subset
 
 
@@ -20,7 +20,7 @@ def small_dir(data_dir, tmp_path_factory):
 
 
 def test_a_128_px_model_end_to_end(small_dir, tmp_path, sample_movie, capsys):
-    from genre_hf.workflow import train_and_save
+    from genre_hf.cli.train import train_and_save
 
     out = tmp_path / "model"
     config = tiny_config(image_size=128, epochs_poster=1, epochs_overview=1, epochs_fusion=1)
@@ -45,7 +45,7 @@ def test_a_128_px_model_end_to_end(small_dir, tmp_path, sample_movie, capsys):
 
 
 def test_a_224_px_poster_model_trains_saves_loads_predicts_and_evaluates(small_dir, tmp_path, sample_movie):
-    from genre_hf.training import TrainOptions, train_all
+    from genre_hf.training.trainer import TrainOptions, train_all
 
     config = tiny_config(image_size=224, epochs_poster=1)
     movies, _ = load_movies(small_dir, split=SplitSpec.from_config(config))
@@ -65,7 +65,7 @@ def test_a_224_px_poster_model_trains_saves_loads_predicts_and_evaluates(small_d
 
 
 def test_the_train_command_takes_the_poster_size_and_the_scaling_options(monkeypatch, tmp_path):
-    import genre_hf.workflow
+    import genre_hf.cli.train
 
     seen = {}
 
@@ -73,7 +73,7 @@ def test_the_train_command_takes_the_poster_size_and_the_scaling_options(monkeyp
         seen.update(config=config, options=options)
         return None  # as a worker that is not the chief
 
-    monkeypatch.setattr(genre_hf.workflow, "train_and_save", fake_train)
+    monkeypatch.setattr(genre_hf.cli.train, "train_and_save", fake_train)
     argv = ["train", "--data", str(tmp_path), "--image-size", "224", "--input", "stream", "--cache-dir", str(tmp_path / "c"),
             "--strategy", "mirrored", "--cpu-devices", "2", "--no-lr-scaling"]
     assert main(argv) == 0

@@ -28,14 +28,14 @@ def offline_hf(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def metric(offline_hf):
-    from genre_hf.metrics import load_metric
+    from genre_hf.evaluation.metrics import load_metric
 
     return load_metric()
 
 
 @pytest.fixture(scope="module")
 def mod(offline_hf):
-    from genre_hf.metrics import multilabel_genres
+    from genre_hf.evaluation.metrics import multilabel_genres
 
     return multilabel_genres
 
@@ -56,7 +56,7 @@ def _prf(y, pred, average):
 
 
 def test_load_metric_is_cached(metric):
-    from genre_hf.metrics import load_metric
+    from genre_hf.evaluation.metrics import load_metric
 
     assert load_metric() is metric
     assert type(metric).__name__ == "MultilabelGenres"

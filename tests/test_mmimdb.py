@@ -6,8 +6,8 @@ import json
 import pytest
 from huggingface_hub import ModelCard
 
-from genre_hf.data import SplitSpec, collect_genres, count_movies, load_movies, source_name, stream_movies
-from genre_hf.published import GMU
+from genre_hf.data.loader import SplitSpec, collect_genres, count_movies, load_movies, source_name, stream_movies
+from genre_hf.evaluation.published import GMU
 from tests.conftest import tiny_config, write_mmimdb
 
 
@@ -68,7 +68,7 @@ def test_prediction_streams_one_official_split(release):
 
 
 def test_training_on_mmimdb_reports_it_beside_the_published_figures(release, tmp_path):
-    from genre_hf.workflow import train_and_save
+    from genre_hf.cli.train import train_and_save
 
     folder, split = release
     out = tmp_path / "model"

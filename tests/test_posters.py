@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFile
 
-from genre_hf.posters import MAX_DECODED_BYTES, MAX_POSTER_PIXELS, poster_to_array, posters_to_array
+from genre_hf.data.posters import MAX_DECODED_BYTES, MAX_POSTER_PIXELS, poster_to_array, posters_to_array
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -305,7 +305,7 @@ def test_truncated_files_are_errors_whatever_pillow_is_told(sample_movie, tmp_pa
 
 def test_importing_leaves_pillow_settings_alone():
     script = ("from PIL import ImageFile; ImageFile.LOAD_TRUNCATED_IMAGES = True; "
-              "import genre_hf.posters, genre_hf.features; print(ImageFile.LOAD_TRUNCATED_IMAGES)")
+              "import genre_hf.data.posters, genre_hf.features.featurizer; print(ImageFile.LOAD_TRUNCATED_IMAGES)")
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=ROOT)
     assert done.stdout.strip() == "True"
 

@@ -40,8 +40,8 @@ def encoder_hub(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def pretrained_dir(encoder_hub, subset_dir, tmp_path_factory):
+    from genre_hf.cli.train import train_and_save
     from genre_hf.config import FAMILIES
-    from genre_hf.workflow import train_and_save
 
     out = tmp_path_factory.mktemp("pretrained") / "model"
     config = tiny_config(**{**FAMILIES["pretrained"], "text_layers": [5, 6], "text_head_units": 64, "fusion_hidden": 32})
@@ -71,7 +71,7 @@ def test_the_folder_names_its_encoder_and_keeps_none_of_its_weights(pretrained_d
 
 
 def test_the_encoder_through_hf_is_the_shared_folder_and_sentence_transformers(classifier):
-    from genre_hf import pretrained
+    from genre_hf.modeling import presets as pretrained
 
     texts = ["A retired hitman seeks revenge.", "An old assassin wants vengeance.", "Two friends fall in love in Paris, café au lait."]
     through_hub = classifier.encoders["overview"].features(texts)
@@ -88,7 +88,7 @@ def test_the_encoder_through_hf_is_the_shared_folder_and_sentence_transformers(c
 def test_a_preset_mirror_stands_in_for_the_hub_and_keeps_the_weights_check(monkeypatch):
     """$GENRE_HF_PRESET_MIRROR: machines without the Hub use a local copy of the encoder's Hub files;
     the model still names the Hub id, and other weights are still refused."""
-    from genre_hf import pretrained
+    from genre_hf.modeling import presets as pretrained
 
     monkeypatch.setenv("GENRE_HF_PRESET_MIRROR", str(MINILM.parent))
     folder, revision, sha256 = pretrained.resolve(f"hf://{ENCODER_REPO}")
@@ -116,7 +116,7 @@ def test_loads_from_a_folder_and_from_the_hub_and_predicts_as_before(classifier,
 
 
 def test_an_encoder_revision_it_was_not_trained_with_is_refused(classifier, pretrained_dir, encoder_hub, sample_movie, tmp_path):
-    from genre_hf import pretrained
+    from genre_hf.modeling import presets as pretrained
 
     with pytest.raises(ValueError, match=f"hf://{ENCODER_REPO} has no revision f{{40}}, the one this model was trained with"):
         pretrained.resolve(f"hf://{ENCODER_REPO}", "f" * 40)
@@ -149,7 +149,7 @@ def test_the_space_switches_families_in_a_browser_and_through_the_api(classifier
     from gradio_client import Client, handle_file
 
     from genre_hf import GenreClassifier
-    from genre_hf.space import build_demo, family_label, launch
+    from genre_hf.app.page import build_demo, family_label, launch
     from tests.conftest import free_port
     from tests.test_browser import CHROMIUM, page_with_movie
 

@@ -13,11 +13,11 @@ import pytest
 from huggingface_hub import ModelCard
 from huggingface_hub.errors import HfHubHTTPError
 
-from genre_hf import results
-from genre_hf.card import TEMPLATE, render_card
 from genre_hf.config import GenreConfig
-from genre_hf.data import load_movies
-from genre_hf.published import COURSEWORK
+from genre_hf.data.loader import load_movies
+from genre_hf.evaluation import results
+from genre_hf.evaluation.published import COURSEWORK
+from genre_hf.hub.card import TEMPLATE, render_card
 from tests.conftest import HUB_TOKEN
 from tests.hub_server import subprocess_env
 
@@ -94,7 +94,7 @@ def test_the_card_tells_the_truth(tiny_model_dir, tmp_path):
 
 def test_evaluate_pushes_its_results_to_the_hub_model_index(tiny_model_dir, data_dir, hub, tmp_path, monkeypatch):
     from genre_hf import GenreClassifier
-    from genre_hf.card import push_results
+    from genre_hf.hub.card import push_results
     from tests.conftest import write_subset
 
     monkeypatch.setenv("HF_TOKEN", HUB_TOKEN)
@@ -135,6 +135,6 @@ def test_evaluate_pushes_its_results_to_the_hub_model_index(tiny_model_dir, data
 
 
 def _spec(config: dict):
-    from genre_hf.data import SplitSpec
+    from genre_hf.data.loader import SplitSpec
 
     return SplitSpec(config["validation_fraction"], config["test_fraction"], config["split_salt"])

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from genre_hf import results
-from genre_hf.seeds import comparisons, run_benchmark, verdict
+from genre_hf.evaluation import results
+from genre_hf.evaluation.seeds import comparisons, run_benchmark, verdict
 from tests.conftest import tiny_config, write_subset
 
 ROOT = Path(__file__).resolve().parents[1]

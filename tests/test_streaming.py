@@ -12,8 +12,8 @@ import datasets
 import numpy as np
 import pytest
 
-from genre_hf.data import SplitSpec, load_movies, source_fingerprint
-from genre_hf.streaming import (
+from genre_hf.data.loader import SplitSpec, load_movies, source_fingerprint
+from genre_hf.features.cache import (
     MEMORY_LIMIT,
     CachedFeatures,
     NpyArray,
@@ -21,7 +21,7 @@ from genre_hf.streaming import (
     choose_input,
     input_pipeline,
 )
-from genre_hf.training import prepare
+from genre_hf.training.trainer import prepare
 from tests.conftest import tiny_config, write_subset
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -146,7 +146,7 @@ def _parquet_with_bad_rows(data_dir: Path, target: Path, rows: int) -> Path:
 
 
 def test_a_streamed_source_gives_the_loaded_features_and_counts(data_dir, tmp_path):
-    from genre_hf.data import ColumnNames
+    from genre_hf.data.loader import ColumnNames
 
     source = _parquet_with_bad_rows(data_dir, tmp_path / "movies.parquet", rows=160)
     columns = ColumnNames.parse("id=movie_id,overview=plot,poster=image")
@@ -179,7 +179,7 @@ def test_a_hub_dataset_streams_from_the_hub_like_it_downloads(hub, data_dir, tmp
     streamed (read over HTTP ranges, never downloaded whole) into the same features as a download."""
     from huggingface_hub import HfApi
 
-    from genre_hf.data import ColumnNames, count_movies
+    from genre_hf.data.loader import ColumnNames, count_movies
     from tests.conftest import HUB_TOKEN
 
     (tmp_path / "ds" / "data").mkdir(parents=True)
@@ -237,10 +237,10 @@ def test_npy_files_written_in_chunks_read_as_arrays(tmp_path):
 MEMORY_PROBE = """
 import json, re, sys
 from genre_hf.config import GenreConfig
-from genre_hf.data import load_movies
-from genre_hf.encoders import make_encoders
-from genre_hf.features import Featurizer, Tokenizer, movie_features
-from genre_hf.streaming import cached_features
+from genre_hf.data.loader import load_movies
+from genre_hf.modeling.encoders import make_encoders
+from genre_hf.features.featurizer import Featurizer, Tokenizer, movie_features
+from genre_hf.features.cache import cached_features
 
 def peak_kb():
     return int(re.search(r"VmHWM:\\s+(\\d+)", open("/proc/self/status").read()).group(1))

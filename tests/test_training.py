@@ -4,10 +4,10 @@ import keras
 import numpy as np
 import pytest
 
-from genre_hf.data import SplitSpec, load_movies
-from genre_hf.encoders import TOKENS_INPUT
-from genre_hf.models import build_models, freeze_trunks, fusion_head, input_names, model_arrays
-from genre_hf.training import KeepBestWeights, fit, head_features, prepare
+from genre_hf.data.loader import SplitSpec, load_movies
+from genre_hf.modeling.encoders import TOKENS_INPUT
+from genre_hf.modeling.models import build_models, freeze_trunks, fusion_head, input_names, model_arrays
+from genre_hf.training.trainer import KeepBestWeights, fit, head_features, prepare
 from tests.conftest import tiny_config
 
 
@@ -138,7 +138,7 @@ def test_patience_stops_training(prepared):
 def test_the_fused_bilstm_is_keras_bidirectional_lstm_in_one_op_per_direction():
     from keras import layers
 
-    from genre_hf.models import FusedBiLSTM, MaskedMean
+    from genre_hf.modeling.models import FusedBiLSTM, MaskedMean
 
     tokens = np.random.default_rng(0).integers(2, 300, size=(5, 30))
     tokens[1, 20:] = 0
@@ -181,7 +181,7 @@ def test_the_test_split_never_tunes_anything(data_dir, tmp_path):
     with the test rows, and must move with the validation rows (else this test could not fail)."""
     import json
 
-    from genre_hf.workflow import train_and_save
+    from genre_hf.cli.train import train_and_save
     from tests.conftest import write_subset
 
     config = tiny_config(epochs_poster=1, epochs_overview=1, epochs_fusion=1)
@@ -204,7 +204,7 @@ def test_the_test_split_never_tunes_anything(data_dir, tmp_path):
 
 
 def test_the_neighbour_vote_weighs_the_nearest_training_movies_genres_and_leaves_a_training_movie_out():
-    from genre_hf.models import NeighbourGenres
+    from genre_hf.modeling.models import NeighbourGenres
 
     rng = np.random.default_rng(0)
     keys = rng.normal(size=(40, 8)).astype(np.float32)

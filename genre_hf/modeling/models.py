@@ -16,7 +16,7 @@ import numpy as np
 from keras import layers
 
 from genre_hf.config import GenreConfig
-from genre_hf.encoders import TOKENS_INPUT, Encoder
+from genre_hf.modeling.encoders import TOKENS_INPUT, Encoder
 
 MODALITIES_INPUT = "modalities"  # fusion only: N x 2 of 1/0, whether the poster / overview is given
 

@@ -15,16 +15,16 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from genre_hf import results
-from genre_hf.card import BENCHMARK_JSON, BENCHMARK_MD, TRAINING_JSON
 from genre_hf.config import GenreConfig
-from genre_hf.data import ColumnNames, SplitSpec, count_movies, load_movies, source_fingerprint, source_kind, source_name
-from genre_hf.distribute import Distribution, make_distribution
-from genre_hf.evaluation import Baselines, benchmark, model_probabilities, to_markdown
-from genre_hf.hub import GenreClassifier
-from genre_hf.published import COURSEWORK, comparable_bce
-from genre_hf.streaming import choose_input, estimated_bytes_per_movie
-from genre_hf.training import TrainingRun, TrainOptions, fit_calibration, train_all
+from genre_hf.data.loader import ColumnNames, SplitSpec, count_movies, load_movies, source_fingerprint, source_kind, source_name
+from genre_hf.evaluation import results
+from genre_hf.evaluation.published import COURSEWORK, comparable_bce
+from genre_hf.evaluation.scoring import Baselines, benchmark, model_probabilities, to_markdown
+from genre_hf.features.cache import choose_input, estimated_bytes_per_movie
+from genre_hf.hub.card import BENCHMARK_JSON, BENCHMARK_MD, TRAINING_JSON
+from genre_hf.inference.classifier import GenreClassifier
+from genre_hf.training.distribute import Distribution, make_distribution
+from genre_hf.training.trainer import TrainingRun, TrainOptions, fit_calibration, train_all
 
 
 @dataclass
@@ -230,7 +230,7 @@ def coursework_table(training: dict) -> str:
 def write_plots(out: Path, run: TrainingRun, reports: dict, scored: dict, log=print) -> None:
     """Training curves, and PR curves, per-genre F1 and reliability of the test split (else validation)."""
     try:
-        from genre_hf import plots
+        from genre_hf.evaluation import plots
     except ImportError:
         log("Plots skipped: matplotlib is not installed (pip install 'genre_hf[plots]')")
         return

@@ -29,8 +29,8 @@ from pathlib import Path
 import numpy as np
 
 from genre_hf.config import GenreConfig
-from genre_hf.encoders import make_encoders
-from genre_hf.features import CHUNK, MovieFeatures, featurize
+from genre_hf.features.featurizer import CHUNK, MovieFeatures, featurize
+from genre_hf.modeling.encoders import make_encoders
 
 CACHE_VERSION = 1  # bump when featurization changes what it writes for the same key
 INPUT_MODES = ("auto", "memory", "stream")
@@ -246,7 +246,7 @@ def cached_features(movies, featurizer, key: dict, cache_dir: str | Path | None 
     `report` (a `data.LoadReport`) gets the rows read and skipped while building, or, when the cache
     is reused, those recorded when it was built.
     """
-    from genre_hf.data import LoadReport, iter_movies
+    from genre_hf.data.loader import LoadReport, iter_movies
 
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:24]
     folder = Path(cache_dir or default_cache_dir()) / "features" / f"{key['split']}-{digest}"
@@ -318,7 +318,7 @@ def input_pipeline(features, names: list[str], batch_size: int, shuffle: bool, s
     """
     import tensorflow as tf
 
-    from genre_hf.models import MODALITIES_INPUT
+    from genre_hf.modeling.models import MODALITIES_INPUT
 
     pipelines, index = (context.num_input_pipelines, context.input_pipeline_id) if context else (1, 0)
     local = context.num_replicas_in_sync // pipelines if context else 1  # replicas this pipeline feeds

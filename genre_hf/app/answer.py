@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from genre_hf.config import MODEL_INPUTS, MODEL_NAMES
-from genre_hf.posters import poster_to_array
+from genre_hf.data.posters import poster_to_array
 
 NEEDS = {"poster": "a poster", "overview": "an overview"}
 

@@ -15,10 +15,10 @@ from pathlib import Path
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 from genre_hf.config import MODEL_INPUTS, PROJECT_URL, GenreConfig
-from genre_hf.encoders import make_encoder, model_titles
-from genre_hf.evaluation import to_markdown
-from genre_hf.published import PUBLISHED, comparable_bce
-from genre_hf.results import RESULTS_FILE, flatten
+from genre_hf.evaluation.published import PUBLISHED, comparable_bce
+from genre_hf.evaluation.results import RESULTS_FILE, flatten
+from genre_hf.evaluation.scoring import to_markdown
+from genre_hf.modeling.encoders import make_encoder, model_titles
 
 TEMPLATE = Path(__file__).resolve().parent / "model_card.md"
 BENCHMARK_JSON = "benchmark.json"

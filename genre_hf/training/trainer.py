@@ -17,15 +17,15 @@ import datasets
 import keras
 import numpy as np
 
-from genre_hf.calibration import fit_model_calibration
 from genre_hf.config import MODEL_NAMES, GenreConfig
-from genre_hf.data import iter_movies
-from genre_hf.distribute import Distribution
-from genre_hf.encoders import TOKENS_INPUT, Encoder, make_encoders
-from genre_hf.features import CHUNK, Featurizer, MovieFeatures, Tokenizer, choose_sequence_length, movie_features
-from genre_hf.losses import make_loss, positive_weights
-from genre_hf.models import MODALITIES_INPUT, build_models, freeze_trunks, fusion_head, input_names
-from genre_hf.streaming import CachedFeatures, bytes_per_movie, cached_features, choose_input, feature_key, input_pipeline
+from genre_hf.data.loader import iter_movies
+from genre_hf.features.cache import CachedFeatures, bytes_per_movie, cached_features, choose_input, feature_key, input_pipeline
+from genre_hf.features.featurizer import CHUNK, Featurizer, MovieFeatures, Tokenizer, choose_sequence_length, movie_features
+from genre_hf.modeling.encoders import TOKENS_INPUT, Encoder, make_encoders
+from genre_hf.modeling.models import MODALITIES_INPUT, build_models, freeze_trunks, fusion_head, input_names
+from genre_hf.training.calibration import fit_model_calibration
+from genre_hf.training.distribute import Distribution
+from genre_hf.training.losses import make_loss, positive_weights
 
 SPLITS = ("train", "validation", "test")
 

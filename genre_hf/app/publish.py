@@ -13,8 +13,8 @@ from pathlib import Path
 
 from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi, SpaceCard, SpaceCardData, constants
 
+from genre_hf.app.page import SPACE_CONFIG, SPACE_TITLE
 from genre_hf.config import PROJECT_URL
-from genre_hf.space import SPACE_CONFIG, SPACE_TITLE
 
 SPACE_DESCRIPTION = "Genres from a movie poster, its plot, or both"
 SPACE_EXTRAS = ("app", "pretrained")  # the Space serves either model family
@@ -73,7 +73,7 @@ def space_requirements() -> str:
 
 def space_files(model_repo_ids: list[str]) -> dict[str, bytes]:
     """Every file of the Space, by its path in the repo: the app, the package, requirements, card."""
-    package = Path(__file__).resolve().parent
+    package = Path(__file__).resolve().parents[1]  # the genre_hf package, every subpackage included
     files = {
         "app.py": APP_PY.encode(),
         "requirements.txt": space_requirements().encode(),

@@ -17,12 +17,12 @@ import datasets
 import gradio as gr
 from huggingface_hub import constants
 
-from genre_hf.answer import compare
-from genre_hf.card import BENCHMARK_JSON, PLOTS
+from genre_hf.app.answer import compare
+from genre_hf.app.explain_view import add_explain_section
 from genre_hf.config import MODEL_NAMES
-from genre_hf.data import SplitSpec, load_movies
-from genre_hf.evaluation import to_markdown
-from genre_hf.explain_view import add_explain_section
+from genre_hf.data.loader import SplitSpec, load_movies
+from genre_hf.evaluation.scoring import to_markdown
+from genre_hf.hub.card import BENCHMARK_JSON, PLOTS
 
 DEFAULT_MODEL_REPO = "genre-hf/imdb-genres"
 LOCAL_MODELS = ("artifacts/model", "artifacts/model-pretrained")
@@ -297,7 +297,7 @@ def check_port(host: str, port: int) -> None:
 
 def serve(host: str, port: int, sources: list[str] | None = None, examples_dir: str | None = None, log=print) -> None:
     """`genre-hf app`: check the port, load each model once, compile it for serving, serve until stopped."""
-    from genre_hf.hub import GenreClassifier
+    from genre_hf.inference.classifier import GenreClassifier
 
     check_port(host, port)
     classifiers, where = {}, {}

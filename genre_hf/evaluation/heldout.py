@@ -15,12 +15,12 @@ import json
 import time
 from pathlib import Path
 
-from genre_hf import results
-from genre_hf.card import TRAINING_JSON
-from genre_hf.data import ColumnNames, SplitSpec, all_rows, count_movies, load_movies, source_fingerprint
-from genre_hf.evaluation import Baselines, benchmark, to_markdown
-from genre_hf.features import movie_features
-from genre_hf.streaming import bytes_per_movie, cached_features, choose_input, feature_key
+from genre_hf.data.loader import ColumnNames, SplitSpec, all_rows, count_movies, load_movies, source_fingerprint
+from genre_hf.evaluation import results
+from genre_hf.evaluation.scoring import Baselines, benchmark, to_markdown
+from genre_hf.features.cache import bytes_per_movie, cached_features, choose_input, feature_key
+from genre_hf.features.featurizer import movie_features
+from genre_hf.hub.card import TRAINING_JSON
 
 
 def evaluate(
@@ -39,7 +39,7 @@ def evaluate(
     """`input` and `cache_dir` as in training: features in memory for small data, else in an on-disk
     cache (the one training built, when it is the same data, split and model). `push_results` (a Hub
     model repo id) adds the figures to that repo card's model-index."""
-    from genre_hf.hub import GenreClassifier
+    from genre_hf.inference.classifier import GenreClassifier
 
     started = time.perf_counter()
     classifier = GenreClassifier.from_pretrained(model)
@@ -88,11 +88,11 @@ def evaluate(
         results.write(found, results_path(output))
         log(f"Wrote {output}, {output.with_suffix('.md')} and {results_path(output)}")
     if push_results:
-        from genre_hf.card import push_results as push
+        from genre_hf.hub.card import push_results as push
 
         log(f"Added the results to the model-index of {push_results}: {push(found, push_results)}")
     if plots_dir:
-        from genre_hf import plots
+        from genre_hf.evaluation import plots
 
         folder = Path(plots_dir)
         folder.mkdir(parents=True, exist_ok=True)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-SCHEMA = "genre_hf.results/1"
+SCHEMA = "genre_hf.evaluation.results/1"
 KINDS = ("train", "benchmark", "evaluate")
 RESULTS_FILE = "results.json"
 # Each metric as results files name it: (flat name, where in a score of `evaluation.score`, higher is better)
@@ -116,7 +116,7 @@ def content_fingerprint(splits: dict) -> str:
 
 def data_facts(source: str, splits: dict, load_report: dict, source_fingerprint: dict) -> dict:
     """The data set as a results file names it: name, where from, size, fingerprint, revision, split rule."""
-    from genre_hf.data import source_name
+    from genre_hf.data.loader import source_name
 
     return {
         "name": source_name(source),
@@ -228,7 +228,7 @@ def _names(kind) -> str:
 
 def _git_state() -> dict:
     """The commit of the checkout the package runs from (None from an installed wheel), and whether it had changes."""
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]  # genre_hf/evaluation/results.py -> the checkout
     if not (root / ".git").exists():
         return {"git_commit": None, "git_dirty": None}
     try:

@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from genre_hf.config import GenreConfig
-from genre_hf.encoders import TOKENS_INPUT, Encoder
-from genre_hf.posters import poster_to_array
+from genre_hf.data.posters import poster_to_array
+from genre_hf.modeling.encoders import TOKENS_INPUT, Encoder
 
 CHUNK = 256  # movies featurized at a time: bounds the memory a pass over a split takes
 
@@ -185,7 +185,7 @@ def featurize(batches, featurizer: Featurizer, report=None):
 
 def movie_features(movies, featurizer: Featurizer, report=None) -> MovieFeatures:
     """Inputs and labels of a cleaned `datasets.Dataset` (or a streamed `IterableDataset`), in memory."""
-    from genre_hf.data import iter_movies
+    from genre_hf.data.loader import iter_movies
 
     chunks = list(featurize(iter_movies(movies, CHUNK, report), featurizer, report))
     if not chunks:

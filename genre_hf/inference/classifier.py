@@ -16,10 +16,10 @@ from pathlib import Path
 from huggingface_hub import HfApi, ModelHubMixin, snapshot_download
 from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError, RepositoryNotFoundError
 
-from genre_hf.card import REPORT_FILES, TAGS, render_card
 from genre_hf.config import PROJECT_URL, GenreConfig
-from genre_hf.folder import MODEL_FILES, FolderError, writing
-from genre_hf.predictor import GenrePredictor
+from genre_hf.hub.card import REPORT_FILES, TAGS, render_card
+from genre_hf.hub.folder import MODEL_FILES, FolderError, writing
+from genre_hf.inference.predictor import GenrePredictor
 
 REPO_FILES = [*MODEL_FILES, *REPORT_FILES, "README.md"]
 REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")

@@ -32,8 +32,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from genre_hf.inputs import check_inputs
-from genre_hf.posters import poster_to_array
+from genre_hf.data.posters import poster_to_array
+from genre_hf.inference.inputs import check_inputs
 
 CAM_MODELS = ("poster", "fusion")  # the models that see the poster
 WORD_MODELS = ("overview", "fusion")  # the models that read the overview
@@ -143,7 +143,7 @@ class Explainer:
         blanked) and, for the fusion model, which modalities it has (1 x 2). The logit, not the
         probability: calibration and the sigmoid are monotone, so the map is the same, and a
         saturated sigmoid would flatten the gradient."""
-        from genre_hf.models import model_arrays
+        from genre_hf.modeling.models import model_arrays
 
         arrays = model_arrays(self.predictor.models[name], inputs, present)
         cam = np.asarray(self._traced(f"grad_cam_{name}", self._trace_gradients, name)(arrays, np.int32(index)))[0]
@@ -163,7 +163,7 @@ class Explainer:
         import keras
         import tensorflow as tf
 
-        from genre_hf.models import MODALITIES_INPUT, input_names, output_layer
+        from genre_hf.modeling.models import MODALITIES_INPUT, input_names, output_layer
 
         predictor = self.predictor
         model = predictor.models[name]
@@ -235,7 +235,7 @@ class Explainer:
         import keras
         import tensorflow as tf
 
-        from genre_hf.models import MODALITIES_INPUT
+        from genre_hf.modeling.models import MODALITIES_INPUT
 
         encoder = self.predictor.encoders["poster"]
         model = self.predictor.models["fusion"]

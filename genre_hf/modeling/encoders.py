@@ -139,7 +139,7 @@ class OverviewLstm(Encoder):
         import keras
         from keras import layers
 
-        from genre_hf.models import FusedBiLSTM, MaskedMean
+        from genre_hf.modeling.models import FusedBiLSTM, MaskedMean
 
         config, size = self.config, len(self.tokenizer.vocabulary)
         x = layers.Embedding(size, config.embedding_dim, mask_zero=True, name="word_embedding")(tokens)
@@ -192,7 +192,7 @@ class KerasHubPreset(Encoder):
     def _folder(self):
         """(folder, revision, sha256) of the preset, resolved once per encoder: a prediction does
         not ask the Hub again."""
-        from genre_hf import pretrained
+        from genre_hf.modeling import presets as pretrained
 
         if not self.preset:
             raise ValueError(
@@ -233,7 +233,7 @@ class KerasHubText(KerasHubPreset):
         return (self.config.text_embedding_dim,), "float32"
 
     def _embedder(self, layers: tuple[int, ...] | None = None):
-        from genre_hf import pretrained
+        from genre_hf.modeling import presets as pretrained
 
         folder = self._folder()[0]
         config = self.config
@@ -295,7 +295,7 @@ class KerasHubImage(KerasHubPreset):
         return (self.config.image_embedding_dim,), "float32"
 
     def _embedder(self):
-        from genre_hf import pretrained_image
+        from genre_hf.modeling import image_embedder as pretrained_image
 
         embedder = pretrained_image.embedder(self._folder()[0])
         if self.pins[1] and embedder.image_size != self.image_size:

@@ -22,8 +22,8 @@ from pathlib import Path
 
 import datasets
 
-from genre_hf import mmimdb
-from genre_hf.posters import poster_to_array
+from genre_hf.data import mmimdb
+from genre_hf.data.posters import poster_to_array
 
 UPSTREAM_CSV = "IMDB_overview_genres.csv"
 UPSTREAM_IMAGES = "Images"

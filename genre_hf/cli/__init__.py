@@ -174,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _model(args) -> str:
-    from genre_hf.space import model_sources
+    from genre_hf.app.page import model_sources
 
     return args.model or model_sources()[0]
 
@@ -200,9 +200,9 @@ def training_config(args, seed: int | None):
 
 
 def run_train(args) -> int:
-    from genre_hf.data import ColumnNames
-    from genre_hf.training import TrainOptions
-    from genre_hf.workflow import push, train_and_save
+    from genre_hf.cli.train import push, train_and_save
+    from genre_hf.data.loader import ColumnNames
+    from genre_hf.training.trainer import TrainOptions
 
     config = training_config(args, args.seed)
     options = TrainOptions(input=args.input, cache_dir=args.cache_dir, strategy=args.strategy, cpu_devices=args.cpu_devices,
@@ -218,23 +218,23 @@ def run_train(args) -> int:
 def run_benchmark(args) -> int:
     if args.seeds < 2:  # before TensorFlow is imported: a one-line answer
         raise ValueError(f"a benchmark needs at least 2 seeds to measure a spread, not {args.seeds}")
-    from genre_hf.data import ColumnNames
-    from genre_hf.seeds import run_benchmark as benchmark
-    from genre_hf.training import TrainOptions
+    from genre_hf.data.loader import ColumnNames
+    from genre_hf.evaluation.seeds import run_benchmark as benchmark
+    from genre_hf.training.trainer import TrainOptions
 
     config = training_config(args, args.first_seed)
     found = benchmark(args.data, args.out, seeds=args.seeds, config=config, columns=ColumnNames.parse(args.columns),
                       options=TrainOptions(input=args.input, cache_dir=args.cache_dir))
     if args.push_results:
-        from genre_hf.card import push_results
+        from genre_hf.hub.card import push_results
 
         print(f"Added the results to the model-index of {args.push_results}: {push_results(found, args.push_results)}")
     return 0
 
 
 def run_evaluate(args) -> int:
-    from genre_hf.data import ColumnNames
-    from genre_hf.evaluate import evaluate
+    from genre_hf.data.loader import ColumnNames
+    from genre_hf.evaluation.heldout import evaluate
 
     evaluate(_model(args), args.data, split=args.split, columns=ColumnNames.parse(args.columns), output=args.output,
              baselines_from=args.baselines_from, plots_dir=args.plots, input=args.input, cache_dir=args.cache_dir,
@@ -243,9 +243,9 @@ def run_evaluate(args) -> int:
 
 
 def run_predict(args) -> int:
-    from genre_hf.batch import predict_file
-    from genre_hf.data import ColumnNames
-    from genre_hf.hub import GenreClassifier
+    from genre_hf.data.loader import ColumnNames
+    from genre_hf.inference.batch import predict_file
+    from genre_hf.inference.classifier import GenreClassifier
 
     source = _model(args)
     print(f"Loading the model from {source}", file=sys.stderr)
@@ -258,21 +258,21 @@ def run_predict(args) -> int:
 
 
 def run_push(args) -> int:
-    from genre_hf.hub import GenreClassifier
-    from genre_hf.workflow import push
+    from genre_hf.cli.train import push
+    from genre_hf.inference.classifier import GenreClassifier
 
     return 0 if push(GenreClassifier.from_pretrained(args.model), args.repo, args.private) else 1
 
 
 def run_app(args) -> int:
-    from genre_hf.space import serve
+    from genre_hf.app.page import serve
 
     serve(args.host, args.port, sources=args.model, examples_dir=os.environ.get("GENRE_HF_DATA"))
     return 0
 
 
 def run_publish_space(args) -> int:
-    from genre_hf.publish import publish_space
+    from genre_hf.app.publish import publish_space
 
     print(publish_space(args.space_id, args.model_repo, private=args.private))
     return 0

@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from sklearn.metrics import precision_recall_curve  # noqa: E402
 
-from genre_hf.metrics.multilabel_genres import reliability_curve  # noqa: E402
+from genre_hf.evaluation.metrics.multilabel_genres import reliability_curve  # noqa: E402
 
 
 def training_curves(histories: dict[str, dict], best_epochs: dict[str, int], titles: dict[str, str], path: Path) -> Path:

@@ -1,6 +1,6 @@
 """Compare trained model folders side by side from their saved benchmarks (no recomputation).
 
-    python -m genre_hf.compare artifacts/model artifacts/loss-focal artifacts/loss-weighted_bce
+    .venv/bin/python benchmarks/compare_folders.py artifacts/model artifacts/loss-focal artifacts/loss-weighted_bce
 
 Used to choose the training loss by measurement: each folder was trained with one setting.
 """
@@ -9,8 +9,8 @@ import json
 import sys
 from pathlib import Path
 
-from genre_hf.card import BENCHMARK_JSON, TRAINING_JSON
 from genre_hf.config import GenreConfig
+from genre_hf.hub.card import BENCHMARK_JSON, TRAINING_JSON
 
 
 def compare(folders: list[str]) -> str:

@@ -3,7 +3,7 @@
 `add_explain_section` puts the section on the page, wired to the page's own poster and overview
 inputs; it runs only when asked (its button, or picking a genre), so `/predict` costs what it did.
 `explain_answer` is the `/explain` API answer: JSON-able, and, like `/predict`'s, it lists input
-problems in `errors` instead of failing. The explanations themselves are `genre_hf.explain`.
+problems in `errors` instead of failing. The explanations themselves are `genre_hf.inference.explain`.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ import gradio as gr
 import pandas as pd
 from PIL import Image
 
-from genre_hf.explain import CAM_MODELS, WORD_MODELS, pick_genre, to_jsonable
-from genre_hf.posters import poster_to_array
+from genre_hf.data.posters import poster_to_array
+from genre_hf.inference.explain import CAM_MODELS, WORD_MODELS, pick_genre, to_jsonable
 
 TOP = "Top genre"  # the dropdown's default: the fusion model's top genre for the movie
 TABLE_GENRES = 6  # genres in the modality chart and table, most likely first
@@ -31,7 +31,7 @@ add to the fusion model's probability. API: `client.predict(poster, overview, ge
 
 def explain_answer(classifier, poster, overview: str | None, genre: str | None = None) -> dict:
     """`classifier.explain` for one movie as JSON-able data (heat maps as lists, overlays as base64
-    PNG, word scores as [word, score] lists; see `genre_hf.explain`), plus `errors`.
+    PNG, word scores as [word, score] lists; see `genre_hf.inference.explain`), plus `errors`.
 
     An unreadable poster is ignored (and said so) when there is an overview to explain; no input,
     or an unknown genre, gives only `errors`.

@@ -15,12 +15,12 @@ import math
 import time
 from pathlib import Path
 
-from genre_hf import results
-from genre_hf.card import BENCHMARK_MD
+from genre_hf.cli.train import headline_split, load_for_training, run_timing, train_and_score
 from genre_hf.config import GenreConfig
-from genre_hf.data import ColumnNames, source_fingerprint
-from genre_hf.training import TrainOptions
-from genre_hf.workflow import headline_split, load_for_training, run_timing, train_and_score
+from genre_hf.data.loader import ColumnNames, source_fingerprint
+from genre_hf.evaluation import results
+from genre_hf.hub.card import BENCHMARK_MD
+from genre_hf.training.trainer import TrainOptions
 
 DEFAULT_SEEDS = 3
 HEADLINE = (  # (flat metric, column title): the summary table and the "who leads" verdicts
@@ -153,7 +153,7 @@ def to_markdown(found: dict) -> str:
 def write_plots(out: Path, found: dict, first: tuple, log=print) -> None:
     """Summary and per-genre bars with their spread; PR curves and reliability of the first seed."""
     try:
-        from genre_hf import plots
+        from genre_hf.evaluation import plots
     except ImportError:
         log("Plots skipped: matplotlib is not installed (pip install 'genre_hf[plots]')")
         return
@@ -172,7 +172,7 @@ def write_plots(out: Path, found: dict, first: tuple, log=print) -> None:
 
 
 def _baselines(found: dict) -> set[str]:
-    from genre_hf.evaluation import BASELINE_NAMES
+    from genre_hf.evaluation.scoring import BASELINE_NAMES
 
     return set(BASELINE_NAMES) & set(found["metrics"])
 

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import numpy as np
 
-from genre_hf import folder as model_folder
-from genre_hf.calibration import apply_temperature
 from genre_hf.config import LEGACY_MODEL_NAMES, MODEL_INPUTS, MODEL_NAMES, GenreConfig
-from genre_hf.features import Featurizer, Tokenizer
-from genre_hf.inputs import check_inputs
-from genre_hf.posters import poster_to_array
+from genre_hf.data.posters import poster_to_array
+from genre_hf.features.featurizer import Featurizer, Tokenizer
+from genre_hf.hub import folder as model_folder
+from genre_hf.inference.inputs import check_inputs
+from genre_hf.training.calibration import apply_temperature
 
 FORWARD_CHUNK = 256  # movies per forward pass: bounds memory however large a batch is
 
@@ -49,7 +49,7 @@ class GenrePredictor:
 
     def __init__(self, config: GenreConfig, vocabulary: list[str], calibration: dict | None = None, network=None):
         """`network`: (the whole Keras model, {name: view}) from `models.build_models`, when trained here."""
-        from genre_hf.encoders import make_encoders
+        from genre_hf.modeling.encoders import make_encoders
 
         self.config = config
         self.tokenizer = Tokenizer(config, vocabulary)
@@ -57,7 +57,7 @@ class GenrePredictor:
         self.featurizer = Featurizer(config, self.encoders, self.tokenizer)
         self.calibration = calibration or default_calibration(config)
         if network is None:
-            from genre_hf.models import build_models
+            from genre_hf.modeling.models import build_models
 
             network = build_models(config, self.encoders, len(self.tokenizer.vocabulary))
         self.whole, self.models = network
@@ -86,7 +86,7 @@ class GenrePredictor:
         `Featurizer.blank_inputs`); `present` (N x 2 of 1/0) says which of poster and overview each
         movie has, for the fusion model; by default both.
         """
-        from genre_hf.models import model_arrays
+        from genre_hf.modeling.models import model_arrays
 
         arrays = model_arrays(self.whole, inputs, present)
         size = len(next(iter(arrays.values())))
@@ -124,7 +124,7 @@ class GenrePredictor:
     def _compile(self) -> None:
         import tensorflow as tf
 
-        from genre_hf.models import MODALITIES_INPUT, input_names
+        from genre_hf.modeling.models import MODALITIES_INPUT, input_names
 
         specs = {**self.featurizer.input_specs(), MODALITIES_INPUT: ((2,), "float32")}
         signature = {key: tf.TensorSpec((None, *specs[key][0]), specs[key][1]) for key in input_names(self.whole)}
@@ -194,8 +194,8 @@ class GenrePredictor:
     def explain(self, poster=None, overview: str | None = None, genre: str | None = None) -> dict:
         """Why each model says what it says about one movie, for `genre` (default: the fusion
         model's top genre): Grad-CAM heat maps on the poster, word scores by occlusion, and what
-        each input adds to the fusion model. See `genre_hf.explain` for the returned data."""
-        from genre_hf.explain import explainer
+        each input adds to the fusion model. See `genre_hf.inference.explain` for the returned data."""
+        from genre_hf.inference.explain import explainer
 
         return explainer(self).explain(poster, overview, genre)
 

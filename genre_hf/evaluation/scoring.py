@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from genre_hf.calibration import fit_model_calibration
-from genre_hf.features import MovieFeatures, multi_hot
-from genre_hf.metrics import load_metric
-from genre_hf.predictor import calibrate
+from genre_hf.evaluation.metrics import load_metric
+from genre_hf.features.featurizer import MovieFeatures, multi_hot
+from genre_hf.inference.predictor import calibrate
+from genre_hf.training.calibration import fit_model_calibration
 
 F1_KEYS = ("micro_precision", "micro_recall", "micro_f1", "macro_f1", "weighted_f1", "samples_f1")
 BASELINE_NAMES = {
