@@ -17,7 +17,8 @@ from pathlib import Path
 
 from genre_hf.cli.train import train_and_score
 from genre_hf.config import GenreConfig
-from genre_hf.data.loader import SplitSpec, load_movies
+from genre_hf.data.loader import load_movies
+from genre_hf.data.splits import SplitSpec
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "imdb-multimodal"
 VARIANTS = {  # family -> variant -> settings changed from the family's

@@ -66,7 +66,9 @@ def status_kb(field: str) -> int:
 def child(arguments: dict) -> dict:
     """One training run in this (fresh) process."""
     from genre_hf.config import GenreConfig
-    from genre_hf.data.loader import SplitSpec, load_movies, source_fingerprint
+    from genre_hf.data.loader import load_movies
+    from genre_hf.data.sources import Source
+    from genre_hf.data.splits import SplitSpec
     from genre_hf.training.trainer import TrainOptions, train_all  # imports TensorFlow: start-up memory is measured after it
 
     baseline = status_kb("VmRSS")
@@ -78,7 +80,7 @@ def child(arguments: dict) -> dict:
     load_seconds = time.perf_counter() - started
     options = TrainOptions(input=arguments["input"], cache_dir=arguments["cache_dir"])
     run = train_all(config, movies, log=lambda message: None, only=tuple(arguments["models"]), options=options,
-                    source=source_fingerprint(arguments["data"]))
+                    source=Source.of(arguments["data"]).fingerprint())
     train = len(run.train)
     epoch_seconds = sum(fit.epoch_seconds[-1] for fit in run.fits.values())
     train_seconds = sum(train / fit_rate for fit_rate in (fit.samples_per_second for fit in run.fits.values()))

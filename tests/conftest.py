@@ -63,7 +63,7 @@ def write_mmimdb(source: Path, target: Path, rows: int, start: int = 0) -> tuple
     plots are its overview, its first sentence and a fragment: the overview is the longest."""
     import json
 
-    from genre_hf.data.loader import parse_genres
+    from genre_hf.data.cleaning import parse_genres
 
     (target / "dataset").mkdir(parents=True)
     with open(source / "IMDB_overview_genres.csv", newline="", encoding="utf-8") as handle:

@@ -150,7 +150,7 @@ def test_no_data_no_examples_and_no_analytics(app_url):
 
 def test_examples_are_test_movies(classifier, data_dir):
     from genre_hf.app.page import example_movies
-    from genre_hf.data.loader import SplitSpec
+    from genre_hf.data.splits import SplitSpec
 
     movies = example_movies(data_dir, classifier.config)
     assert len(movies) == 8

@@ -5,7 +5,9 @@ import datasets
 import pytest
 from PIL import Image
 
-from genre_hf.data.loader import ColumnNames, SplitSpec, collect_genres, load_movies, parse_genres
+from genre_hf.data.cleaning import ColumnNames, parse_genres
+from genre_hf.data.loader import collect_genres, load_movies
+from genre_hf.data.splits import SplitSpec
 from tests.conftest import write_subset
 
 

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import average_precision_score, f1_score, precision_score, recall_score
 
-from genre_hf.data.loader import SplitSpec, all_rows, load_movies
+from genre_hf.data.loader import all_rows, load_movies
+from genre_hf.data.splits import SplitSpec
 from genre_hf.features.featurizer import movie_features
 from genre_hf.inference.predictor import GenrePredictor
 

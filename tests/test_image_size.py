@@ -9,7 +9,8 @@ from PIL import Image
 
 from genre_hf import GenreClassifier
 from genre_hf.cli import main
-from genre_hf.data.loader import SplitSpec, load_movies
+from genre_hf.data.loader import load_movies
+from genre_hf.data.splits import SplitSpec
 from genre_hf.evaluation.heldout import evaluate
 from tests.conftest import tiny_config, write_subset
 

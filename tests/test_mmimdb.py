@@ -6,7 +6,9 @@ import json
 import pytest
 from huggingface_hub import ModelCard
 
-from genre_hf.data.loader import SplitSpec, collect_genres, count_movies, load_movies, source_name, stream_movies
+from genre_hf.data.loader import collect_genres, load_movies, stream_movies
+from genre_hf.data.sources import Source
+from genre_hf.data.splits import SplitSpec
 from genre_hf.evaluation.published import GMU
 from tests.conftest import tiny_config, write_mmimdb
 
@@ -25,7 +27,7 @@ def test_the_official_split_is_kept(release):
     assert report.split_rule == "given by the source" and report.rows_in == 160
     # The official cut is by position: our id hash would have put some of these movies elsewhere.
     assert any(SplitSpec().of(movie_id) != "validation" for movie_id in split["dev"])
-    assert count_movies(folder) == 160 and source_name(folder) == "MM-IMDb"
+    assert Source.of(folder).count() == 160 and Source.of(folder).name == "MM-IMDb"
 
 
 def test_the_longest_plot_is_the_overview_and_genres_come_from_the_data(release, data_dir):

@@ -135,6 +135,6 @@ def test_evaluate_pushes_its_results_to_the_hub_model_index(tiny_model_dir, data
 
 
 def _spec(config: dict):
-    from genre_hf.data.loader import SplitSpec
+    from genre_hf.data.splits import SplitSpec
 
     return SplitSpec(config["validation_fraction"], config["test_fraction"], config["split_salt"])

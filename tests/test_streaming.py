@@ -12,7 +12,9 @@ import datasets
 import numpy as np
 import pytest
 
-from genre_hf.data.loader import SplitSpec, load_movies, source_fingerprint
+from genre_hf.data.loader import load_movies
+from genre_hf.data.sources import Source
+from genre_hf.data.splits import SplitSpec
 from genre_hf.features.cache import (
     MEMORY_LIMIT,
     CachedFeatures,
@@ -35,7 +37,7 @@ def both(subset_dir, tmp_path_factory):
     cache = tmp_path_factory.mktemp("cache")
     memory = prepare(config, movies, log=lambda message: None, input="memory")
     lines = []
-    stream = prepare(config, movies, log=lines.append, input="stream", cache_dir=cache, source=source_fingerprint(subset_dir))
+    stream = prepare(config, movies, log=lines.append, input="stream", cache_dir=cache, source=Source.of(subset_dir).fingerprint())
     return memory, stream, cache, lines
 
 
@@ -108,11 +110,11 @@ def test_a_cache_is_built_once_and_keyed_by_what_makes_the_features(both, subset
     config = tiny_config()
     movies, _ = load_movies(subset_dir, split=SplitSpec.from_config(config))
     lines = []
-    again = prepare(config, movies, log=lines.append, input="stream", cache_dir=cache, source=source_fingerprint(subset_dir))
+    again = prepare(config, movies, log=lines.append, input="stream", cache_dir=cache, source=Source.of(subset_dir).fingerprint())
     assert [f.folder for f in again.splits.values()] == [f.folder for f in stream.splits.values()]
     assert sum("from the feature cache" in line for line in lines) == 3 and not any("featurized into" in line for line in lines)
     bigger = prepare(dataclasses.replace(config, image_size=96), movies, log=lambda message: None, input="stream",
-                     cache_dir=cache, source=source_fingerprint(subset_dir))
+                     cache_dir=cache, source=Source.of(subset_dir).fingerprint())
     assert bigger.splits["train"].folder != stream.splits["train"].folder
     assert bigger.splits["train"].inputs["poster"].shape[1:] == (96, 96, 3)
     meta = json.loads((bigger.splits["train"].folder / "meta.json").read_text())
@@ -146,7 +148,7 @@ def _parquet_with_bad_rows(data_dir: Path, target: Path, rows: int) -> Path:
 
 
 def test_a_streamed_source_gives_the_loaded_features_and_counts(data_dir, tmp_path):
-    from genre_hf.data.loader import ColumnNames
+    from genre_hf.data.cleaning import ColumnNames
 
     source = _parquet_with_bad_rows(data_dir, tmp_path / "movies.parquet", rows=160)
     columns = ColumnNames.parse("id=movie_id,overview=plot,poster=image")
@@ -156,7 +158,7 @@ def test_a_streamed_source_gives_the_loaded_features_and_counts(data_dir, tmp_pa
     assert isinstance(streamed["train"], datasets.IterableDataset) and "Streaming movies" in str(report)
     memory = prepare(config, loaded, log=lambda message: None, input="memory")
     stream = prepare(config, streamed, log=lambda message: None, input="stream", cache_dir=tmp_path / "cache",
-                     source=source_fingerprint(source, columns), report=report)
+                     source=Source.of(source).fingerprint(columns), report=report)
     assert memory.config == stream.config
     for name, in_memory in memory.splits.items():
         assert stream.splits[name].ids == in_memory.ids
@@ -168,7 +170,7 @@ def test_a_streamed_source_gives_the_loaded_features_and_counts(data_dir, tmp_pa
     # A second run reads the cache, and the counts recorded with it.
     again, report_again = load_movies(source, columns=columns, split=SplitSpec.from_config(config), streaming=True)
     lines = []
-    prepare(config, again, log=lines.append, input="stream", cache_dir=tmp_path / "cache", source=source_fingerprint(source, columns),
+    prepare(config, again, log=lines.append, input="stream", cache_dir=tmp_path / "cache", source=Source.of(source).fingerprint(columns),
             report=report_again)
     assert sum("from the feature cache" in line for line in lines) == 3
     assert report_again.to_dict() == report.to_dict()
@@ -179,7 +181,8 @@ def test_a_hub_dataset_streams_from_the_hub_like_it_downloads(hub, data_dir, tmp
     streamed (read over HTTP ranges, never downloaded whole) into the same features as a download."""
     from huggingface_hub import HfApi
 
-    from genre_hf.data.loader import ColumnNames, count_movies
+    from genre_hf.data.cleaning import ColumnNames
+    from genre_hf.data.sources import Source
     from tests.conftest import HUB_TOKEN
 
     (tmp_path / "ds" / "data").mkdir(parents=True)
@@ -187,11 +190,11 @@ def test_a_hub_dataset_streams_from_the_hub_like_it_downloads(hub, data_dir, tmp
     api = HfApi(token=HUB_TOKEN)
     api.create_repo("user/movies", repo_type="dataset")
     api.upload_folder(folder_path=tmp_path / "ds", repo_id="user/movies", repo_type="dataset")
-    assert count_movies("user/movies") == 104
+    assert Source.of("user/movies").count() == 104
     columns, config = ColumnNames.parse("id=movie_id,overview=plot,poster=image"), tiny_config()
     streamed, report = load_movies("user/movies", columns=columns, split=SplitSpec.from_config(config), streaming=True)
     loaded, loaded_report = load_movies("user/movies", columns=columns, split=SplitSpec.from_config(config))
-    source = source_fingerprint("user/movies", columns)
+    source = Source.of("user/movies").fingerprint(columns)
     assert source["revision"] == api.dataset_info("user/movies").sha
     stream = prepare(config, streamed, log=lambda message: None, input="stream", cache_dir=tmp_path / "cache", source=source,
                      report=report)

@@ -4,7 +4,8 @@ import keras
 import numpy as np
 import pytest
 
-from genre_hf.data.loader import SplitSpec, load_movies
+from genre_hf.data.loader import load_movies
+from genre_hf.data.splits import SplitSpec
 from genre_hf.modeling.encoders import TOKENS_INPUT
 from genre_hf.modeling.models import build_models, freeze_trunks, fusion_head, input_names, model_arrays
 from genre_hf.training.trainer import KeepBestWeights, fit, head_features, prepare

@@ -20,7 +20,9 @@ from huggingface_hub import constants
 from genre_hf.app.answer import compare
 from genre_hf.app.explain_view import add_explain_section
 from genre_hf.config import MODEL_NAMES
-from genre_hf.data.loader import SplitSpec, load_movies
+from genre_hf.data import upstream
+from genre_hf.data.loader import load_movies
+from genre_hf.data.splits import SplitSpec
 from genre_hf.evaluation.scoring import to_markdown
 from genre_hf.hub.card import BENCHMARK_JSON, PLOTS
 
@@ -127,7 +129,7 @@ def example_movies(data_dir: str | Path, config, count: int = EXAMPLES) -> list[
     pool = movies.get("test") or movies.get("validation")
     if pool is None:
         return []
-    titles = _titles(data_dir / "titles.csv")
+    titles = upstream.read_titles(data_dir)
     examples = []
     for movie in pool.cast_column("poster", datasets.Image(decode=False)):
         poster = movie["poster"]["path"]
@@ -137,22 +139,6 @@ def example_movies(data_dir: str | Path, config, count: int = EXAMPLES) -> list[
         if len(examples) == count:
             break
     return examples
-
-
-def _titles(path: Path) -> dict[str, str]:
-    """MovieLens titles by IMDb id: "Big Chill;The" -> "The Big Chill (1983)"."""
-    import csv
-
-    if not path.is_file():
-        return {}
-    with open(path, newline="", encoding="utf-8") as handle:
-        return {row["Id"]: f"{_title(row['title'])} ({row['year']})" for row in csv.DictReader(handle)}
-
-
-def _title(raw: str) -> str:
-    """MovieLens writes "Big Chill, The (Original title)", here with ';' for ',': show "The Big Chill"."""
-    name, _, article = raw.split(" (")[0].rpartition(";")
-    return (f"{article} {name}" if name and article in ("The", "A", "An") else raw.split(" (")[0]).replace(";", ", ")
 
 
 def build_demo(

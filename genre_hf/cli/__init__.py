@@ -201,7 +201,7 @@ def training_config(args, seed: int | None):
 
 def run_train(args) -> int:
     from genre_hf.cli.train import push, train_and_save
-    from genre_hf.data.loader import ColumnNames
+    from genre_hf.data.cleaning import ColumnNames
     from genre_hf.training.trainer import TrainOptions
 
     config = training_config(args, args.seed)
@@ -218,7 +218,7 @@ def run_train(args) -> int:
 def run_benchmark(args) -> int:
     if args.seeds < 2:  # before TensorFlow is imported: a one-line answer
         raise ValueError(f"a benchmark needs at least 2 seeds to measure a spread, not {args.seeds}")
-    from genre_hf.data.loader import ColumnNames
+    from genre_hf.data.cleaning import ColumnNames
     from genre_hf.evaluation.seeds import run_benchmark as benchmark
     from genre_hf.training.trainer import TrainOptions
 
@@ -233,7 +233,7 @@ def run_benchmark(args) -> int:
 
 
 def run_evaluate(args) -> int:
-    from genre_hf.data.loader import ColumnNames
+    from genre_hf.data.cleaning import ColumnNames
     from genre_hf.evaluation.heldout import evaluate
 
     evaluate(_model(args), args.data, split=args.split, columns=ColumnNames.parse(args.columns), output=args.output,
@@ -243,7 +243,7 @@ def run_evaluate(args) -> int:
 
 
 def run_predict(args) -> int:
-    from genre_hf.data.loader import ColumnNames
+    from genre_hf.data.cleaning import ColumnNames
     from genre_hf.inference.batch import predict_file
     from genre_hf.inference.classifier import GenreClassifier
 

@@ -16,7 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from genre_hf.config import GenreConfig
-from genre_hf.data.loader import ColumnNames, SplitSpec, count_movies, load_movies, source_fingerprint, source_kind, source_name
+from genre_hf.data.cleaning import ColumnNames
+from genre_hf.data.loader import load_movies
+from genre_hf.data.sources import Source
+from genre_hf.data.splits import SplitSpec
 from genre_hf.evaluation import results
 from genre_hf.evaluation.published import COURSEWORK, comparable_bce
 from genre_hf.evaluation.scoring import Baselines, benchmark, model_probabilities, to_markdown
@@ -41,7 +44,7 @@ class Scored:
 
 def load_for_training(data: str, config: GenreConfig, columns: ColumnNames | None, options: TrainOptions, log=print):
     """(movies, load report, options with the input chosen): the data loaded and checked for training."""
-    movies_count = count_movies(data) if options.input == "auto" else None  # read only to choose
+    movies_count = Source.of(data).count() if options.input == "auto" else None  # read only to choose
     input = choose_input(options.input, movies_count, estimated_bytes_per_movie(config), log)
     movies, load_report = load_movies(data, columns=columns, split=SplitSpec.from_config(config), streaming=input == "stream")
     log(str(load_report))
@@ -111,7 +114,7 @@ def train_and_save(
     config = config or GenreConfig()
     out = Path(out)
     movies, load_report, options = load_for_training(data, config, columns, options, log)
-    fingerprint = source_fingerprint(data, columns)
+    fingerprint = Source.of(data).fingerprint(columns)
     scored = train_and_score(config, movies, log=log, options=options, distribution=distribution, source=fingerprint, report=load_report)
     if scored is None:
         log(f"Training done; this worker is not the chief, which writes the model folder to {out}")
@@ -187,8 +190,8 @@ def training_report(run: TrainingRun, reports: dict, load_report: dict, data: st
         }
     return {
         "data": str(data),
-        "data_name": source_name(data),
-        "data_kind": source_kind(data),
+        "data_name": Source.of(data).name,
+        "data_kind": Source.of(data).kind,
         "data_revision": (fingerprint or {}).get("revision"),
         "load_report": load_report,
         "movies": {split: len(features) for split, features in run.prepared.splits.items()},

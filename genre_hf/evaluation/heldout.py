@@ -15,7 +15,10 @@ import json
 import time
 from pathlib import Path
 
-from genre_hf.data.loader import ColumnNames, SplitSpec, all_rows, count_movies, load_movies, source_fingerprint
+from genre_hf.data.cleaning import ColumnNames
+from genre_hf.data.loader import all_rows, load_movies
+from genre_hf.data.sources import Source
+from genre_hf.data.splits import SplitSpec
 from genre_hf.evaluation import results
 from genre_hf.evaluation.scoring import Baselines, benchmark, to_markdown
 from genre_hf.features.cache import bytes_per_movie, cached_features, choose_input, feature_key
@@ -45,7 +48,7 @@ def evaluate(
     classifier = GenreClassifier.from_pretrained(model)
     config = classifier.config
     per_movie = bytes_per_movie(classifier.featurizer.input_specs(), config.num_genres)
-    input = choose_input(input, count_movies(data) if input == "auto" else None, per_movie, log)
+    input = choose_input(input, Source.of(data).count() if input == "auto" else None, per_movie, log)
     movies, load_report = load_movies(data, columns=columns, split=SplitSpec.from_config(config), streaming=input == "stream")
     log(str(load_report))
     training = _training_report(classifier)
@@ -55,7 +58,7 @@ def evaluate(
     if input == "memory":
         features = movie_features(dataset, classifier.featurizer, load_report)
     else:
-        key = feature_key(config, classifier.vocabulary, source_fingerprint(data, columns), split or "all")
+        key = feature_key(config, classifier.vocabulary, Source.of(data).fingerprint(columns), split or "all")
         features = cached_features(dataset, classifier.featurizer, key, cache_dir, load_report, log)
         if load_report.streamed:
             load_report.rows_kept = {split or "all": len(features)}
@@ -76,7 +79,7 @@ def evaluate(
         metrics, per_genre = results.summarize([report])
         found = results.build(
             "evaluate", split=split or "all", used_in_training=origin["used_in_training"], seeds=[config.seed],
-            data=results.data_facts(data, {split or "all": features}, load_report.to_dict(), source_fingerprint(data, columns)),
+            data=results.data_facts(data, {split or "all": features}, load_report.to_dict(), Source.of(data).fingerprint(columns)),
             config=config, titles=report["titles"], metrics=metrics, per_genre=per_genre,
             timing={"total_seconds": round(time.perf_counter() - started, 1), "runs": []}, model=str(model), provenance=origin,
         )

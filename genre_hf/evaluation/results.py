@@ -116,10 +116,10 @@ def content_fingerprint(splits: dict) -> str:
 
 def data_facts(source: str, splits: dict, load_report: dict, source_fingerprint: dict) -> dict:
     """The data set as a results file names it: name, where from, size, fingerprint, revision, split rule."""
-    from genre_hf.data.loader import source_name
+    from genre_hf.data.sources import Source
 
     return {
-        "name": source_name(source),
+        "name": Source.of(source).name,
         "source": str(source),
         "kind": source_fingerprint.get("kind"),
         "revision": source_fingerprint.get("revision"),  # a Hub dataset's commit; None elsewhere

@@ -17,7 +17,8 @@ from pathlib import Path
 
 from genre_hf.cli.train import headline_split, load_for_training, run_timing, train_and_score
 from genre_hf.config import GenreConfig
-from genre_hf.data.loader import ColumnNames, source_fingerprint
+from genre_hf.data.cleaning import ColumnNames
+from genre_hf.data.sources import Source
 from genre_hf.evaluation import results
 from genre_hf.hub.card import BENCHMARK_MD
 from genre_hf.training.trainer import TrainOptions
@@ -45,7 +46,7 @@ def run_benchmark(data: str, out: str | Path, *, seeds: int = DEFAULT_SEEDS, con
     config = config or GenreConfig()
     seed_list = [config.seed + offset for offset in range(seeds)]
     movies, load_report, options = load_for_training(data, config, columns, options or TrainOptions(), log)
-    fingerprint = source_fingerprint(data, columns)
+    fingerprint = Source.of(data).fingerprint(columns)
     reports, timing, baselines, first = [], [], None, None
     for index, seed in enumerate(seed_list):
         log(f"\n== Seed {seed} ({index + 1} of {seeds}) ==")

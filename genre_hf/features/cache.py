@@ -246,7 +246,8 @@ def cached_features(movies, featurizer, key: dict, cache_dir: str | Path | None 
     `report` (a `data.LoadReport`) gets the rows read and skipped while building, or, when the cache
     is reused, those recorded when it was built.
     """
-    from genre_hf.data.loader import LoadReport, iter_movies
+    from genre_hf.data.cleaning import LoadReport
+    from genre_hf.data.loader import iter_movies
 
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:24]
     folder = Path(cache_dir or default_cache_dir()) / "features" / f"{key['split']}-{digest}"

@@ -21,7 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from genre_hf.config import MODEL_NAMES
-from genre_hf.data.loader import ColumnNames, stream_movies
+from genre_hf.data.cleaning import ColumnNames
+from genre_hf.data.loader import stream_movies
 from genre_hf.data.posters import poster_to_array
 
 CHUNK = 256
