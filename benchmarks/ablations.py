@@ -15,10 +15,10 @@ import argparse
 import time
 from pathlib import Path
 
-from genre_hf.cli.train import train_and_score
 from genre_hf.config import GenreConfig
 from genre_hf.data.loader import load_movies
 from genre_hf.data.splits import SplitSpec
+from genre_hf.evaluation.experiment import train_and_score
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "imdb-multimodal"
 VARIANTS = {  # family -> variant -> settings changed from the family's

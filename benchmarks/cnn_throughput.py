@@ -31,14 +31,13 @@ def child(settings: dict, batches: int, epochs: int) -> float:
     import tensorflow as tf
 
     from genre_hf.config import GenreConfig
-    from genre_hf.features.featurizer import Tokenizer
     from genre_hf.modeling.encoders import make_encoders
     from genre_hf.modeling.models import build_models
+    from genre_hf.modeling.tokenizer import Tokenizer
 
     config = GenreConfig(genres=[f"genre{i}" for i in range(20)], sequence_length=45, **settings)
     tokenizer = Tokenizer(config, [f"word{i}" for i in range(998)])
-    _, views = build_models(config, make_encoders(config, tokenizer), len(tokenizer.vocabulary))
-    model = views["poster"]
+    model = build_models(config, make_encoders(config, tokenizer), len(tokenizer.vocabulary)).models["poster"]
     model.compile(keras.optimizers.Adam(1e-3), "binary_crossentropy")
     rows = 64 * batches
     posters = np.random.default_rng(0).integers(0, 256, (rows, 64, 64, 3), dtype=np.uint8)

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from genre_hf.config import GenreConfig
-from genre_hf.hub.card import BENCHMARK_JSON, TRAINING_JSON
+from genre_hf.hub.folder import BENCHMARK_JSON, TRAINING_JSON
 
 
 def compare(folders: list[str]) -> str:

@@ -46,7 +46,6 @@ from PIL import Image
 try:
     from genre_hf.data.posters import poster_to_array
 except ImportError:
-    from genre_hf.features.featurizer import poster_to_array
 
 def status_mb(field):
     with open("/proc/self/status") as status:

@@ -37,7 +37,7 @@ def main() -> None:
     automatic = timed_calls(GenreClassifier.from_pretrained(args.model), posters, args.requests)
     eager_classifier = GenreClassifier.from_pretrained(args.model)
     whole = eager_classifier.whole
-    eager_classifier._compiled = lambda batch: whole(batch, training=False)  # every call eager, for comparison
+    eager_classifier.network._forward = lambda batch: whole(batch, training=False)  # every call eager, for comparison
     eager = timed_calls(eager_classifier, posters, args.requests)
     later, kept_eager = statistics.median(automatic[1:]), statistics.median(eager[1:])
     print(f"first call (traces models):  {automatic[0]:7.1f} ms   (eager: {eager[0]:.1f} ms)")

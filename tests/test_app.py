@@ -41,7 +41,8 @@ def classifier(tiny_model_dir):
 @pytest.fixture(scope="module")
 def app_url(classifier, tiny_model_dir):
     """The page as app.py builds it, served in this process; no data set, so no examples."""
-    from genre_hf.app.page import build_demo, launch
+    from genre_hf.app.page import build_demo
+    from genre_hf.app.serve import launch
 
     demo = build_demo(classifier)
     _, url, _ = launch(demo, port=free_port(), prevent_thread_lock=True, quiet=True)
@@ -149,7 +150,7 @@ def test_no_data_no_examples_and_no_analytics(app_url):
 
 
 def test_examples_are_test_movies(classifier, data_dir):
-    from genre_hf.app.page import example_movies
+    from genre_hf.app.examples import example_movies
     from genre_hf.data.splits import SplitSpec
 
     movies = example_movies(data_dir, classifier.config)
@@ -176,7 +177,8 @@ def test_app_py_serves_the_model_from_the_environment_with_examples(tiny_model_d
 
 
 def test_uploads_are_deleted_once_they_are_old(classifier, tiny_model_dir, sample_movie):
-    from genre_hf.app.page import build_demo, launch
+    from genre_hf.app.page import build_demo
+    from genre_hf.app.serve import launch
 
     demo = build_demo(classifier, delete_uploads=(1, 2))
     _, url, _ = launch(demo, port=free_port(), prevent_thread_lock=True, quiet=True)

@@ -99,7 +99,8 @@ def poster_corpus(folder: Path, sample_poster: Path) -> dict[str, tuple[Path, st
 def test_the_poster_corpus_gets_the_same_answer_from_predict_and_from_the_app(classifier, tiny_model_dir, sample_movie, tmp_path):
     from gradio_client import Client, handle_file
 
-    from genre_hf.app.page import build_demo, launch
+    from genre_hf.app.page import build_demo
+    from genre_hf.app.serve import launch
 
     corpus = poster_corpus(tmp_path, sample_movie[0])
     demo = build_demo(classifier)

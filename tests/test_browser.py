@@ -40,7 +40,8 @@ def app_url(tiny_model_dir, data_dir):
     if not Path(CHROMIUM).exists():
         pytest.skip(f"no browser at {CHROMIUM}: install Debian's chromium (apt-get install chromium) to run this test")
     from genre_hf import GenreClassifier
-    from genre_hf.app.page import build_demo, launch
+    from genre_hf.app.page import build_demo
+    from genre_hf.app.serve import launch
 
     port = free_port()
     classifier = GenreClassifier.from_pretrained(tiny_model_dir)

@@ -12,7 +12,7 @@ from sklearn.metrics import average_precision_score, f1_score, precision_score, 
 from genre_hf.data.loader import all_rows, load_movies
 from genre_hf.data.splits import SplitSpec
 from genre_hf.features.featurizer import movie_features
-from genre_hf.inference.predictor import GenrePredictor
+from genre_hf.inference.classifier import GenreClassifier
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -36,7 +36,7 @@ def test_report_matches_a_by_hand_computation(evaluated, tiny_model_dir):
     report = json.loads((out / "report.json").read_text())
     skipped = sum(report["load_report"]["skipped"].values())
     assert report["movies"] == 300 - skipped and skipped < 5 and report["split"] == "all"
-    predictor = GenrePredictor.load(tiny_model_dir)
+    predictor = GenreClassifier.load(tiny_model_dir)
     movies, _ = load_movies(heldout, split=SplitSpec.from_config(predictor.config))
     features = movie_features(all_rows(movies), predictor.featurizer)
     y = features.labels
@@ -84,7 +84,7 @@ def test_unknown_split_is_a_clear_error(tiny_model_dir, subset_dir):
 
 
 def test_scoring_every_row_of_the_training_data_warns_that_it_includes_training_rows(tiny_model_dir, subset_dir):
-    from genre_hf.evaluation.heldout import evaluate
+    from genre_hf.cli.evaluate import evaluate
 
     training = json.loads((Path(tiny_model_dir) / "training_report.json").read_text())
     said = []

@@ -228,7 +228,8 @@ def test_bad_input_is_a_clear_value_error(classifier, movies):
 
 @pytest.fixture(scope="module")
 def app_url(classifier, tiny_model_dir):
-    from genre_hf.app.page import build_demo, launch
+    from genre_hf.app.page import build_demo
+    from genre_hf.app.serve import launch
 
     demo = build_demo(classifier)
     _, url, _ = launch(demo, port=free_port(), prevent_thread_lock=True, quiet=True)

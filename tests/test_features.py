@@ -1,6 +1,7 @@
 """Genre lists become multi-hot rows; the sequence length covers most overviews (posters: test_posters.py)."""
 
-from genre_hf.features.featurizer import choose_sequence_length, multi_hot
+from genre_hf.features.featurizer import multi_hot
+from genre_hf.training.prepare import choose_sequence_length
 
 
 def test_multi_hot_and_sequence_length():

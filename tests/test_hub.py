@@ -230,10 +230,10 @@ def test_repeated_calls_are_compiled_and_give_the_same_probabilities(tiny_model_
     poster, overview, _ = sample_movie
     clf = GenreClassifier.from_pretrained(tiny_model_dir)
     first = clf.predict(poster=[poster, poster], overview=[overview, "A heist goes wrong."])
-    assert clf._compiled is not None and clf._compiled.experimental_get_tracing_count() == 1
+    assert clf.network._forward is not None and clf.network._forward.experimental_get_tracing_count() == 1
     second = clf.predict(poster=[poster, poster], overview=[overview, "A heist goes wrong."])
     single = clf.predict(poster=poster, overview=overview)
-    assert clf._compiled.experimental_get_tracing_count() == 1  # any batch size, no retracing
+    assert clf.network._forward.experimental_get_tracing_count() == 1  # any batch size, no retracing
     assert second == first and clf.predict(poster=poster, overview=overview) == single
     for name in single:  # another batch size may take other kernels: the same to float32 rounding
         for genre, p in single[name]["probabilities"].items():

@@ -62,10 +62,10 @@ def trained(image_hub, subset_dir, tmp_path_factory):
 
 def test_a_keras_hub_poster_encoder_needs_a_preset():
     from genre_hf.config import GenreConfig
-    from genre_hf.modeling.encoders import make_encoder
+    from genre_hf.modeling.encoders import encoder_class
 
     with pytest.raises(ValueError, match="poster_encoder 'keras_hub' needs image_preset"):
-        make_encoder("poster", GenreConfig(poster_encoder="keras_hub")).pinned_settings()
+        encoder_class("poster", "keras_hub").pinned_settings(GenreConfig(poster_encoder="keras_hub"))
 
 
 def test_the_feature_cache_is_keyed_by_the_image_preset_and_its_pins():
@@ -73,12 +73,19 @@ def test_the_feature_cache_is_keyed_by_the_image_preset_and_its_pins():
 
     from genre_hf.config import GenreConfig
     from genre_hf.features.cache import feature_key
+    from genre_hf.features.featurizer import Featurizer
+    from genre_hf.modeling.encoders import make_encoders
+    from genre_hf.modeling.tokenizer import Tokenizer
+
+    def featurizer(config):
+        tokenizer = Tokenizer(config, ["", "[UNK]"])
+        return Featurizer(config, make_encoders(config, tokenizer), tokenizer)
 
     config = GenreConfig(poster_encoder="keras_hub", image_preset="hf://owner/net", image_preset_sha256="1" * 64)
-    key = feature_key(config, ["", "[UNK]"], "source", "train")
+    key = feature_key(featurizer(config), "source", "train")
     assert key["image_encoder"] == ["hf://owner/net", "", "1" * 64]
-    assert feature_key(dataclasses.replace(config, image_preset_sha256="2" * 64), ["", "[UNK]"], "source", "train") != key
-    assert "image_encoder" not in feature_key(GenreConfig(), ["", "[UNK]"], "source", "train")
+    assert feature_key(featurizer(dataclasses.replace(config, image_preset_sha256="2" * 64)), "source", "train") != key
+    assert "image_encoder" not in feature_key(featurizer(GenreConfig()), "source", "train")
 
 
 def test_the_folder_pins_the_preset_and_its_image_size_and_keeps_none_of_its_weights(trained, image_hub, image_presets):
@@ -104,19 +111,19 @@ def test_the_preset_loads_through_hf_and_is_pooled_as_its_kind_pools(image_hub, 
     import keras_hub
 
     from genre_hf.data.posters import poster_to_array
-    from genre_hf.modeling import image_embedder as pretrained_image
     from genre_hf.modeling import presets as pretrained
+    from genre_hf.modeling.encoders import keras_hub_image
 
     folder, revision, sha256 = pretrained.resolve(f"hf://{PRESET_REPO}", role="image encoder")
     assert revision == HfApi(endpoint=image_hub.url).model_info(PRESET_REPO).sha and folder.name == revision
     assert sha256 == pretrained.weights_hash(image_presets["resnet"])
     posters = np.stack([poster_to_array(sample_movie[0], CONVERTER_SIZE), np.zeros((CONVERTER_SIZE,) * 2 + (3,), np.uint8)])
-    through_hub = pretrained_image.embedder(folder)(posters)
+    through_hub = keras_hub_image.embedder_for(folder)(posters)
     for name, pool in (("resnet", lambda out: out.mean(axis=(1, 2))), ("vit", lambda out: out[:, 0])):
         local = image_presets[name]
         converter = keras_hub.layers.ImageConverter.from_preset(str(local))
         direct = pool(np.asarray(keras_hub.models.Backbone.from_preset(str(local))(converter(posters.astype("float32")))))
-        embedder = pretrained_image.embedder(local)
+        embedder = keras_hub_image.embedder_for(local)
         assert embedder.image_size == CONVERTER_SIZE
         np.testing.assert_allclose(embedder(posters), direct, atol=1e-5)
         if name == "resnet":

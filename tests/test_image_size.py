@@ -9,9 +9,9 @@ from PIL import Image
 
 from genre_hf import GenreClassifier
 from genre_hf.cli import main
+from genre_hf.cli.evaluate import evaluate
 from genre_hf.data.loader import load_movies
 from genre_hf.data.splits import SplitSpec
-from genre_hf.evaluation.heldout import evaluate
 from tests.conftest import tiny_config, write_subset
 
 
@@ -52,7 +52,7 @@ def test_a_224_px_poster_model_trains_saves_loads_predicts_and_evaluates(small_d
     movies, _ = load_movies(small_dir, split=SplitSpec.from_config(config))
     run = train_all(config, movies, log=lambda message: None, only=("poster",), options=TrainOptions(input="stream", cache_dir=str(tmp_path / "cache")))
     assert run.train.inputs["poster"].shape[1:] == (224, 224, 3) and len(run.fits["poster"].history["loss"]) == 1
-    GenreClassifier(run.config, run.prepared.tokenizer.vocabulary, network=(run.whole, run.models)).save_pretrained(tmp_path / "model")
+    GenreClassifier.from_run(run).save_pretrained(tmp_path / "model")
     classifier = GenreClassifier.from_pretrained(tmp_path / "model")
     assert classifier.config.image_size == 224 and classifier.models["poster"].input_shape == (None, 224, 224, 3)
     posters = run.validation.inputs["poster"][:8]  # read from the cache

@@ -72,11 +72,12 @@ def test_the_folder_names_its_encoder_and_keeps_none_of_its_weights(pretrained_d
 
 def test_the_encoder_through_hf_is_the_shared_folder_and_sentence_transformers(classifier):
     from genre_hf.modeling import presets as pretrained
+    from genre_hf.modeling.encoders import keras_hub_text
 
     texts = ["A retired hitman seeks revenge.", "An old assassin wants vengeance.", "Two friends fall in love in Paris, café au lait."]
     through_hub = classifier.encoders["overview"].features(texts)
     folder, revision, _ = pretrained.resolve(str(MINILM))
-    local = pretrained.embedder(folder, 128, (5, 6))(texts)
+    local = keras_hub_text.embedder_for(folder, 128, (5, 6))(texts)
     np.testing.assert_allclose(through_hub, local, atol=1e-5)
     assert revision == ""
     np.testing.assert_allclose(np.linalg.norm(local.reshape(3, 2, 384), axis=-1), 1.0, atol=1e-5)  # each layer's mean, unit length
@@ -149,7 +150,9 @@ def test_the_space_switches_families_in_a_browser_and_through_the_api(classifier
     from gradio_client import Client, handle_file
 
     from genre_hf import GenreClassifier
-    from genre_hf.app.page import build_demo, family_label, launch
+    from genre_hf.app.labels import family_label
+    from genre_hf.app.page import build_demo
+    from genre_hf.app.serve import launch
     from tests.conftest import free_port
     from tests.test_browser import CHROMIUM, page_with_movie
 

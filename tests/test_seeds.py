@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from genre_hf.evaluation import results
-from genre_hf.evaluation.seeds import comparisons, run_benchmark, verdict
+from genre_hf.evaluation.benchmark import comparisons, run_benchmark, verdict
 from tests.conftest import tiny_config, write_subset
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -13,8 +13,8 @@ import gradio
 import pytest
 from huggingface_hub import HfApi, SpaceCard, hf_hub_download, snapshot_download
 
-from genre_hf.app.page import SPACE_CONFIG, model_sources
 from genre_hf.app.publish import publish_space
+from genre_hf.hub.lookup import SPACE_CONFIG, model_sources
 from tests.conftest import HUB_TOKEN as TOKEN  # noqa: E402
 from tests.conftest import free_port, running_app
 from tests.hub_server import subprocess_env  # noqa: E402
@@ -38,7 +38,7 @@ def test_publish_creates_a_gradio_space_with_its_front_matter(api):
     assert info.sdk == "gradio" and info.private is False
     files = set(api.list_repo_files(SPACE, repo_type="space"))
     assert {"app.py", "requirements.txt", "README.md", SPACE_CONFIG} <= files
-    package = {"genre_hf/__init__.py", "genre_hf/app/page.py", "genre_hf/inference/predictor.py", "genre_hf/hub/model_card.md"}
+    package = {"genre_hf/__init__.py", "genre_hf/app/page.py", "genre_hf/inference/classifier.py", "genre_hf/hub/model_card.md"}
     package.add("genre_hf/evaluation/metrics/multilabel_genres.py")  # the metric module travels with the package
     assert package <= files
     assert all(path.endswith((".py", ".md")) for path in files if path.startswith("genre_hf/"))

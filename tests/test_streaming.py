@@ -15,15 +15,11 @@ import pytest
 from genre_hf.data.loader import load_movies
 from genre_hf.data.sources import Source
 from genre_hf.data.splits import SplitSpec
-from genre_hf.features.cache import (
-    MEMORY_LIMIT,
-    CachedFeatures,
-    NpyArray,
-    NpyWriter,
-    choose_input,
-    input_pipeline,
-)
-from genre_hf.training.trainer import prepare
+from genre_hf.features.cache import CachedFeatures
+from genre_hf.features.input_mode import MEMORY_LIMIT, choose_input
+from genre_hf.features.npy import NpyArray, NpyWriter
+from genre_hf.features.pipeline import input_pipeline
+from genre_hf.training.prepare import prepare
 from tests.conftest import tiny_config, write_subset
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -242,7 +238,8 @@ import json, re, sys
 from genre_hf.config import GenreConfig
 from genre_hf.data.loader import load_movies
 from genre_hf.modeling.encoders import make_encoders
-from genre_hf.features.featurizer import Featurizer, Tokenizer, movie_features
+from genre_hf.features.featurizer import Featurizer, movie_features
+from genre_hf.modeling.tokenizer import Tokenizer
 from genre_hf.features.cache import cached_features
 
 def peak_kb():

@@ -6,9 +6,11 @@ import pytest
 
 from genre_hf.data.loader import load_movies
 from genre_hf.data.splits import SplitSpec
-from genre_hf.modeling.encoders import TOKENS_INPUT
-from genre_hf.modeling.models import build_models, freeze_trunks, fusion_head, input_names, model_arrays
-from genre_hf.training.trainer import KeepBestWeights, fit, head_features, prepare
+from genre_hf.modeling.encoders._base import TOKENS_INPUT
+from genre_hf.modeling.models import build_models, input_names, model_arrays
+from genre_hf.training.fit import KeepBestWeights, fit_model
+from genre_hf.training.prepare import prepare
+from genre_hf.training.trainer import head_features
 from tests.conftest import tiny_config
 
 
@@ -19,8 +21,8 @@ def prepared(subset_dir):
     return prepare(config, movies, log=lambda message: None)
 
 
-def models(prepared):
-    return build_models(prepared.config, prepared.encoders, len(prepared.tokenizer.vocabulary))[1]
+def network(prepared):
+    return build_models(prepared.config, prepared.encoders, len(prepared.tokenizer.vocabulary))
 
 
 def test_prepare_returns_a_new_config_and_features_for_every_split(prepared):
@@ -37,10 +39,11 @@ def test_prepare_returns_a_new_config_and_features_for_every_split(prepared):
 def test_each_model_learns(prepared, name):
     config, train, validation = prepared.config, prepared.splits["train"], prepared.splits["validation"]
     keras.utils.set_random_seed(0)
-    model = models(prepared)[name]
+    built = network(prepared)
+    model = built.models[name]
     if name == "fusion":
-        model.get_layer("tfidf").set_idf(train.inputs[TOKENS_INPUT])
-    result = fit(model, name, config, train, validation, epochs=4, learning_rate=3e-3, log=lambda message: None)
+        built.set_statistics(train.inputs, train.labels)
+    result = fit_model(model, name, config, train, validation, epochs=4, learning_rate=3e-3, log=lambda message: None)
     losses = result.history["loss"]
     assert losses[-1] < losses[0], losses
     assert set(result.history) >= {"loss", "val_loss", "precision", "recall", "val_precision", "val_recall"}
@@ -49,10 +52,11 @@ def test_each_model_learns(prepared, name):
 
 
 def test_the_fusion_model_shares_the_trained_trunks_and_keeps_them_as_trained(prepared):
-    whole, views = build_models(prepared.config, prepared.encoders, len(prepared.tokenizer.vocabulary))
+    built = network(prepared)
+    whole, views = built.whole, built.models
     for name, source in (("block1_conv", "poster"), ("bilstm", "overview"), ("overview_embedding", "overview")):
         assert views["fusion"].get_layer(name) is views[source].get_layer(name) is whole.get_layer(name)
-    freeze_trunks(views)
+    built.freeze_trunks()
     trainable = {layer.name for layer in views["fusion"].layers if layer.trainable_weights}
     assert trainable == {"fusion_hidden", "deep_logits", "wide_logits"}  # the head and the wide layer only
     # The whole model answers as the three views do, in one pass.
@@ -67,17 +71,18 @@ def test_the_fusion_head_learns_on_stored_embeddings_and_the_whole_model_answers
     after the fit, the whole graph's fusion answer is the head's answer on those embeddings."""
     config, train, validation = prepared.config, prepared.splits["train"], prepared.splits["validation"]
     keras.utils.set_random_seed(0)
-    whole, views = build_models(config, prepared.encoders, len(prepared.tokenizer.vocabulary))
-    freeze_trunks(views)
-    whole.get_layer("tfidf").set_idf(train.inputs[TOKENS_INPUT])
-    head, sources = fusion_head(whole, config, prepared.encoders)
+    built = network(prepared)
+    whole, views = built.whole, built.models
+    built.freeze_trunks()
+    built.set_statistics(train.inputs, train.labels)
+    head, sources = built.fusion_head()
     assert sorted(input_names(head)) == ["modalities", "overview_embedding", "overview_tokens", "poster_embedding"]
     assert head.count_params() < views["fusion"].count_params() / 2  # no trunk in it
     stored = {name: head_features(sources, split, input_names(head)) for name, split in (("train", train), ("validation", validation))}
     assert stored["train"].inputs["poster_embedding"].shape == (len(train), config.cnn_embedding)
     before = whole.get_layer("fusion_hidden").get_weights()[0].copy()
     trunk_before = whole.get_layer("block1_conv").get_weights()[0].copy()
-    result = fit(head, "fusion", config, stored["train"], stored["validation"], epochs=3, learning_rate=3e-3, log=lambda message: None)
+    result = fit_model(head, "fusion", config, stored["train"], stored["validation"], epochs=3, learning_rate=3e-3, log=lambda message: None)
     assert result.history["loss"][-1] < result.history["loss"][0]
     assert np.abs(whole.get_layer("fusion_hidden").get_weights()[0] - before).max() > 1e-4  # the whole's layer learned
     np.testing.assert_array_equal(whole.get_layer("block1_conv").get_weights()[0], trunk_before)
@@ -89,8 +94,9 @@ def test_the_fusion_head_learns_on_stored_embeddings_and_the_whole_model_answers
 
 def test_a_missing_modality_is_blanked_in_the_fusion_model(prepared):
     """The gate zeroes a missing modality's embedding and the wide path, so its input does not matter."""
-    fusion = models(prepared)["fusion"]
-    fusion.get_layer("tfidf").set_idf(prepared.splits["train"].inputs[TOKENS_INPUT])  # the blank must matter less than IDF 1
+    built = network(prepared)
+    fusion = built.models["fusion"]
+    built.set_statistics(prepared.splits["train"].inputs, prepared.splits["train"].labels)  # the blank must matter less than IDF 1
     inputs = {name: values[:8] for name, values in prepared.splits["validation"].inputs.items()}
     other = {name: values[8:16] for name, values in prepared.splits["validation"].inputs.items()}
     for column, modality_inputs in ((0, ["poster"]), (1, ["overview_tokens"])):
@@ -115,7 +121,7 @@ class WeightsPerEpoch(keras.callbacks.Callback):
 def test_the_lowest_validation_loss_weights_are_kept(prepared):
     train, validation = prepared.splits["train"], prepared.splits["validation"]
     keras.utils.set_random_seed(1)
-    model = models(prepared)["overview"]
+    model = network(prepared).models["overview"]
     model.compile(keras.optimizers.Adam(3e-2), "binary_crossentropy")  # a high rate: val loss rises
     record, keep = WeightsPerEpoch(), KeepBestWeights(patience=100)
     model.fit(model_arrays(model, train.inputs), train.labels, validation_data=(model_arrays(model, validation.inputs), validation.labels),
@@ -129,7 +135,7 @@ def test_the_lowest_validation_loss_weights_are_kept(prepared):
 
 def test_patience_stops_training(prepared):
     train, validation = prepared.splits["train"], prepared.splits["validation"]
-    model = models(prepared)["overview"]
+    model = network(prepared).models["overview"]
     model.compile(keras.optimizers.Adam(3e-2), "binary_crossentropy")
     history = model.fit(model_arrays(model, train.inputs), train.labels, validation_data=(model_arrays(model, validation.inputs), validation.labels),
                         epochs=30, batch_size=64, callbacks=[KeepBestWeights(patience=2)], verbose=0)
@@ -139,7 +145,7 @@ def test_patience_stops_training(prepared):
 def test_the_fused_bilstm_is_keras_bidirectional_lstm_in_one_op_per_direction():
     from keras import layers
 
-    from genre_hf.modeling.models import FusedBiLSTM, MaskedMean
+    from genre_hf.modeling.layers import FusedBiLSTM, MaskedMean
 
     tokens = np.random.default_rng(0).integers(2, 300, size=(5, 30))
     tokens[1, 20:] = 0
@@ -205,7 +211,7 @@ def test_the_test_split_never_tunes_anything(data_dir, tmp_path):
 
 
 def test_the_neighbour_vote_weighs_the_nearest_training_movies_genres_and_leaves_a_training_movie_out():
-    from genre_hf.modeling.models import NeighbourGenres
+    from genre_hf.modeling.layers import NeighbourGenres
 
     rng = np.random.default_rng(0)
     keys = rng.normal(size=(40, 8)).astype(np.float32)

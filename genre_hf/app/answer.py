@@ -1,6 +1,6 @@
 """The app's answer for one movie: what each model says, shaped for the `/predict` API.
 
-Kept apart from the page (space.py) so the API's contract changes only when this file does.
+Kept apart from the page (page.py) so the API's contract changes only when this file does.
 """
 
 from __future__ import annotations
@@ -13,7 +13,19 @@ from genre_hf.data.posters import poster_to_array
 NEEDS = {"poster": "a poster", "overview": "an overview"}
 
 
-def compare(classifier, poster, overview: str | None) -> dict:
+def read_poster(poster, size: int) -> tuple:
+    """(the poster decoded at `size`, None), or (None, why it is ignored) for an unreadable one,
+    naming an uploaded file as its user knows it, not by its path in the server's cache."""
+    try:
+        return poster_to_array(poster, size), None
+    except ValueError as error:
+        message = str(error)
+        if isinstance(poster, (str, Path)):
+            message = message.replace(str(poster), Path(poster).name)
+        return None, f"Poster ignored: {message}."
+
+
+def api_answer(classifier, poster, overview: str | None) -> dict:
     """What each model says about one movie.
 
     `{"poster" | "overview" | "fusion": predict()'s entry, or {"needs": [...], "message": "Needs ..."},
@@ -24,14 +36,8 @@ def compare(classifier, poster, overview: str | None) -> dict:
     overview = overview if isinstance(overview, str) and overview.strip() else None
     image = None
     if poster is not None:
-        try:
-            image = poster_to_array(poster, classifier.featurizer.image_size)
-        except ValueError as error:
-            # Name an uploaded file as its user knows it, not by its path in the server's cache.
-            message = str(error)
-            if isinstance(poster, (str, Path)):
-                message = message.replace(str(poster), Path(poster).name)
-            errors.append(f"Poster ignored: {message}.")
+        image, problem = read_poster(poster, classifier.featurizer.image_size)
+        errors += [problem] if problem else []
     if image is None and overview is None and not errors:
         errors.append("Give a poster, an overview or both.")
     answers = classifier.predict(poster=image, overview=overview) if image is not None or overview else {}

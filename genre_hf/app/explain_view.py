@@ -11,13 +11,12 @@ from __future__ import annotations
 import base64
 import io
 import json
-from pathlib import Path
 
 import gradio as gr
 import pandas as pd
 from PIL import Image
 
-from genre_hf.data.posters import poster_to_array
+from genre_hf.app.answer import read_poster
 from genre_hf.inference.explain import CAM_MODELS, WORD_MODELS, pick_genre, to_jsonable
 
 TOP = "Top genre"  # the dropdown's default: the fusion model's top genre for the movie
@@ -45,13 +44,9 @@ def explain_answer(classifier, poster, overview: str | None, genre: str | None =
         except ValueError as error:
             return {**EMPTY, "errors": [f"{error}."]}
     if poster is not None:
-        try:
-            poster_to_array(poster, classifier.featurizer.image_size)
-        except ValueError as error:
-            message = str(error)
-            if isinstance(poster, (str, Path)):  # the file as its user knows it, not its path in the server's cache
-                message = message.replace(str(poster), Path(poster).name)
-            errors.append(f"Poster ignored: {message}.")
+        image, problem = read_poster(poster, classifier.featurizer.image_size)
+        if problem:
+            errors.append(problem)
             poster = None
     if poster is None and overview is None:
         return {**EMPTY, "errors": errors or ["Give a poster, an overview or both."]}
@@ -101,15 +96,15 @@ def add_explain_section(classifiers: dict, family: gr.components.Component, post
             raise gr.Error(f"no model family {family!r}; this app has {labels}")
         return explain_answer(classifiers[family], poster, overview, genre)
 
-    button.click(explain, [poster, overview, genre, family], answer, api_name="explain").success(show, answer, outputs, api_visibility="private")
+    button.click(explain, [poster, overview, genre, family], answer, api_name="explain").success(explain_values, answer, outputs, api_visibility="private")
     genre.input(explain, [poster, overview, genre, family], answer, api_visibility="private").success(
-        show, answer, outputs, api_visibility="private"
+        explain_values, answer, outputs, api_visibility="private"
     )
     # A new movie (or another model family) is explained for its own top genre (in the browser, no request).
     gr.on([poster.change, overview.change, family.change], fn=None, js=f"() => {json.dumps(TOP)}", outputs=genre)
 
 
-def show(answer: dict) -> list:
+def explain_values(answer: dict) -> list:
     """The section's view of an `/explain` answer: status, overlays, highlighted words, legend,
     modality summary and chart."""
     for error in answer["errors"]:

@@ -13,8 +13,9 @@ from pathlib import Path
 
 from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi, SpaceCard, SpaceCardData, constants
 
-from genre_hf.app.page import SPACE_CONFIG, SPACE_TITLE
+from genre_hf.app.page import SPACE_TITLE
 from genre_hf.config import PROJECT_URL
+from genre_hf.hub.lookup import SPACE_CONFIG
 
 SPACE_DESCRIPTION = "Genres from a movie poster, its plot, or both"
 SPACE_EXTRAS = ("app", "pretrained")  # the Space serves either model family

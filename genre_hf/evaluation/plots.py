@@ -1,21 +1,48 @@
-"""PNG plots for the training report and the benchmark (matplotlib, no display needed)."""
+"""PNG plots for the training report, `evaluate` and the benchmark (matplotlib, no display needed).
+
+matplotlib is the `plots` extra: without it `available()` is False and callers skip the plots with
+`SKIPPED`, a one-line note; nothing else needs it.
+"""
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from sklearn.metrics import precision_recall_curve  # noqa: E402
+from genre_hf.evaluation.files import PLOT_FILES
+from genre_hf.evaluation.metrics.multilabel_genres import reliability_curve
 
-from genre_hf.evaluation.metrics.multilabel_genres import reliability_curve  # noqa: E402
+SKIPPED = "Plots skipped: matplotlib is not installed (pip install 'genre_hf[plots]')"
+
+
+def available() -> bool:
+    return importlib.util.find_spec("matplotlib") is not None
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def split_plots(folder: Path, report: dict, labels: np.ndarray, raw: dict, calibrated: dict) -> None:
+    """The plots of one scored split (see `scoring.score_split`): precision-recall curves of every
+    model and baseline, per-genre F1 and the models' reliability before and after calibration."""
+    folder = Path(folder)
+    titles, models = report["titles"], list(report["models"])
+    precision_recall_curves(calibrated, labels, titles, folder / PLOT_FILES["pr"])
+    per_genre_f1(report, folder / PLOT_FILES["per_genre"])
+    reliability_diagram({n: raw[n] for n in models}, {n: calibrated[n] for n in models}, labels, titles, folder / PLOT_FILES["reliability"])
 
 
 def training_curves(histories: dict[str, dict], best_epochs: dict[str, int], titles: dict[str, str], path: Path) -> Path:
     """Loss, validation loss, precision and recall per epoch; the kept epoch is marked."""
+    plt = _pyplot()
     figure, axes = plt.subplots(1, 3, figsize=(15, 4))
     for name, history in histories.items():
         epochs = np.arange(1, len(history["loss"]) + 1)
@@ -35,6 +62,9 @@ def training_curves(histories: dict[str, dict], best_epochs: dict[str, int], tit
 
 def precision_recall_curves(probabilities: dict[str, np.ndarray], labels: np.ndarray, titles: dict[str, str], path: Path) -> Path:
     """Micro-averaged precision-recall curve of every model and baseline."""
+    from sklearn.metrics import precision_recall_curve
+
+    plt = _pyplot()
     figure, axis = plt.subplots(figsize=(6, 5))
     for name, p in probabilities.items():
         precision, recall, _ = precision_recall_curve(labels.ravel(), p.ravel())
@@ -55,6 +85,7 @@ def per_genre_f1(report: dict, path: Path) -> Path:
 def bars(labels: list[str], series: dict[str, tuple[list[float], list[float | None] | None]], ylabel: str, title: str, path: Path) -> Path:
     """Grouped bars: one group per label, one bar per series {title: (values, standard deviations or None)},
     with the deviations as error bars."""
+    plt = _pyplot()
     figure, axis = plt.subplots(figsize=(min(24, max(6, 0.18 * len(labels) * len(series) + 3)), 4.5))
     width = 0.8 / len(series)
     for offset, (name, (values, spreads)) in enumerate(series.items()):
@@ -70,6 +101,7 @@ def bars(labels: list[str], series: dict[str, tuple[list[float], list[float | No
 
 def reliability_diagram(raw: dict[str, np.ndarray], calibrated: dict[str, np.ndarray], labels: np.ndarray, titles: dict[str, str], path: Path) -> Path:
     """Observed frequency against predicted probability, before and after temperature scaling."""
+    plt = _pyplot()
     figure, axes = plt.subplots(1, 2, figsize=(11, 5), sharey=True)
     for axis, probabilities, title in ((axes[0], raw, "Raw outputs"), (axes[1], calibrated, "Calibrated (temperature, class-weight offsets)")):
         axis.plot([0, 1], [0, 1], "k:", label="perfect")
@@ -86,5 +118,5 @@ def reliability_diagram(raw: dict[str, np.ndarray], calibrated: dict[str, np.nda
 def _save(figure, path: Path) -> Path:
     figure.tight_layout()
     figure.savefig(path, dpi=90)
-    plt.close(figure)
+    _pyplot().close(figure)
     return Path(path)

@@ -21,7 +21,6 @@ import numpy as np
 
 SCHEMA = "genre_hf.evaluation.results/1"
 KINDS = ("train", "benchmark", "evaluate")
-RESULTS_FILE = "results.json"
 # Each metric as results files name it: (flat name, where in a score of `evaluation.score`, higher is better)
 METRICS = (
     ("map", ("map",), True),

@@ -1,4 +1,4 @@
-"""Score the three models and two baselines on any split, with the local `evaluate` metric.
+"""Score the three models (and the baselines) on one split, with the local `evaluate` metric.
 
 For every model: BCE, micro precision/recall/F1 and macro/weighted/samples F1 at 0.5 (on the raw
 outputs, as the coursework reported them) and at the tuned thresholds (on the calibrated outputs, as
@@ -10,22 +10,17 @@ from __future__ import annotations
 
 import numpy as np
 
+from genre_hf.evaluation.baselines import BASELINE_NAMES, Baselines
 from genre_hf.evaluation.metrics import load_metric
-from genre_hf.features.featurizer import MovieFeatures, multi_hot
-from genre_hf.inference.predictor import calibrate
-from genre_hf.training.calibration import fit_model_calibration
+from genre_hf.features.featurizer import MovieFeatures
+from genre_hf.training.calibration import calibrate
 
 F1_KEYS = ("micro_precision", "micro_recall", "micro_f1", "macro_f1", "weighted_f1", "samples_f1")
-BASELINE_NAMES = {
-    "prior": "Genre prior",
-    "tfidf_logreg": "TF-IDF + logistic regression",
-    "embedding_logreg": "Sentence embedding + logistic regression",
-}
 
 
-def model_probabilities(predictor, features: MovieFeatures) -> dict[str, np.ndarray]:
-    """Raw (uncalibrated) outputs of the three models, every movie with both inputs."""
-    return predictor.raw_outputs(features.inputs)
+def headline_split(reports: dict) -> str:
+    """The split a run is judged on: test when the data has one, else validation (which was tuned on)."""
+    return "test" if "test" in reports else "validation"
 
 
 def score(raw: np.ndarray, labels: np.ndarray, calibration: dict, genres: list[str]) -> dict:
@@ -46,79 +41,32 @@ def score(raw: np.ndarray, labels: np.ndarray, calibration: dict, genres: list[s
     }
 
 
-class Baselines:
-    """What a practitioner tries first: the genre prior, TF-IDF + logistic regression, and (given a
-    sentence encoder) logistic regression on its normalised sentence embeddings.
-
-    Fitted on the model's training split, calibrated and thresholded on its validation split by
-    the same rules as the models, so the comparison is like for like.
-    """
-
-    def __init__(self, genres: list[str], prior_strength: float, embed=None):
-        self.genres, self.prior_strength, self.embed = genres, prior_strength, embed
-
-    def fit(self, train, validation) -> "Baselines":
-        from sklearn.feature_extraction.text import TfidfVectorizer
-
-        labels = multi_hot(train["genres"], self.genres)
-        self.prior = labels.mean(axis=0)
-        self.columns = np.flatnonzero(labels.sum(axis=0) > 0)  # a genre without positives has nothing to learn
-        self.vectorizer = TfidfVectorizer(sublinear_tf=True, ngram_range=(1, 2), min_df=2)
-        self.logreg = {"tfidf_logreg": self._logreg(self.vectorizer.fit_transform(train["overview"]), labels, C=4.0)}
-        if self.embed is not None:
-            self.logreg["embedding_logreg"] = self._logreg(self._sentences(train["overview"]), labels, C=1.0)
-        validation_labels = multi_hot(validation["genres"], self.genres)
-        self.calibration = {
-            name: fit_model_calibration(raw, validation_labels, self.genres, self.prior_strength)
-            for name, raw in self.probabilities(validation["overview"]).items()
-        }
-        return self
-
-    def _logreg(self, features, labels: np.ndarray, C: float):
-        from sklearn.linear_model import LogisticRegression
-        from sklearn.multiclass import OneVsRestClassifier
-
-        return OneVsRestClassifier(LogisticRegression(C=C, max_iter=1000)).fit(features, labels[:, self.columns])
-
-    def _sentences(self, overviews) -> np.ndarray:
-        embeddings = self.embed(list(overviews))
-        return embeddings / np.linalg.norm(embeddings, axis=1, keepdims=True)
-
-    def probabilities(self, overviews: list[str]) -> dict[str, np.ndarray]:
-        n = len(overviews)
-        result = {"prior": np.tile(self.prior, (n, 1)).astype(np.float32)}
-        inputs = {"tfidf_logreg": lambda: self.vectorizer.transform(overviews), "embedding_logreg": lambda: self._sentences(overviews)}
-        for name, model in self.logreg.items():
-            result[name] = np.zeros((n, len(self.genres)), np.float32)
-            if n:
-                result[name][:, self.columns] = model.predict_proba(inputs[name]())
-        return result
-
-
-def benchmark(predictor, features: MovieFeatures, overviews: list[str], baselines: Baselines | None = None, split: str = "all"):
-    """Scores of the models (and baselines) on one split, with their raw and calibrated probabilities
-    (for the plots)."""
-    genres = predictor.genres
-    raw = model_probabilities(predictor, features)
-    calibrations = dict(predictor.calibration)
+def score_split(network, calibration: dict, titles: dict[str, str], features: MovieFeatures, baselines: Baselines | None = None,
+                split: str = "all"):
+    """(report, raw, calibrated): the models' (and baselines') scores on one split's features, with
+    their raw and calibrated probabilities (for the plots). `network` is the models (a
+    `GenreNetwork`), `calibration` thresholds.json's models, `titles` how reports name them."""
+    genres = network.config.genres
+    raw = network.raw_outputs(features.inputs)
+    calibrations = dict(calibration)
     if baselines is not None:
-        raw.update(baselines.probabilities(overviews))
+        raw.update(baselines.probabilities(features.texts()["overview"]))
         calibrations.update(baselines.calibration)
     scores = {name: score(probabilities, features.labels, calibrations[name], genres) for name, probabilities in raw.items()}
     report = {
         "split": split,
         "movies": len(features),
         "genres": genres,
-        "titles": {**predictor.titles, **{name: BASELINE_NAMES[name] for name in scores if name in BASELINE_NAMES}},
+        "titles": {**titles, **{name: BASELINE_NAMES[name] for name in scores if name in BASELINE_NAMES}},
         "support": {genre: int(n) for genre, n in zip(genres, features.labels.sum(axis=0))},
-        "models": {name: scores[name] for name in predictor.models},
-        "baselines": {name: scores[name] for name in scores if name not in predictor.models},
+        "models": {name: scores[name] for name in network.models},
+        "baselines": {name: scores[name] for name in scores if name not in network.models},
     }
     calibrated = {name: calibrate(p, calibrations[name], genres) for name, p in raw.items()}
     return report, raw, calibrated
 
 
-def to_markdown(report: dict) -> str:
+def report_markdown(report: dict) -> str:
     """The benchmark as Markdown tables: summary, calibration, per-genre F1 and AP."""
     rows = {**report["models"], **report.get("baselines", {})}
     titles = report["titles"]

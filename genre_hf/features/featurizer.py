@@ -1,21 +1,21 @@
-"""Overviews to token ids, genre lists to multi-hot rows, and movies to the named arrays models read.
+"""Movies to the named arrays models read, and genre lists to multi-hot rows.
 
 Training and prediction call the same `Featurizer`, so a movie is prepared the same way in both;
 each poster is decoded and each overview encoded once, then reused by every epoch of every model.
 `featurize` does it a chunk of movies at a time: `movie_features` keeps the chunks in memory, the
-feature cache (`streaming.py`) writes them to disk; both get the same arrays.
+feature cache (`cache.py`) writes them to disk; both get the same arrays.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
 from genre_hf.config import GenreConfig
 from genre_hf.data.posters import poster_to_array
-from genre_hf.modeling.encoders import TOKENS_INPUT, Encoder
+from genre_hf.modeling.encoders._base import TOKENS_INPUT, Encoder
+from genre_hf.modeling.tokenizer import Tokenizer
 
 CHUNK = 256  # movies featurized at a time: bounds the memory a pass over a split takes
 
@@ -29,77 +29,6 @@ def multi_hot(genre_lists, genres: list[str]) -> np.ndarray:
             if genre in index:
                 labels[row, index[genre]] = 1.0
     return labels
-
-
-def choose_sequence_length(texts, percentile: float) -> int:
-    """Cover `percentile` % of overviews in full; overviews average ~26 words, so 200 is waste.
-
-    `texts` are overviews or their lengths in words (what a pass over a streamed split keeps)."""
-    lengths = [text if isinstance(text, int) else len(text.split()) for text in texts]
-    return max(8, int(np.ceil(np.percentile(lengths, percentile))))
-
-
-class Tokenizer:
-    """Keras `TextVectorization` over a saved vocabulary: overviews -> token ids (0 pads, 1 is unknown).
-
-    The LSTM and the wide TF-IDF path read these ids. The vocabulary is adapted on the training
-    overviews only and saved as `vocabulary.txt`, one token a line.
-    """
-
-    def __init__(self, config: GenreConfig, vocabulary: list[str]):
-        self.config, self.vocabulary = config, list(vocabulary)
-        self._layer = None  # built on first use: it imports TensorFlow
-
-    @classmethod
-    def adapt(cls, config: GenreConfig, texts) -> "Tokenizer":
-        """The vocabulary of `texts` (a list, or any iterable read once, 512 at a time: a stream too)."""
-        import tensorflow as tf
-
-        def batches():
-            batch = []
-            for text in texts:
-                batch.append(text)
-                if len(batch) == 512:
-                    yield tf.constant(batch)
-                    batch = []
-            if batch:
-                yield tf.constant(batch)
-
-        layer = _vectorizer(config)
-        layer.adapt(batches())
-        return cls(config, [str(token) for token in layer.get_vocabulary()])
-
-    def __call__(self, texts: list[str]) -> np.ndarray:
-        """Token ids, N x sequence_length int32."""
-        import tensorflow as tf
-
-        if not texts:
-            return np.zeros((0, self.config.sequence_length), np.int32)
-        if self._layer is None:
-            self._layer = _vectorizer(self.config, self.vocabulary)
-        return self._layer(tf.constant(texts, dtype=tf.string)).numpy().astype(np.int32)
-
-    def save(self, path: str | Path) -> None:
-        Path(path).write_text("\n".join(self.vocabulary) + "\n", encoding="utf-8")
-
-    @staticmethod
-    def read(path: str | Path) -> list[str]:
-        tokens = Path(path).read_text(encoding="utf-8").split("\n")
-        if tokens and tokens[-1] == "":
-            tokens.pop()
-        return tokens
-
-
-def _vectorizer(config: GenreConfig, vocabulary: list[str] | None = None):
-    import keras
-
-    return keras.layers.TextVectorization(
-        max_tokens=config.max_tokens,
-        output_mode="int",
-        output_sequence_length=config.sequence_length or None,  # 0: not chosen yet (adapting)
-        vocabulary=vocabulary,
-        name="overview_vectorizer",
-    )
 
 
 class Featurizer:

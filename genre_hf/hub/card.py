@@ -16,16 +16,12 @@ from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 from genre_hf.config import MODEL_INPUTS, PROJECT_URL, GenreConfig
 from genre_hf.evaluation.published import PUBLISHED, comparable_bce
-from genre_hf.evaluation.results import RESULTS_FILE, flatten
-from genre_hf.evaluation.scoring import to_markdown
-from genre_hf.modeling.encoders import make_encoder, model_titles
+from genre_hf.evaluation.results import flatten
+from genre_hf.evaluation.scoring import headline_split, report_markdown
+from genre_hf.hub.folder import BENCHMARK_JSON, TRAINING_JSON, VOCABULARY_FILE
+from genre_hf.modeling.encoders import make_encoders, model_titles
 
 TEMPLATE = Path(__file__).resolve().parent / "model_card.md"
-BENCHMARK_JSON = "benchmark.json"
-BENCHMARK_MD = "benchmark.md"
-TRAINING_JSON = "training_report.json"
-PLOTS = ("training_curves.png", "pr_curves.png", "per_genre_f1.png", "reliability.png")
-REPORT_FILES = (BENCHMARK_JSON, BENCHMARK_MD, TRAINING_JSON, RESULTS_FILE, *PLOTS)
 TAGS = ["keras", "multi-label-classification", "movie-genres", "multimodal", "image-classification", "text-classification"]
 CARD_METRICS = (  # (metric type, name shown, flat metric name: see results.METRICS)
     ("map", "mAP", "map"),
@@ -51,10 +47,11 @@ def render_card(folder: Path, config: GenreConfig, repo_id: str | None = None, l
     `location` (the folder it is saved in) is what the usage snippet loads."""
     folder = Path(folder)
     reports = _read_json(folder / BENCHMARK_JSON) or {}
-    benchmark = reports.get("test") or reports.get("validation")
+    benchmark = reports.get(headline_split(reports))
     training = _read_json(folder / TRAINING_JSON) or {}
     data = _data_facts(training)
-    titles = model_titles(config)
+    encoders = make_encoders(config)
+    titles = model_titles(encoders)
     scores = {name: flatten(score) for name, score in (benchmark or {}).get("models", {}).items()}
     card_data = ModelCardData(
         library_name="genre_hf",
@@ -67,7 +64,7 @@ def render_card(folder: Path, config: GenreConfig, repo_id: str | None = None, l
         model_name=repo_id or "genre_hf-imdb",
         eval_results=eval_results(scores, titles, benchmark["split"], data) if benchmark else None,
     )
-    vocabulary = folder / "vocabulary.txt"
+    vocabulary = folder / VOCABULARY_FILE
     return ModelCard.from_template(
         card_data,
         template_str=TEMPLATE.read_text(encoding="utf-8"),
@@ -76,12 +73,12 @@ def render_card(folder: Path, config: GenreConfig, repo_id: str | None = None, l
         repo_url=PROJECT_URL,
         config=config,
         titles=titles,
-        poster_encoder=make_encoder("poster", config).card_facts(),
-        text_encoder=make_encoder("overview", config).card_facts(),
+        poster_encoder=encoders["poster"].card_facts(),
+        text_encoder=encoders["overview"].card_facts(),
         genres=config.genres,
         vocabulary_size=len(vocabulary.read_text(encoding="utf-8").splitlines()) if vocabulary.exists() else "?",
         benchmark=benchmark,
-        benchmark_table=to_markdown(benchmark) if benchmark else "",
+        benchmark_table=report_markdown(benchmark) if benchmark else "",
         published=_published_rows(data["kind"], benchmark, training, titles, len(config.genres)),
         training=training or None,
         data=data,

@@ -18,12 +18,19 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from genre_hf.config import FORMAT_VERSION, MODEL_NAMES, GenreConfig
+from genre_hf.evaluation.files import BENCHMARK_JSON, BENCHMARK_MD, PLOT_FILES, RESULTS_FILE, TRAINING_JSON
 
 CONFIG_FILE = "config.json"
 VOCABULARY_FILE = "vocabulary.txt"
 THRESHOLDS_FILE = "thresholds.json"
 WEIGHTS_FILE = "model.weights.h5"
 MODEL_FILES = (CONFIG_FILE, VOCABULARY_FILE, THRESHOLDS_FILE, WEIGHTS_FILE)
+# What training reports beside the model (named in evaluation/files.py), and the card: copied along
+# when a folder is saved again.
+PLOTS = tuple(PLOT_FILES.values())
+REPORT_FILES = (BENCHMARK_JSON, BENCHMARK_MD, TRAINING_JSON, RESULTS_FILE, *PLOTS)
+CARD_FILE = "README.md"
+REPO_FILES = (*MODEL_FILES, *REPORT_FILES, CARD_FILE)  # what a Hub repo of a model holds and a download fetches
 TRAINED_WITH = "genre_hf_config"  # attribute of each weights file: the config it was trained with
 SPECIAL_TOKENS = ["", "[UNK]"]  # TextVectorization's padding and out-of-vocabulary tokens
 

@@ -1,32 +1,58 @@
-"""`GenreClassifier`: the predictor with the Hub's `save_pretrained` / `from_pretrained` / `push_to_hub`.
+"""`GenreClassifier`: the three models behind one `predict`, with the Hub's `from_pretrained` /
+`save_pretrained` / `push_to_hub`.
 
 Built on `huggingface_hub.ModelHubMixin`. From a repo id it downloads only the files it needs into
 the usual Hub cache (a restarted Space finds them there), then rebuilds the architectures from the
 config and loads weights only: nothing in a repo is executed. Saving builds the whole folder in a
-temporary one first, and a push uploads only a folder that saved completely.
+temporary one first, and a push uploads only a folder that saved completely. No heavy import at
+module level: TensorFlow and Keras load when a classifier is built, so `import genre_hf` stays fast.
 """
 
 from __future__ import annotations
 
-import re
 import shutil
 import tempfile
 from pathlib import Path
 
-from huggingface_hub import HfApi, ModelHubMixin, snapshot_download
-from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError, RepositoryNotFoundError
+import numpy as np
+from huggingface_hub import HfApi, ModelHubMixin
 
-from genre_hf.config import PROJECT_URL, GenreConfig
-from genre_hf.hub.card import REPORT_FILES, TAGS, render_card
-from genre_hf.hub.folder import MODEL_FILES, FolderError, writing
-from genre_hf.inference.predictor import GenrePredictor
+from genre_hf.config import LEGACY_MODEL_NAMES, MODEL_INPUTS, MODEL_NAMES, PROJECT_URL, GenreConfig
+from genre_hf.data.posters import poster_to_array
+from genre_hf.features.featurizer import Featurizer
+from genre_hf.hub import folder as model_folder
+from genre_hf.hub import transfer
+from genre_hf.hub.card import TAGS, render_card
+from genre_hf.inference.inputs import check_inputs
+from genre_hf.modeling.tokenizer import Tokenizer
+from genre_hf.training.calibration import calibrate
 
-REPO_FILES = [*MODEL_FILES, *REPORT_FILES, "README.md"]
-REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+def default_calibration(config: GenreConfig) -> dict:
+    """Temperature 1 and threshold 0.5 everywhere: what an untuned model means."""
+    return {
+        name: {"temperature": 1.0, "global_threshold": 0.5, "thresholds": {g: 0.5 for g in config.genres}}
+        for name in MODEL_NAMES
+    }
+
+
+class ModelResults(dict):
+    """`{model: answer}` for one movie. The format-1 names still work: `result["cnn"]` is
+    `result["poster"]` and `result["lstm"]` is `result["overview"]`."""
+
+    def __missing__(self, key):
+        if key in LEGACY_MODEL_NAMES and LEGACY_MODEL_NAMES[key] in self:
+            return self[LEGACY_MODEL_NAMES[key]]
+        raise KeyError(key)
+
+    def __contains__(self, key):
+        return super().__contains__(LEGACY_MODEL_NAMES.get(key, key))
+
+    def get(self, key, default=None):
+        return self[key] if key in self else default
 
 
 class GenreClassifier(
-    GenrePredictor,
     ModelHubMixin,
     library_name="genre_hf",
     tags=TAGS,
@@ -40,25 +66,189 @@ class GenreClassifier(
     >>> clf.predict(poster="poster.jpg", overview="A retired hitman seeks revenge.")
     """
 
-    def __init__(
-        self,
-        config: GenreConfig,
-        vocabulary: list[str],
-        calibration: dict | None = None,
-        network=None,
-        files_dir: str | Path | None = None,
-    ):
-        super().__init__(config, vocabulary, calibration, network)
-        # Where the training reports and plots of this model live (copied along when saved).
+    def __init__(self, config: GenreConfig, vocabulary: list[str], calibration: dict | None = None, network=None,
+                 files_dir: str | Path | None = None):
+        """`network`: the built models (`models.GenreNetwork`) when trained here; otherwise they are
+        built from the config. `files_dir`: where this model's training reports and plots live
+        (copied along when it is saved)."""
+        self.config = config
+        if network is None:
+            from genre_hf.modeling.encoders import make_encoders
+            from genre_hf.modeling.models import build_models
+
+            tokenizer = Tokenizer(config, vocabulary)
+            network = build_models(config, make_encoders(config, tokenizer), len(tokenizer.vocabulary))
+        self.network = network
+        self.tokenizer = next(encoder.tokenizer for encoder in network.encoders.values())
+        self.encoders = network.encoders
+        self.featurizer = Featurizer(config, self.encoders, self.tokenizer)
+        self.calibration = calibration or default_calibration(config)
         self.files_dir = Path(files_dir) if files_dir else None
+
+    @classmethod
+    def from_run(cls, run, files_dir: str | Path | None = None) -> "GenreClassifier":
+        """The classifier of a finished training run (`trainer.TrainingRun`): its models and calibration."""
+        return cls(run.config, run.prepared.tokenizer.vocabulary, run.calibration, network=run.network, files_dir=files_dir)
+
+    @property
+    def genres(self) -> list[str]:
+        return list(self.config.genres)
+
+    @property
+    def vocabulary(self) -> list[str]:
+        return self.tokenizer.vocabulary
+
+    @property
+    def whole(self):
+        return self.network.whole
+
+    @property
+    def models(self) -> dict:
+        return self.network.models
+
+    @property
+    def titles(self) -> dict[str, str]:
+        """How reports and the app name each model: "Poster CNN", "Overview LSTM", "Fusion"."""
+        from genre_hf.modeling.encoders import model_titles
+
+        return model_titles(self.encoders)
+
+    # ---- named input arrays in, probabilities out ----------------------------------------------
+
+    def raw_outputs(self, inputs: dict[str, np.ndarray], present: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """Uncalibrated sigmoid outputs of the three models (see `GenreNetwork.raw_outputs`)."""
+        return self.network.raw_outputs(inputs, present)
+
+    def raw_probabilities(self, name: str, inputs: dict[str, np.ndarray], present: np.ndarray | None = None) -> np.ndarray:
+        """One model's uncalibrated outputs, for inputs that may lack the modality it does not read."""
+        count = len(next(iter(inputs.values())))
+        specs = self.featurizer.input_specs()
+        blanks = {}
+        for modality, encoder in self.encoders.items():
+            if encoder.input_name not in inputs:
+                blanks.update(self.featurizer.blank_inputs(modality, count))
+        complete = {**blanks, **{key: value for key, value in inputs.items() if key in specs}}
+        return self.raw_outputs(complete, present)[name]
+
+    def compile_for_serving(self) -> None:
+        """Trace the models now instead of on the first request: for a server's start-up."""
+        self.raw_outputs({**self.featurizer.blank_inputs("poster", 1), **self.featurizer.blank_inputs("overview", 1)})
+
+    def calibrated(self, name: str, raw: np.ndarray) -> np.ndarray:
+        """Temperature-scaled probabilities, class-weighting offsets undone (see training)."""
+        return calibrate(raw, self.calibration[name], self.config.genres)
+
+    def thresholds(self, name: str) -> np.ndarray:
+        per_genre = self.calibration[name]["thresholds"]
+        return np.array([per_genre[genre] for genre in self.config.genres], dtype=np.float32)
+
+    def probabilities(self, posters: np.ndarray | None, overviews: list[str] | None) -> dict[str, np.ndarray]:
+        """Calibrated probabilities of every model the given inputs allow, for a batch with the same
+        inputs present in every movie. The fusion model runs on either input alone too (the other blanked)."""
+        count = len(posters) if posters is not None else len(overviews)
+        given = {"poster": posters is not None, "overview": overviews is not None}
+        inputs = {}
+        inputs.update(self.featurizer.poster_inputs(posters) if given["poster"] else self.featurizer.blank_inputs("poster", count))
+        inputs.update(self.featurizer.overview_inputs(overviews) if given["overview"] else self.featurizer.blank_inputs("overview", count))
+        present = np.tile(np.array([given["poster"], given["overview"]], np.float32), (count, 1))
+        raw = self.raw_outputs(inputs, present)
+        names = [name for name in MODEL_NAMES if name == "fusion" or all(given[need] for need in MODEL_INPUTS[name])]
+        return {name: self.calibrated(name, raw[name]) for name in names}
+
+    # ---- the user-facing call ----------------------------------------------------------------
+
+    def predict(self, poster=None, overview: str | list[str] | None = None):
+        """Genres for one movie, or for a batch.
+
+        One movie: `poster` is a path, bytes, a PIL image or an H x W (x C) array; `overview` a
+        string. A batch: a list of posters and/or a list of overviews of the same length (or an
+        N x H x W x C array of posters). A single poster with a list of overviews (or the reverse)
+        is an error, never broadcast.
+
+        Returns `{model: {"probabilities": {genre: p}, "genres": [...], "notes": [...]}}` for each
+        model the inputs allow (a poster: poster and fusion; an overview: overview and fusion; both:
+        all three), or a list of those for a batch. Probabilities are calibrated, most likely first;
+        `genres` are those over the model's tuned threshold; `notes` say what to know about the
+        answer (the overview had no known word, was cut short, a modality was missing).
+        """
+        posters, overviews, batched = check_inputs(poster, overview)
+        poster_arrays = None
+        if posters is not None:
+            poster_arrays = np.stack([self._poster_array(item, i if batched else None) for i, item in enumerate(posters)])
+        probabilities = self.probabilities(poster_arrays, overviews)
+        count = len(posters if posters is not None else overviews)
+        text_notes = self.encoders["overview"].notes(overviews) if overviews is not None else [[]] * count
+        missing = "no poster" if posters is None else "no overview" if overviews is None else None
+        results = []
+        for row in range(count):
+            result = ModelResults()
+            for name, values in probabilities.items():
+                notes = list(text_notes[row]) if "overview" in MODEL_INPUTS[name] and overviews is not None else []
+                if name == "fusion" and missing:
+                    notes.append(f"The fusion model read the {'overview' if posters is None else 'poster'} alone ({missing}).")
+                result[name] = self._describe(values[row], self.thresholds(name), notes)
+            results.append(result)
+        return results if batched else results[0]
+
+    def explain(self, poster=None, overview: str | None = None, genre: str | None = None) -> dict:
+        """Why each model says what it says about one movie, for `genre` (default: the fusion
+        model's top genre): Grad-CAM heat maps on the poster, word scores by occlusion, and what
+        each input adds to the fusion model. See `genre_hf.inference.explain` for the returned data."""
+        from genre_hf.inference.explain import explainer
+
+        return explainer(self).explain(poster, overview, genre)
+
+    def _poster_array(self, poster, index: int | None) -> np.ndarray:
+        try:
+            return poster_to_array(poster, self.featurizer.image_size)
+        except ValueError as error:
+            where = f"poster {index}: " if index is not None else ""
+            raise ValueError(f"{where}{error}") from None
+
+    def _describe(self, probabilities: np.ndarray, thresholds: np.ndarray, notes: list[str]) -> dict:
+        order = np.argsort(-probabilities, kind="stable")
+        genres = self.config.genres
+        return {
+            "probabilities": {genres[i]: float(probabilities[i]) for i in order},
+            "genres": [genres[i] for i in order if probabilities[i] >= thresholds[i]],
+            "notes": notes,
+        }
+
+    # ---- the folder format (see hub/folder.py) ----------------------------------------------------
+
+    def save(self, folder: str | Path) -> Path:
+        """Write the model files into `folder` (an existing or new folder; see `folder.writing`)."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        self.config.save(folder / model_folder.CONFIG_FILE)
+        self.tokenizer.save(folder / model_folder.VOCABULARY_FILE)
+        model_folder.write_calibration(folder / model_folder.THRESHOLDS_FILE, self.config, self.calibration)
+        model_folder.save_weights(self.whole, folder / model_folder.WEIGHTS_FILE, self.config)
+        return folder
+
+    @classmethod
+    def load(cls, folder: str | Path, **kwargs):
+        """Rebuild from a folder, checking every file; errors name the file and what is wrong in it."""
+        folder = Path(folder)
+        if not folder.is_dir():
+            raise model_folder.FolderError(f"no model folder at {folder}")
+        model_folder.check_complete(folder)
+        config = model_folder.read_config(folder)
+        vocabulary = model_folder.read_vocabulary(folder, config)
+        calibration = model_folder.read_calibration(folder, config)
+        classifier = cls(config, vocabulary, calibration, **kwargs)
+        model_folder.load_weights(classifier.whole, folder / model_folder.WEIGHTS_FILE, config)
+        return classifier
+
+    # ---- the Hub (see hub/transfer.py) ------------------------------------------------------------
 
     def save_pretrained(self, save_directory, *, repo_id: str | None = None, push_to_hub: bool = False, **push_kwargs):
         """Write the model folder with its reports and card; it appears (or its files are replaced)
         only once everything is written. The card's usage snippet loads `repo_id` when given, else
         this folder."""
-        with writing(save_directory) as staging:
+        with model_folder.writing(save_directory) as staging:
             self._save_pretrained(staging)
-            render_card(staging, self.config, repo_id=repo_id, location=str(save_directory)).save(staging / "README.md")
+            render_card(staging, self.config, repo_id=repo_id, location=str(save_directory)).save(staging / model_folder.CARD_FILE)
         if push_to_hub:
             return self.push_to_hub(repo_id or Path(save_directory).name, **push_kwargs)
         return None
@@ -66,7 +256,7 @@ class GenreClassifier(
     def _save_pretrained(self, save_directory: Path) -> None:
         self.save(save_directory)
         if self.files_dir and self.files_dir.resolve() != Path(save_directory).resolve():
-            for name in REPORT_FILES:
+            for name in model_folder.REPORT_FILES:
                 if (self.files_dir / name).is_file():
                     shutil.copy2(self.files_dir / name, Path(save_directory) / name)
 
@@ -75,29 +265,15 @@ class GenreClassifier(
 
     def push_to_hub(self, repo_id: str, *, private: bool | None = None, token: str | None = None,
                     commit_message: str = "Upload genre_hf model", branch: str | None = None, **kwargs) -> str:
-        """Save to a temporary folder, then create the repo (if needed) and upload it in one commit.
-
-        Nothing reaches the Hub unless the folder saved completely, and a repo this call created is
-        deleted again if the upload fails, so a failed push never leaves an empty repo behind.
-        """
+        """Save to a temporary folder, then create the repo (if needed) and upload it in one commit
+        (`transfer.upload_folder`: nothing reaches the Hub unless the folder saved completely, and a
+        repo this call created is deleted again if the upload fails)."""
         api = HfApi(token=token)
-        if "/" not in repo_id:  # the Hub puts a bare name under the token's account: the card names the full id
-            repo_id = f"{api.whoami()['name']}/{repo_id}"
+        repo_id = transfer.full_repo_id(api, repo_id)
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp) / "model"
             self.save_pretrained(folder, repo_id=repo_id)
-            existed = api.repo_exists(repo_id)
-            repo_id = api.create_repo(repo_id, private=private, exist_ok=True).repo_id
-            try:
-                commit = api.upload_folder(repo_id=repo_id, folder_path=folder, commit_message=commit_message, revision=branch)
-            except BaseException:
-                if not existed:
-                    try:
-                        api.delete_repo(repo_id)
-                    except HfHubHTTPError:
-                        pass  # the upload's own error is the one to report
-                raise
-        return str(commit)
+            return transfer.upload_folder(api, folder, repo_id, private=private, commit_message=commit_message, branch=branch)
 
     @classmethod
     def from_pretrained(
@@ -118,32 +294,5 @@ class GenreClassifier(
     def _from_pretrained(cls, *, model_id, revision, cache_dir, force_download, local_files_only, token, **kwargs):
         folder = Path(model_id).expanduser()
         if not folder.is_dir():
-            _check_repo_id(model_id)
-            folder = _download(model_id, revision, cache_dir, force_download, local_files_only, token)
+            folder = transfer.download(model_id, revision, cache_dir, force_download, local_files_only, token)
         return cls.load(folder, files_dir=folder, **kwargs)
-
-
-def _check_repo_id(source: str) -> None:
-    """A path that does not exist is said so at once, not sent to the Hub as a repo id."""
-    looks_like_path = source.startswith((".", "/", "~")) or "\\" in source or Path(source).suffix in (".h5", ".json")
-    if looks_like_path or not REPO_ID.match(source):
-        raise FolderError(f"no model folder at {source} (and it is not a Hub repo id of the form user/name)")
-
-
-def _download(repo_id, revision, cache_dir, force_download, local_files_only, token) -> Path:
-    try:
-        return Path(
-            snapshot_download(
-                repo_id=repo_id, revision=revision, cache_dir=cache_dir, force_download=force_download,
-                local_files_only=local_files_only, token=token, allow_patterns=REPO_FILES,
-            )
-        )
-    except RepositoryNotFoundError:
-        raise FolderError(
-            f"no model folder at {repo_id}, and no Hub repo {repo_id} (or it is private: pass token= or set HF_TOKEN)"
-        ) from None
-    except LocalEntryNotFoundError:
-        raise FolderError(
-            f"no model folder at {repo_id}, and the Hub repo {repo_id} is neither reachable nor in the cache "
-            "(offline, or HF_HUB_OFFLINE=1)"
-        ) from None

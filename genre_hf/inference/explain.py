@@ -15,7 +15,7 @@
   features are computed outside the Keras graph, where integrated gradients (which need a gradient
   from the output back to the words) cannot reach the words.
 - Modalities: the fusion model's probabilities with both inputs, with the poster blanked and with
-  the overview blanked, computed by `GenrePredictor.probabilities` exactly as `predict` computes
+  the overview blanked, computed by `GenreClassifier.probabilities` exactly as `predict` computes
   them, and what each input adds.
 
 `explain` returns plain data (numbers, lists, arrays, PNG bytes); `to_jsonable` makes it JSON.
@@ -61,7 +61,7 @@ _LOCK = threading.Lock()
 
 
 class Explainer:
-    """Grad-CAM, word occlusion and the modality table for one `GenrePredictor`."""
+    """Grad-CAM, word occlusion and the modality table for one `GenreClassifier`."""
 
     def __init__(self, predictor):
         self.predictor = predictor
@@ -163,7 +163,7 @@ class Explainer:
         import keras
         import tensorflow as tf
 
-        from genre_hf.modeling.models import MODALITIES_INPUT, input_names, output_layer
+        from genre_hf.modeling.models import output_layer
 
         predictor = self.predictor
         model = predictor.models[name]
@@ -173,10 +173,8 @@ class Explainer:
         # it is a sigmoid Dense (the single models), whose logits are computed below.
         probe = keras.Model(model.inputs, [conv, head.input])
         dense = isinstance(head, keras.layers.Dense)
-        specs = {**predictor.featurizer.input_specs(), MODALITIES_INPUT: ((2,), "float32")}
-        signature = {key: tf.TensorSpec((None, *specs[key][0]), specs[key][1]) for key in input_names(model)}
 
-        @tf.function(input_signature=[signature, tf.TensorSpec((), tf.int32)])
+        @tf.function(input_signature=[predictor.network.signature(model), tf.TensorSpec((), tf.int32)])
         def gradients(batch, genre):
             with tf.GradientTape() as tape:
                 activations, before = probe(batch, training=False)
@@ -248,12 +246,9 @@ class Explainer:
             poster_branch = lambda poster, training: poster  # noqa: E731
         others = [name for name in by_name if name != encoder.input_name]
         rest = keras.Model([embedding, *(by_name[name] for name in others)], model.output)
-        specs = {**self.predictor.featurizer.input_specs(), MODALITIES_INPUT: ((2,), "float32")}
-        shape, dtype = specs[encoder.input_name]
-        signature = [
-            tf.TensorSpec((1, *shape), dtype),
-            {name: tf.TensorSpec((None, *specs[name][0]), specs[name][1]) for name in others},
-        ]
+        specs = self.predictor.network.signature(model)
+        poster_spec = specs[encoder.input_name]
+        signature = [tf.TensorSpec((1, *poster_spec.shape[1:]), poster_spec.dtype), {name: specs[name] for name in others}]
 
         @tf.function(input_signature=signature)
         def text_side(poster, batch):

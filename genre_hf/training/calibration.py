@@ -2,8 +2,9 @@
 
 Applying a calibration needs numpy only (prediction imports this); fitting one also uses scipy.
 
-Both are fitted on the validation set and shipped with the model:
-- one temperature T (temperature scaling): calibrated = sigmoid(logit(p) / T);
+Both are fitted on the validation split and shipped with the model (`thresholds.json`):
+- one temperature T (temperature scaling): calibrated = sigmoid((logit(p) + offsets) / T), the
+  offsets undoing the class weighting of the weighted loss exactly;
 - one threshold per genre, tuned for F1 and shrunk toward a global threshold.
 """
 
@@ -143,3 +144,40 @@ def fit_model_calibration(probabilities, references, genres, prior_strength: flo
         "logit_offsets": {genre: round(float(o), 5) for genre, o in zip(genres, offsets)},
         "thresholds": {genre: round(float(t), 5) for genre, t in zip(genres, thresholds)},
     }
+
+
+def positive_weights(labels: np.ndarray, power: float) -> np.ndarray:
+    """The class-weighted loss's weight on each genre's positives: ((1 - f) / f) ** power for genre
+    frequency f in the training labels (undone here at calibration: see `logit_offsets`)."""
+    frequency = np.clip(np.asarray(labels).mean(axis=0), 1e-3, 1 - 1e-3)
+    return ((1 - frequency) / frequency) ** power
+
+
+def logit_offsets(config, train_labels: np.ndarray) -> np.ndarray:
+    """Per-genre logit corrections that undo class weighting, so probabilities stay calibrated.
+
+    A BCE weighting a genre's positives by w is minimised at logit(p) + log(w); subtracting
+    log(w) recovers the unweighted optimum exactly. Plain BCE and focal loss need none.
+    """
+    if config.loss != "weighted_bce":
+        return np.zeros(config.num_genres)
+    return -np.log(positive_weights(train_labels, config.class_weight_power))
+
+
+def fit_calibration(config, train_labels, validation_labels, raw_validation: dict[str, np.ndarray]) -> dict:
+    """Per model: a temperature, then per-genre thresholds on the calibrated validation outputs
+    (thresholds.json's `models`). Both come from the validation split only; held-out data never
+    tunes anything."""
+    offsets = logit_offsets(config, train_labels)
+    labels = np.asarray(validation_labels)
+    return {
+        name: fit_model_calibration(raw, labels, config.genres, config.threshold_prior_strength, offsets)
+        for name, raw in raw_validation.items()
+    }
+
+
+def calibrate(raw: np.ndarray, calibration: dict, genres: list[str]) -> np.ndarray:
+    """Apply one model's entry of thresholds.json (temperature and optional logit offsets)."""
+    offsets = calibration.get("logit_offsets")
+    offsets = [offsets[genre] for genre in genres] if offsets else None
+    return apply_temperature(raw, calibration["temperature"], offsets)

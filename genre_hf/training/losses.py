@@ -10,6 +10,7 @@ import keras
 import numpy as np
 
 from genre_hf.config import GenreConfig
+from genre_hf.training.calibration import positive_weights
 
 
 @keras.saving.register_keras_serializable(package="genre_hf")
@@ -29,11 +30,6 @@ class WeightedBinaryCrossentropy(keras.losses.Loss):
 
     def get_config(self):
         return {**super().get_config(), "positive_weights": self.positive_weights}
-
-
-def positive_weights(labels: np.ndarray, power: float) -> np.ndarray:
-    frequency = np.clip(labels.mean(axis=0), 1e-3, 1 - 1e-3)
-    return ((1 - frequency) / frequency) ** power
 
 
 def make_loss(config: GenreConfig, train_labels: np.ndarray) -> keras.losses.Loss:

@@ -1,8 +1,7 @@
-"""A pretrained KerasHub image backbone run frozen: decoded posters -> one pooled feature vector each.
+"""A pretrained KerasHub image backbone, frozen: a poster encoder (supported, quality unmeasured here).
 
 The preset's own image converter does the preprocessing it was trained with (size, scale, offset),
-so nothing here knows about a particular model. The preset is resolved and pinned by
-`pretrained.resolve`, as the text encoder's is. Only the `keras_hub` poster encoder imports this.
+so nothing here knows about a particular model; the backbone's pooled output is the model input.
 """
 
 from __future__ import annotations
@@ -12,7 +11,58 @@ from pathlib import Path
 
 import numpy as np
 
+from genre_hf.modeling.encoders import register_encoder
+from genre_hf.modeling.encoders._preset import KerasHubPreset
+
 BATCH = 32  # posters per forward pass: bounds the memory a 224 px backbone takes
+
+
+@register_encoder
+class KerasHubImage(KerasHubPreset):
+    """A pretrained KerasHub image backbone given by a preset (`image_preset`), frozen: its pooled
+    output (see `ImageEmbedder`) is the model input, and a trained dense layer on it
+    is the trunk. The preset's image converter sets the poster size (`image_size`, recorded at
+    training) and its preprocessing. Unmeasured here: no image backbone's weights were at hand.
+    """
+
+    modality, input_name, prefix, role = "poster", "poster_features", "image", "image encoder"
+
+    @property
+    def image_size(self) -> int:
+        return self.config.image_size
+
+    @property
+    def head_dropout(self) -> float:
+        return self.config.image_head_dropout
+
+    def input_spec(self):
+        return (self.config.image_embedding_dim,), "float32"
+
+    @classmethod
+    def pinned_settings(cls, config) -> dict:
+        embedder = embedder_for(cls.resolved(config)[0])
+        return {**super().pinned_settings(config), "image_embedding_dim": embedder.dimension, "image_size": embedder.image_size}
+
+    def _embedder(self) -> "ImageEmbedder":
+        embedder = embedder_for(self.folder)
+        if self.pins[1] and embedder.image_size != self.image_size:
+            raise ValueError(
+                f"the image encoder {self.preset}'s image converter now wants {embedder.image_size} px posters, "
+                f"but this model was trained with {self.image_size} px: it needs the preset it was trained with"
+            )
+        return embedder
+
+    def feature_key(self) -> dict:
+        return {"image_encoder": [self.preset, *self.pins]}
+
+    def features(self, posters: np.ndarray) -> np.ndarray:
+        return self._embedder()(posters)
+
+    def trunk(self, features):
+        from keras import layers
+
+        x = layers.Dropout(self.config.image_input_dropout, name="image_input_dropout")(features)
+        return layers.Dense(self.config.image_head_units, activation="relu", name="poster_embedding")(x)
 
 
 class ImageEmbedder:
@@ -58,6 +108,6 @@ class ImageEmbedder:
 
 
 @functools.lru_cache(maxsize=4)
-def embedder(folder: Path) -> ImageEmbedder:
+def embedder_for(folder: Path) -> ImageEmbedder:
     """One backbone per preset in a process, shared by every classifier that uses it."""
     return ImageEmbedder(folder)

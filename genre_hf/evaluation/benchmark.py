@@ -1,6 +1,6 @@
 """`genre-hf benchmark`: every model and baseline trained with several seeds and scored on the test split.
 
-Each seed runs what `genre-hf train` runs (`workflow.train_and_score`: train, calibrate and tune on
+Each seed runs what `genre-hf train` runs (`experiment.train_and_score`: train, calibrate and tune on
 validation, score on test), without saving a model folder. The report gives each metric's mean ±
 standard deviation over the seeds, per-genre tables, plots and a `results.json`. A lead smaller than
 the spread of the difference (sqrt(std_a² + std_b²): how much one run of each differs by chance) is
@@ -15,12 +15,15 @@ import math
 import time
 from pathlib import Path
 
-from genre_hf.cli.train import headline_split, load_for_training, run_timing, train_and_score
 from genre_hf.config import GenreConfig
 from genre_hf.data.cleaning import ColumnNames
 from genre_hf.data.sources import Source
-from genre_hf.evaluation import results
-from genre_hf.hub.card import BENCHMARK_MD
+from genre_hf.evaluation import plots, results
+from genre_hf.evaluation.baselines import BASELINE_NAMES
+from genre_hf.evaluation.experiment import run_timing, train_and_score
+from genre_hf.evaluation.files import BENCHMARK_MD, RESULTS_FILE
+from genre_hf.evaluation.scoring import headline_split
+from genre_hf.training.prepare import load_training_data
 from genre_hf.training.trainer import TrainOptions
 
 DEFAULT_SEEDS = 3
@@ -45,8 +48,10 @@ def run_benchmark(data: str, out: str | Path, *, seeds: int = DEFAULT_SEEDS, con
     started = time.perf_counter()
     config = config or GenreConfig()
     seed_list = [config.seed + offset for offset in range(seeds)]
-    movies, load_report, options = load_for_training(data, config, columns, options or TrainOptions(), log)
-    fingerprint = Source.of(data).fingerprint(columns)
+    source, options = Source.of(data), options or TrainOptions()
+    movies, load_report, input = load_training_data(source, config, columns, options.input, log)
+    options = dataclasses.replace(options, input=input)
+    fingerprint = source.fingerprint(columns)
     reports, timing, baselines, first = [], [], None, None
     for index, seed in enumerate(seed_list):
         log(f"\n== Seed {seed} ({index + 1} of {seeds}) ==")
@@ -58,7 +63,7 @@ def run_benchmark(data: str, out: str | Path, *, seeds: int = DEFAULT_SEEDS, con
         timing.append(run_timing(scored, seed))
         if first is None:  # what the results and plots need of one run; the networks are not kept
             first = {"config": scored.run.config, "scored": scored.scored[split],
-                     "data": results.data_facts(data, scored.run.prepared.splits, load_report.to_dict(), fingerprint)}
+                     "data": results.data_facts(source, scored.run.prepared.splits, load_report.to_dict(), fingerprint)}
         del scored
         _release_models()
     metrics, per_genre = results.summarize(reports)
@@ -70,12 +75,12 @@ def run_benchmark(data: str, out: str | Path, *, seeds: int = DEFAULT_SEEDS, con
         movies_scored=reports[0]["movies"], comparisons=comparisons(metrics, titles),
     )
     out = Path(out)
-    results.write(found, out / results.RESULTS_FILE)
-    markdown = to_markdown(found)
+    results.write(found, out / RESULTS_FILE)
+    markdown = benchmark_markdown(found)
     (out / BENCHMARK_MD).write_text(markdown)
     write_plots(out, found, first["scored"], log)
     log("\n" + markdown)
-    log(f"Wrote {out / results.RESULTS_FILE}, {out / BENCHMARK_MD} and plots ({found['timing']['total_seconds']:.0f} s in all)")
+    log(f"Wrote {out / RESULTS_FILE}, {out / BENCHMARK_MD} and plots ({found['timing']['total_seconds']:.0f} s in all)")
     return found
 
 
@@ -106,7 +111,7 @@ def comparisons(metrics: dict, titles: dict) -> list[dict]:
     return found
 
 
-def to_markdown(found: dict) -> str:
+def benchmark_markdown(found: dict) -> str:
     """The benchmark's tables: summary (mean ± std), who leads, per-genre F1, AP and calibration error, time."""
     titles, metrics, seeds = found["titles"], found["metrics"], found["seeds"]
     names = list(metrics)
@@ -153,10 +158,8 @@ def to_markdown(found: dict) -> str:
 
 def write_plots(out: Path, found: dict, first: tuple, log=print) -> None:
     """Summary and per-genre bars with their spread; PR curves and reliability of the first seed."""
-    try:
-        from genre_hf.evaluation import plots
-    except ImportError:
-        log("Plots skipped: matplotlib is not installed (pip install 'genre_hf[plots]')")
+    if not plots.available():
+        log(plots.SKIPPED)
         return
     titles, names = found["titles"], list(found["metrics"])
     series = {titles[n]: ([found["metrics"][n][m]["mean"] for m, _ in HEADLINE[:5]], [found["metrics"][n][m]["std"] for m, _ in HEADLINE[:5]])
@@ -167,15 +170,9 @@ def write_plots(out: Path, found: dict, first: tuple, log=print) -> None:
                   for n in names}
         plots.bars(found["genres"], series, f"{label}, mean ± std", f"Per genre: {label}", out / f"per_genre_{key}.png")
     labels, raw, calibrated = first
-    plots.precision_recall_curves(calibrated, labels, titles, out / "pr_curves.png")
-    models = [n for n in names if n not in _baselines(found)]
-    plots.reliability_diagram({n: raw[n] for n in models}, {n: calibrated[n] for n in models}, labels, titles, out / "reliability.png")
-
-
-def _baselines(found: dict) -> set[str]:
-    from genre_hf.evaluation.scoring import BASELINE_NAMES
-
-    return set(BASELINE_NAMES) & set(found["metrics"])
+    models = [n for n in names if n not in BASELINE_NAMES]
+    plots.precision_recall_curves(calibrated, labels, titles, out / plots.PLOT_FILES["pr"])
+    plots.reliability_diagram({n: raw[n] for n in models}, {n: calibrated[n] for n in models}, labels, titles, out / plots.PLOT_FILES["reliability"])
 
 
 def _commit(software: dict) -> str:

@@ -1,0 +1,37 @@
+"""One-click examples for the page: real test-split movies (never trained or tuned on) with their true genres."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import datasets
+
+from genre_hf.data import upstream
+from genre_hf.data.loader import load_movies
+from genre_hf.data.splits import SplitSpec
+from genre_hf.evaluation.scoring import headline_split
+
+EXAMPLES = 8
+
+
+def example_movies(data_dir: str | Path, config, count: int = EXAMPLES) -> list[dict]:
+    """Up to `count` test-split movies (never trained or tuned on) with a poster, genres and (from
+    titles.csv, where there is one) a title, read by the same loader as training."""
+    data_dir = Path(data_dir)
+    try:
+        movies, _ = load_movies(data_dir, split=SplitSpec.from_config(config))
+    except ValueError:
+        return []
+    pool = movies.get(headline_split(movies))
+    if pool is None:
+        return []
+    titles = upstream.read_titles(data_dir)
+    examples = []
+    for movie in pool.cast_column("poster", datasets.Image(decode=False)):
+        poster = movie["poster"]["path"]
+        if (movie["id"] in titles or not titles) and poster and len(movie["overview"].split()) >= 5:
+            title = titles.get(movie["id"], movie["id"])
+            examples.append({"poster": poster, "overview": movie["overview"].strip(), "title": title, "genres": movie["genres"]})
+        if len(examples) == count:
+            break
+    return examples

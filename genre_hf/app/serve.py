@@ -1,0 +1,44 @@
+"""`genre-hf app`: pick the models, check the port, load each model once, serve the page."""
+
+from __future__ import annotations
+
+import socket
+
+import gradio as gr
+
+from genre_hf.app.labels import family_label
+from genre_hf.app.page import build_demo
+from genre_hf.hub.lookup import model_sources
+from genre_hf.inference.classifier import GenreClassifier
+
+MAX_FILE_SIZE = "50mb"  # a 10,000 x 10,000 photo fits; anything bigger is not a poster
+
+
+def launch(demo: gr.Blocks, host: str = "127.0.0.1", port: int = 7860, **options):
+    """Serve `demo`: errors shown as messages, uploads capped, no share link."""
+    return demo.launch(
+        server_name=host, server_port=port, show_error=True, max_file_size=MAX_FILE_SIZE, share=False, **options
+    )
+
+
+def check_port(host: str, port: int) -> None:
+    """Fail fast, before the model loads, when the port is taken."""
+    with socket.socket() as sock:
+        try:
+            sock.bind((host, port))
+        except OSError as error:
+            raise ValueError(f"cannot serve on {host}:{port} ({error.strerror}): choose another port with --port N or PORT=N") from None
+
+
+def serve(host: str, port: int, sources: list[str] | None = None, examples_dir: str | None = None, log=print) -> None:
+    """`genre-hf app`: check the port, load each model once, compile it for serving, serve until stopped."""
+    check_port(host, port)
+    classifiers, where = {}, {}
+    for source in sources or model_sources():
+        log(f"Loading the model from {source}")
+        classifier = GenreClassifier.from_pretrained(source)
+        classifier.compile_for_serving()
+        label = family_label(classifier)
+        label = label if label not in classifiers else f"{label} ({source})"
+        classifiers[label], where[label] = classifier, source
+    launch(build_demo(classifiers, examples_dir=examples_dir, sources=where), host, port)

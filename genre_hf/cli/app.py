@@ -1,0 +1,27 @@
+"""`genre-hf app`: serve the Gradio page on this machine (the only command that imports gradio)."""
+
+from __future__ import annotations
+
+import os
+
+from genre_hf.hub.lookup import RULE
+
+NAME, ORDER = "app", 6
+HELP = "serve the Gradio app on this machine"
+DESCRIPTION = "Serve the Gradio app. " + RULE
+ENVIRONMENT = ("GENRE_HF_MODEL", "GENRE_HF_DATA", "GENRE_HF_PRESET_MIRROR", "PORT", "GRADIO_SERVER_NAME", "HF_TOKEN", "HF_ENDPOINT",
+               "HF_HOME", "HF_HUB_OFFLINE")
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--model", action="append", default=None,
+                        help="Hub repo id or folder; repeat it to let visitors switch between model families")
+    parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"), help="address to serve on")
+    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT") or os.environ.get("GRADIO_SERVER_PORT") or 7860))
+
+
+def run(args) -> int:
+    from genre_hf.app.serve import serve
+
+    serve(args.host, args.port, sources=args.model, examples_dir=os.environ.get("GENRE_HF_DATA"))
+    return 0

@@ -1,0 +1,38 @@
+"""`genre-hf benchmark`: every model and baseline trained with several seeds; mean ± std on the test split."""
+
+from __future__ import annotations
+
+from genre_hf.cli._common import add_input_arguments, add_training_arguments, training_config
+from genre_hf.data.cleaning import ColumnNames
+
+NAME, ORDER = "benchmark", 2
+HELP = "train every model and the baselines with several seeds; mean ± std on the test split"
+DESCRIPTION = ("Train every model and the baselines with several seeds and score them on the test split: each "
+               "metric's mean ± std over the seeds (a lead within the spread is a tie), per-genre tables, plots "
+               "and results.json in --out. No model folder is saved.")
+ENVIRONMENT = ("GENRE_HF_DATA", "GENRE_HF_CACHE", "GENRE_HF_PRESET_MIRROR", "HF_TOKEN", "HF_ENDPOINT", "HF_HOME", "TF_CPP_MIN_LOG_LEVEL")
+DEFAULT_OUT = "artifacts/benchmark"
+
+
+def add_arguments(parser) -> None:
+    add_training_arguments(parser, "folder for results.json, benchmark.md and the plots", DEFAULT_OUT)
+    parser.add_argument("--seeds", type=int, default=3, help="how many seeds (at least 2; default 3)")
+    parser.add_argument("--first-seed", type=int, default=None, help="the first seed; the others follow it (default: the config's, 42)")
+    parser.add_argument("--push-results", metavar="REPO_ID", default=None,
+                        help="add the models' mean figures to this Hub model repo card's model-index")
+    add_input_arguments(parser)
+
+
+def run(args) -> int:
+    if args.seeds < 2:  # before TensorFlow is imported: a one-line answer
+        raise ValueError(f"a benchmark needs at least 2 seeds to measure a spread, not {args.seeds}")
+    from genre_hf.evaluation.benchmark import run_benchmark
+    from genre_hf.training.trainer import TrainOptions
+
+    found = run_benchmark(args.data, args.out, seeds=args.seeds, config=training_config(args, args.first_seed),
+                          columns=ColumnNames.parse(args.columns), options=TrainOptions(input=args.input, cache_dir=args.cache_dir))
+    if args.push_results:
+        from genre_hf.hub.card import push_results
+
+        print(f"Added the results to the model-index of {args.push_results}: {push_results(found, args.push_results)}")
+    return 0

@@ -1,0 +1,21 @@
+"""`genre-hf publish-space`: publish the app as a Hugging Face Space serving model repos."""
+
+from __future__ import annotations
+
+NAME, ORDER = "publish-space", 7
+HELP = "publish the app as a Hugging Face Space serving a model repo"
+ENVIRONMENT = ("HF_TOKEN", "HF_ENDPOINT")
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--space-id", required=True, help="the Space to create or update, e.g. user/imdb-genres-demo")
+    parser.add_argument("--model-repo", required=True, action="append",
+                        help="the model repo the Space serves, e.g. user/imdb-genres; repeat it for each model family")
+    parser.add_argument("--private", action="store_true", help="create the Space private")
+
+
+def run(args) -> int:
+    from genre_hf.app.publish import publish_space
+
+    print(publish_space(args.space_id, args.model_repo, private=args.private))
+    return 0

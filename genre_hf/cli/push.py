@@ -1,0 +1,21 @@
+"""`genre-hf push`: upload a saved model folder to a Hub model repo."""
+
+from __future__ import annotations
+
+NAME, ORDER = "push", 5
+HELP = "upload a saved model folder to a Hub model repo"
+ENVIRONMENT = ("HF_TOKEN", "HF_ENDPOINT", "TF_CPP_MIN_LOG_LEVEL")
+DEFAULT_MODEL = "artifacts/model"
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--model", default=DEFAULT_MODEL, help=f"the model folder (default: {DEFAULT_MODEL})")
+    parser.add_argument("--repo", required=True, help="the Hub repo id, e.g. user/imdb-genres")
+    parser.add_argument("--private", action="store_true", help="create the repo as private")
+
+
+def run(args) -> int:
+    from genre_hf.cli.train import push
+    from genre_hf.inference.classifier import GenreClassifier
+
+    return 0 if push(GenreClassifier.from_pretrained(args.model), args.repo, args.private) else 1

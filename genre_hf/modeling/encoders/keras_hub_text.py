@@ -1,0 +1,156 @@
+"""A pretrained KerasHub text backbone, frozen: the pretrained family's overview encoder.
+
+Each overview is embedded once, before the models (training caches the embeddings and never updates
+the backbone, so its weights are never copied into a model folder): the attention-mask mean of
+chosen layers' states, each scaled to unit length, concatenated. Only this encoder imports keras_hub
+for text.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import numpy as np
+
+from genre_hf.modeling.encoders import register_encoder
+from genre_hf.modeling.encoders._preset import KerasHubPreset
+
+BATCH = 64
+MEMORY = 20_000  # overviews whose embeddings a process keeps (at most about 180 MB at 2,304 floats each)
+
+
+@register_encoder
+class KerasHubText(KerasHubPreset):
+    """A pretrained KerasHub text backbone given by a preset (default: the Hub's
+    sentence-transformers/all-MiniLM-L6-v2), frozen: the mean-pooled states of chosen layers are the
+    model input, and a trained dense layer on them is the trunk.
+    """
+
+    modality, input_name, prefix, role = "overview", "overview_features", "text", "text encoder"
+
+    @property
+    def head_dropout(self) -> float:
+        return self.config.text_head_dropout
+
+    def input_spec(self):
+        return (self.config.text_embedding_dim,), "float32"
+
+    @classmethod
+    def pinned_settings(cls, config) -> dict:
+        return {**super().pinned_settings(config), "text_embedding_dim": cls._embedder_of(config).dimension}
+
+    @classmethod
+    def _embedder_of(cls, config, layers: tuple[int, ...] | None = None) -> "TextEmbedder":
+        folder = cls.resolved(config)[0]
+        return embedder_for(folder, config.text_sequence_length, layers or tuple(config.text_layers), config.text_normalize_layers)
+
+    def _embedder(self, layers: tuple[int, ...] | None = None) -> "TextEmbedder":
+        return self._embedder_of(self.config, layers)
+
+    def feature_key(self) -> dict:
+        config = self.config
+        return {"text_encoder": [config.text_preset, config.text_preset_revision, config.text_preset_sha256,
+                                 config.text_layers, config.text_normalize_layers, config.text_sequence_length]}
+
+    def features(self, texts: list[str]) -> np.ndarray:
+        return self._embedder()(texts)
+
+    def sentence_embeddings(self, texts: list[str]) -> np.ndarray:
+        """The backbone's usual sentence embedding (last layer, mean-pooled), for the logistic-regression
+        baseline; taken from `features` when the last layer is among the pooled ones."""
+        embedder = self._embedder()
+        hidden = embedder.dimension // len(self.config.text_layers)
+        last = embedder.num_layers
+        if last in self.config.text_layers:
+            start = self.config.text_layers.index(last) * hidden
+            return self.features(texts)[:, start : start + hidden]
+        return self._embedder((last,))(texts)
+
+    def notes(self, texts: list[str]) -> list[list[str]]:
+        lengths = [len(ids) for ids in self._embedder().token_ids(texts)]
+        limit = self.config.text_sequence_length
+        return [[f"The overview is longer than the {limit} word pieces the overview models read; the rest is ignored."]
+                if length >= limit else [] for length in lengths]
+
+    def trunk(self, embedding):
+        from keras import layers
+
+        x = layers.Dropout(self.config.text_input_dropout, name="text_input_dropout")(embedding)
+        return layers.Dense(self.config.text_head_units, activation="relu", name="overview_embedding")(x)
+
+
+class TextEmbedder:
+    """A frozen backbone: overviews -> the attention-mask mean of chosen layers' states, each scaled
+    to unit length when `normalize` (so no layer outweighs the others), concatenated.
+
+    Layer 0 is the embedding output, 1..N the transformer layers. Overviews are sorted by length
+    and padded per batch, which on ~40-token overviews is several times faster than fixed padding.
+    """
+
+    def __init__(self, folder: Path, sequence_length: int, layers: list[int], normalize: bool = True):
+        import keras
+        import keras_hub
+        import tensorflow as tf
+
+        # tokenizer.json's normalizer strips accents for uncased models; from_preset does not by itself.
+        self.tokenizer = keras_hub.models.Tokenizer.from_preset(str(folder), strip_accents=True)
+        backbone = keras_hub.models.Backbone.from_preset(str(folder))
+        names = [self._layer_name(backbone, layer) for layer in layers]
+        model = keras.Model(backbone.inputs, [backbone.get_layer(name).output for name in names])
+        self.sequence_length, self.dimension = sequence_length, backbone.hidden_dim * len(layers)
+        self.num_layers = backbone.num_layers
+        self.special = (self.tokenizer.cls_token_id, self.tokenizer.sep_token_id)
+        self._memory: dict[str, np.ndarray] = {}  # training embeds each overview for the models and the baseline
+
+        @tf.function(input_signature=[tf.TensorSpec([None, None], tf.int32)])
+        def pooled(tokens):
+            mask = tf.cast(tokens != 0, tf.int32)
+            states = model({"token_ids": tokens, "segment_ids": tf.zeros_like(tokens), "padding_mask": mask}, training=False)
+            weights = tf.cast(mask, tf.float32)[..., None]
+            means = [tf.reduce_sum(s * weights, 1) / tf.reduce_sum(weights, 1) for s in (states if len(names) > 1 else [states])]
+            if normalize:
+                means = [tf.math.l2_normalize(mean, axis=-1) for mean in means]
+            return tf.concat(means, axis=-1)
+
+        self._pooled = pooled
+
+    @staticmethod
+    def _layer_name(backbone, layer: int) -> str:
+        count = backbone.num_layers
+        if not 0 <= layer <= count:
+            raise ValueError(f"text layer {layer} does not exist: the backbone has layers 0 (embeddings) to {count}")
+        return "embeddings_layer_norm" if layer == 0 else f"transformer_layer_{layer - 1}"
+
+    def token_ids(self, texts: list[str]) -> list[list[int]]:
+        """WordPiece ids with [CLS] and [SEP], cut to the sequence length."""
+        cls, sep = self.special
+        return [[cls, *np.asarray(ids).tolist()[: self.sequence_length - 2], sep] for ids in self.tokenizer(list(texts))]
+
+    def __call__(self, texts: list[str]) -> np.ndarray:
+        """Embeddings of `texts`, N x dimension; each distinct overview is embedded once per process
+        (up to MEMORY of them), so a training run's second pass over its overviews costs nothing."""
+        new = list(dict.fromkeys(text for text in texts if text not in self._memory))
+        if new:
+            if len(self._memory) + len(new) > MEMORY:
+                self._memory.clear()
+            self._memory.update(zip(new, self._embed(new)))
+        return np.stack([self._memory[text] for text in texts]) if texts else np.zeros((0, self.dimension), np.float32)
+
+    def _embed(self, texts: list[str]) -> np.ndarray:
+        ids = self.token_ids(texts)
+        embeddings = np.zeros((len(ids), self.dimension), np.float32)
+        order = np.argsort([len(x) for x in ids], kind="stable")
+        for start in range(0, len(ids), BATCH):
+            rows = order[start : start + BATCH]
+            tokens = np.zeros((len(rows), max(len(ids[i]) for i in rows)), np.int32)
+            for row, index in enumerate(rows):
+                tokens[row, : len(ids[index])] = ids[index]
+            embeddings[rows] = self._pooled(tokens).numpy()
+        return embeddings
+
+
+@functools.lru_cache(maxsize=4)
+def embedder_for(folder: Path, sequence_length: int, layers: tuple[int, ...], normalize: bool = True) -> TextEmbedder:
+    """One backbone per preset and settings in a process, shared by every classifier that uses it."""
+    return TextEmbedder(folder, sequence_length, list(layers), normalize)

@@ -1,0 +1,63 @@
+"""Overviews to token ids with Keras `TextVectorization` over a vocabulary adapted on the training split.
+
+The LSTM and the wide TF-IDF path read these ids. The vocabulary is saved as `vocabulary.txt`, one
+token a line (0 pads, 1 is unknown).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from genre_hf.config import GenreConfig
+
+
+class Tokenizer:
+    def __init__(self, config: GenreConfig, vocabulary: list[str]):
+        self.config, self.vocabulary = config, list(vocabulary)
+        self._layer = None  # built on first use: it imports TensorFlow
+
+    @classmethod
+    def adapt(cls, config: GenreConfig, texts) -> "Tokenizer":
+        """The vocabulary of `texts` (a list, or any iterable read once, 512 at a time: a stream too)."""
+        import tensorflow as tf
+
+        def batches():
+            batch = []
+            for text in texts:
+                batch.append(text)
+                if len(batch) == 512:
+                    yield tf.constant(batch)
+                    batch = []
+            if batch:
+                yield tf.constant(batch)
+
+        layer = _vectorizer(config)
+        layer.adapt(batches())
+        return cls(config, [str(token) for token in layer.get_vocabulary()])
+
+    def __call__(self, texts: list[str]) -> np.ndarray:
+        """Token ids, N x sequence_length int32."""
+        import tensorflow as tf
+
+        if not texts:
+            return np.zeros((0, self.config.sequence_length), np.int32)
+        if self._layer is None:
+            self._layer = _vectorizer(self.config, self.vocabulary)
+        return self._layer(tf.constant(texts, dtype=tf.string)).numpy().astype(np.int32)
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text("\n".join(self.vocabulary) + "\n", encoding="utf-8")
+
+
+def _vectorizer(config: GenreConfig, vocabulary: list[str] | None = None):
+    import keras
+
+    return keras.layers.TextVectorization(
+        max_tokens=config.max_tokens,
+        output_mode="int",
+        output_sequence_length=config.sequence_length or None,  # 0: not chosen yet (adapting)
+        vocabulary=vocabulary,
+        name="overview_vectorizer",
+    )
