@@ -11,34 +11,11 @@ import numpy as np
 import pytest
 from huggingface_hub import HfApi
 
-from tests.conftest import HUB_TOKEN, serving_repo, tiny_config
+from tests.conftest import CONVERTER_SIZE, HUB_TOKEN, serving_repo, tiny_config
 from tests.hub_server import hub_env
 
 PRESET_REPO = "genre-hf-test/tiny-resnet"
 OWNER_TOKEN = "genre-hf-test-token"  # the preset's owner on the test Hub
-CONVERTER_SIZE = 32  # the tiny preset's image converter: posters of 32 px, scaled to [0, 1]
-
-
-@pytest.fixture(scope="session")
-def image_presets(tmp_path_factory):
-    """{"resnet": folder, "vit": folder}: tiny random KerasHub backbones saved as presets, each with
-    its image converter (what a preset on the Hub holds)."""
-    import keras_hub
-
-    root = tmp_path_factory.mktemp("image_presets")
-    backbones = {
-        "resnet": (keras_hub.models.ResNetBackbone(
-            input_conv_filters=[64], input_conv_kernel_sizes=[3], stackwise_num_filters=[64, 32], stackwise_num_blocks=[1, 1],
-            stackwise_num_strides=[1, 2], block_type="basic_block"),
-            keras_hub.layers.ResNetImageConverter(image_size=(CONVERTER_SIZE, CONVERTER_SIZE), scale=1 / 255)),
-        "vit": (keras_hub.models.ViTBackbone(
-            image_shape=(CONVERTER_SIZE, CONVERTER_SIZE, 3), patch_size=8, num_layers=1, num_heads=2, hidden_dim=16, mlp_dim=32),
-            keras_hub.layers.ViTImageConverter(image_size=(CONVERTER_SIZE, CONVERTER_SIZE), scale=1 / 127.5, offset=-1)),
-    }
-    for name, (backbone, converter) in backbones.items():
-        backbone.save_to_preset(str(root / name))
-        converter.save_to_preset(str(root / name))
-    return {name: root / name for name in backbones}
 
 
 @pytest.fixture(scope="module")

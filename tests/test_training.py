@@ -75,10 +75,10 @@ def test_the_fusion_head_learns_on_stored_embeddings_and_the_whole_model_answers
     whole, views = built.whole, built.models
     built.freeze_trunks()
     built.set_statistics(train.inputs, train.labels)
-    head, sources = built.fusion_head()
+    head, embedder = built.fusion_head()
     assert sorted(input_names(head)) == ["modalities", "overview_embedding", "overview_tokens", "poster_embedding"]
     assert head.count_params() < views["fusion"].count_params() / 2  # no trunk in it
-    stored = {name: head_features(sources, split, input_names(head)) for name, split in (("train", train), ("validation", validation))}
+    stored = {name: head_features(embedder, split, input_names(head)) for name, split in (("train", train), ("validation", validation))}
     assert stored["train"].inputs["poster_embedding"].shape == (len(train), config.cnn_embedding)
     before = whole.get_layer("fusion_hidden").get_weights()[0].copy()
     trunk_before = whole.get_layer("block1_conv").get_weights()[0].copy()

@@ -10,7 +10,7 @@ from genre_hf.evaluation.scoring import headline_split, report_markdown
 from genre_hf.hub.folder import BENCHMARK_JSON
 
 
-def about(classifiers: dict, sources: dict[str, str]) -> str:
+def about(classifiers: dict, model_ids: dict[str, str]) -> str:
     """The About tab: the families side by side on the test split, then each one's full benchmark,
     and the API call."""
     reports = {}
@@ -23,7 +23,7 @@ def about(classifiers: dict, sources: dict[str, str]) -> str:
         report = reports[label]
         table = report_markdown(report) if report else "_No benchmark with this model._"
         sections.append(
-            f"## {label}\nLoaded from {model_link(sources[label])}. It predicts {len(classifier.genres)} genres: "
+            f"## {label}\nLoaded from {model_link(model_ids[label])}. It predicts {len(classifier.genres)} genres: "
             f"{', '.join(classifier.genres)}. Probabilities are calibrated (temperature scaling); a genre is "
             "*predicted* when it passes that model's own threshold for it, tuned on the validation split.\n\n" + table
         )

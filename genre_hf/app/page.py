@@ -80,7 +80,7 @@ class PosterInput(gr.Image):
 
 
 def build_demo(
-    classifiers, examples_dir: str | Path | None = None, sources: dict[str, str] | None = None,
+    classifiers, examples_dir: str | Path | None = None, model_ids: dict[str, str] | None = None,
     delete_uploads: tuple[int, int] = DELETE_UPLOADS,
 ) -> gr.Blocks:
     """The Space's page around loaded classifiers ({family label: classifier}, or one classifier),
@@ -91,14 +91,14 @@ def build_demo(
     """
     if not isinstance(classifiers, dict):
         classifiers = {family_label(classifiers): classifiers}
-    sources = sources or {label: str(c.files_dir or "") for label, c in classifiers.items()}
+    model_ids = model_ids or {label: str(c.files_dir or "") for label, c in classifiers.items()}
     labels = list(classifiers)
     first = classifiers[labels[0]]
     with gr.Blocks(title=SPACE_TITLE, delete_cache=delete_uploads) as demo:
         gr.Markdown(
             f"# {SPACE_TITLE}\nThree models guess a movie's genres: one sees only the **poster**, one "
             "reads only the **plot overview**, and one fuses both. Give a poster, an overview or both "
-            "and see where they agree. Models: " + "; ".join(f"{label} from {model_link(sources[label])}" for label in labels) + "."
+            "and see where they agree. Models: " + "; ".join(f"{label} from {model_link(model_ids[label])}" for label in labels) + "."
         )
         with gr.Tab("Compare"):
             family = gr.Radio(labels, value=labels[0], label="Model family", visible=len(labels) > 1, elem_id="family")
@@ -136,7 +136,7 @@ def build_demo(
             # Typing or uploading your own movie clears the example's truth (in the browser, no request).
             gr.on([poster.upload, overview.input], fn=None, js="() => ''", outputs=truth)
         with gr.Tab("About & benchmark"):
-            gr.Markdown(about(classifiers, sources))
+            gr.Markdown(about(classifiers, model_ids))
             for label, classifier in classifiers.items():
                 for plot in PLOTS:
                     if classifier.files_dir and (classifier.files_dir / plot).is_file():

@@ -30,15 +30,15 @@ def check_port(host: str, port: int) -> None:
             raise ValueError(f"cannot serve on {host}:{port} ({error.strerror}): choose another port with --port N or PORT=N") from None
 
 
-def serve(host: str, port: int, sources: list[str] | None = None, examples_dir: str | None = None, log=print) -> None:
+def serve(host: str, port: int, model_ids: list[str] | None = None, examples_dir: str | None = None, log=print) -> None:
     """`genre-hf app`: check the port, load each model once, compile it for serving, serve until stopped."""
     check_port(host, port)
     classifiers, where = {}, {}
-    for source in sources or model_sources():
+    for source in model_ids or model_sources():
         log(f"Loading the model from {source}")
         classifier = GenreClassifier.from_pretrained(source)
         classifier.compile_for_serving()
         label = family_label(classifier)
         label = label if label not in classifiers else f"{label} ({source})"
         classifiers[label], where[label] = classifier, source
-    launch(build_demo(classifiers, examples_dir=examples_dir, sources=where), host, port)
+    launch(build_demo(classifiers, examples_dir=examples_dir, model_ids=where), host, port)

@@ -23,5 +23,5 @@ def add_arguments(parser) -> None:
 def run(args) -> int:
     from genre_hf.app.serve import serve
 
-    serve(args.host, args.port, sources=args.model, examples_dir=os.environ.get("GENRE_HF_DATA"))
+    serve(args.host, args.port, model_ids=args.model, examples_dir=os.environ.get("GENRE_HF_DATA"))
     return 0

@@ -1,0 +1,1 @@
+"""The model folder format (every file name), its card, and moving folders to and from the Hugging Face Hub."""
