@@ -18,7 +18,6 @@ from pathlib import Path
 
 import pytest
 
-
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ROOT.parent / "shared" / "models"
 BEFORE_LAYERS = "bcdc764573feee27353f49292f15d90f2ad63bc3"  # main on 2026-12-01, before the package was layered

@@ -7,8 +7,10 @@ TensorFlow starts, once per process.
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -125,3 +127,70 @@ def test_bad_strategy_settings_are_clear_errors():
         make_distribution("none", cpu_devices=2)
     none = make_distribution("none")
     assert none.replicas == 1 and none.is_chief and none.learning_rate(0.002) == 0.002 and none.global_batch(64) == 64
+
+
+def command(arguments: list[str], env: dict | None = None) -> subprocess.Popen:
+    """`genre-hf ...` in a fresh process, as a user runs it."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
+    env.pop("TF_CPP_MIN_LOG_LEVEL", None)
+    return subprocess.Popen([sys.executable, "-m", "genre_hf", *arguments], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def test_a_mirrored_run_on_one_device_trains_all_three_models(small_dir, tmp_path, sample_movie):
+    """The common case (one GPU, or a CPU without --cpu-devices): one replica, the fusion step included."""
+    from genre_hf import GenreClassifier
+
+    process = command(["train", "--data", str(small_dir), "--out", str(tmp_path / "model"), "--strategy", "mirrored", "--epochs", "1"])
+    output, errors = process.communicate(timeout=400)
+    assert process.returncode == 0, errors[-3000:]
+    assert "Strategy: mirrored over 1 logical CPU device" in output and "Training fusion" in output
+    report = json.loads((tmp_path / "model" / "training_report.json").read_text())
+    assert report["distribution"]["strategy"] == "mirrored" and report["distribution"]["replicas"] == 1
+    assert set(report["models"]) == {"poster", "overview", "fusion"}
+    assert set(GenreClassifier.from_pretrained(tmp_path / "model").predict(poster=sample_movie[0], overview=sample_movie[1])) == {
+        "poster", "overview", "fusion"}
+
+
+def two_worker_config(index: int) -> str:
+    return json.dumps({"cluster": {"worker": [f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"]}, "task": {"type": "worker", "index": index}})
+
+
+def test_a_worker_whose_peer_never_comes_up_gives_up_naming_it(small_dir, tmp_path):
+    tf_config = two_worker_config(0)
+    peer = json.loads(tf_config)["cluster"]["worker"][1]
+    started = time.monotonic()
+    process = command(["train", "--data", str(small_dir), "--out", str(tmp_path / "model"), "--strategy", "multiworker",
+                       "--peer-timeout", "3"], {"TF_CONFIG": tf_config})
+    _, errors = process.communicate(timeout=120)
+    assert process.returncode == 2
+    assert errors.strip().splitlines() == [f"error: gave up after 3 s waiting for worker 1 ({peer}): start it with the same TF_CONFIG "
+                                           "and its own task index, or wait longer with --peer-timeout SECONDS"]
+    assert time.monotonic() - started < 60 and not (tmp_path / "model").exists()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_or_sigterm_stops_a_worker_waiting_for_its_peer(small_dir, tmp_path, signum):
+    process = command(["train", "--data", str(small_dir), "--out", str(tmp_path / "model"), "--strategy", "multiworker"],
+                      {"TF_CONFIG": two_worker_config(1)})
+    for line in process.stdout:  # it waits for worker 0, for up to 300 s
+        if "waiting up to 300 s for worker 0" in line:
+            break
+    time.sleep(1)
+    process.send_signal(signum)
+    _, errors = process.communicate(timeout=30)
+    assert process.returncode == 130 and errors.strip().splitlines() == ["interrupted"]
+
+
+@pytest.mark.parametrize("tf_config", [
+    '{"cluster": {"worker": ["127.0.0.1:1"]}, "task": {"type": "worker", "index": 1}}',  # the index is out of range
+    '{"cluster": {"worker": "127.0.0.1:1"}, "task": {"type": "worker", "index": 0}}',  # not a list of addresses
+    '{"cluster": {"worker": ["localhost"]}, "task": {"type": "worker", "index": 0}}',  # no port
+    '{"cluster": {"ps": ["127.0.0.1:1"]}, "task": {"type": "ps", "index": 0}}',  # parameter servers are not supported
+])
+def test_an_invalid_tf_config_is_one_line(small_dir, tmp_path, tf_config):
+    process = command(["train", "--data", str(small_dir), "--out", str(tmp_path / "model"), "--strategy", "multiworker"],
+                      {"TF_CONFIG": tf_config})
+    _, errors = process.communicate(timeout=120)
+    assert process.returncode == 2 and len(errors.strip().splitlines()) == 1
+    assert errors.startswith("error: TF_CONFIG must name the cluster's workers and this task (addresses as host:port)")

@@ -2,10 +2,11 @@
 evaluate, predict, push, app, publish-space); adding a command is adding its module.
 
 Each command module has `NAME`, `HELP` (and optionally `DESCRIPTION`), `ORDER` (its place in
-`--help`), `ENVIRONMENT` (the variables it reads), `add_arguments(parser)` and `run(args)`.
-Parsing imports nothing heavy, so `--help` is instant; each command imports what it needs. Errors
-that a user can fix (bad data, a bad model folder, a busy port, a refused push) end in one line
-on stderr and exit status 2, never a traceback.
+`--help`), `ENVIRONMENT` (the variables it reads), `TENSORFLOW` (whether it starts TensorFlow),
+`add_arguments(parser)`, optionally `check(args)` (what can be refused before TensorFlow starts:
+a missing extra, an argument out of range, a destination that cannot be written) and `run(args)`. Parsing imports nothing heavy, so `--help` is instant;
+each command imports what it needs. Errors that a user can fix end in one line on stderr and exit
+status 2, never a traceback (`_errors.py` lists them); Ctrl-C ends with 130.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import pkgutil
 import sys
 
 from genre_hf.cli._common import environment_help
+from genre_hf.cli._errors import exit_status
 
 
 def commands() -> list:
@@ -35,26 +37,32 @@ def build_parser() -> argparse.ArgumentParser:
             epilog=environment_help(module.ENVIRONMENT), formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         module.add_arguments(command)
-        command.set_defaults(run=module.run)
+        command.set_defaults(run=module.run, check=getattr(module, "check", None), tensorflow=module.TENSORFLOW)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    # Before TensorFlow, Gradio or huggingface_hub are imported: quiet logs, no analytics or telemetry.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # the full TensorFlow package logs CUDA probing errors on CPUs
+    # Before TensorFlow, Gradio or huggingface_hub are imported: no analytics or telemetry, and TensorFlow's
+    # own C++ logging (which does not hold back its start-up lines: see _quiet.py) at errors only.
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
-    from huggingface_hub.errors import HfHubHTTPError
+    from genre_hf.cli._quiet import start_tensorflow, wants_tensorflow_logs
 
+    show_logs = wants_tensorflow_logs()
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     try:
+        if args.check:
+            args.check(args)
+        if args.tensorflow:
+            start_tensorflow(show_logs)
         return args.run(args) or 0
-    except (ValueError, OSError, HfHubHTTPError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    except BaseException as error:  # noqa: BLE001 - sorted into user-fixable (one line) and not (re-raised)
+        status, message = exit_status(error)
+        if status is None:
+            raise
+        print(message, file=sys.stderr)
+        return status
 
 
 def _version() -> str:

@@ -7,6 +7,7 @@ import os
 from genre_hf.hub.lookup import RULE
 
 NAME, ORDER = "app", 6
+TENSORFLOW = True
 HELP = "serve the Gradio app on this machine"
 DESCRIPTION = "Serve the Gradio app. " + RULE
 ENVIRONMENT = ("GENRE_HF_MODEL", "GENRE_HF_DATA", "GENRE_HF_PRESET_MIRROR", "PORT", "GRADIO_SERVER_NAME", "HF_TOKEN", "HF_ENDPOINT",
@@ -18,6 +19,13 @@ def add_arguments(parser) -> None:
                         help="Hub repo id or folder; repeat it to let visitors switch between model families")
     parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"), help="address to serve on")
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT") or os.environ.get("GRADIO_SERVER_PORT") or 7860))
+
+
+def check(args) -> None:
+    from genre_hf.extras import require
+
+    require("gradio", "genre-hf app")
+    require("pandas", "genre-hf app")
 
 
 def run(args) -> int:

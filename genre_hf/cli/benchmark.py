@@ -6,6 +6,7 @@ from genre_hf.cli._common import add_input_arguments, add_training_arguments, tr
 from genre_hf.data.cleaning import ColumnNames
 
 NAME, ORDER = "benchmark", 2
+TENSORFLOW = True
 HELP = "train every model and the baselines with several seeds; mean ± std on the test split"
 DESCRIPTION = ("Train every model and the baselines with several seeds and score them on the test split: each "
                "metric's mean ± std over the seeds (a lead within the spread is a tie), per-genre tables, plots "
@@ -23,9 +24,13 @@ def add_arguments(parser) -> None:
     add_input_arguments(parser)
 
 
-def run(args) -> int:
-    if args.seeds < 2:  # before TensorFlow is imported: a one-line answer
+def check(args) -> None:
+    if args.seeds < 2:
         raise ValueError(f"a benchmark needs at least 2 seeds to measure a spread, not {args.seeds}")
+    training_config(args, args.first_seed)
+
+
+def run(args) -> int:
     from genre_hf.evaluation.benchmark import run_benchmark
     from genre_hf.training.trainer import TrainOptions
 

@@ -15,6 +15,7 @@ from genre_hf.data.cleaning import ColumnNames
 from genre_hf.hub.lookup import RULE
 
 NAME, ORDER = "evaluate", 3
+TENSORFLOW = True
 HELP = "score a model on any data (held out: nothing is tuned)"
 DESCRIPTION = "Score a model on any data. " + RULE
 ENVIRONMENT = ("GENRE_HF_MODEL", "GENRE_HF_DATA", "GENRE_HF_CACHE", "GENRE_HF_PRESET_MIRROR", "HF_TOKEN", "HF_ENDPOINT", "HF_HOME",

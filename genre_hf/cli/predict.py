@@ -9,6 +9,7 @@ from genre_hf.data.cleaning import ColumnNames
 from genre_hf.hub.lookup import RULE
 
 NAME, ORDER = "predict", 4
+TENSORFLOW = True
 HELP = "predict every movie of a data source into a Parquet, CSV or JSON Lines file"
 DESCRIPTION = "Predict every movie of a data source into a file (by extension: .parquet, .csv, .jsonl). " + RULE
 ENVIRONMENT = ("GENRE_HF_MODEL", "GENRE_HF_DATA", "GENRE_HF_PRESET_MIRROR", "HF_TOKEN", "HF_ENDPOINT", "HF_HOME", "HF_HUB_OFFLINE",
@@ -23,6 +24,11 @@ def add_arguments(parser) -> None:
     parser.add_argument("--columns", default=None, help="column mapping, e.g. id=movie_id,overview=plot,poster=image")
     parser.add_argument("--chunk-size", type=int, default=256, help="movies read and predicted at a time (bounds memory)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def check(args) -> None:
+    if args.chunk_size < 1:
+        raise ValueError(f"--chunk-size must be at least 1 movie, not {args.chunk_size}")
 
 
 def run(args) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 NAME, ORDER = "publish-space", 7
+TENSORFLOW = False
 HELP = "publish the app as a Hugging Face Space serving a model repo"
 ENVIRONMENT = ("HF_TOKEN", "HF_ENDPOINT")
 
@@ -12,6 +13,12 @@ def add_arguments(parser) -> None:
     parser.add_argument("--model-repo", required=True, action="append",
                         help="the model repo the Space serves, e.g. user/imdb-genres; repeat it for each model family")
     parser.add_argument("--private", action="store_true", help="create the Space private")
+
+
+def check(args) -> None:
+    from genre_hf.extras import require
+
+    require("gradio", "genre-hf publish-space")  # the Space is pinned to the gradio version installed here
 
 
 def run(args) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 NAME, ORDER = "push", 5
+TENSORFLOW = True
 HELP = "upload a saved model folder to a Hub model repo"
 ENVIRONMENT = ("HF_TOKEN", "HF_ENDPOINT", "TF_CPP_MIN_LOG_LEVEL")
 DEFAULT_MODEL = "artifacts/model"
@@ -15,7 +16,8 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from genre_hf.cli.train import push
+    from genre_hf.cli.train import push_or_fail
     from genre_hf.inference.classifier import GenreClassifier
 
-    return 0 if push(GenreClassifier.from_pretrained(args.model), args.repo, args.private) else 1
+    push_or_fail(GenreClassifier.from_pretrained(args.model), args.repo, args.private)
+    return 0

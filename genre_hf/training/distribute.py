@@ -25,9 +25,18 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
+import socket
+import threading
+import time
 from dataclasses import dataclass
 
 STRATEGIES = ("none", "mirrored", "multiworker")
+PEER_TIMEOUT = 300.0  # seconds a multi-worker run waits for its peers to come up (--peer-timeout)
+
+
+class PeerTimeout(ValueError):
+    """A multi-worker run's peers did not all come up in time; the message names those it waited for."""
 
 
 @dataclass
@@ -63,13 +72,25 @@ class Distribution:
         return {"strategy": self.kind, "replicas": self.replicas, "workers": self.workers, "devices": self.devices}
 
 
-def make_distribution(kind: str = "none", cpu_devices: int = 0, log=print) -> Distribution:
-    """The strategy to train with. Call it before anything else uses TensorFlow: logical devices and
-    the multi-worker runtime can only be set up before TensorFlow starts."""
+def check_settings(kind: str, cpu_devices: int = 0, peer_timeout: float = PEER_TIMEOUT) -> None:
+    """A ValueError for settings that cannot work, before anything starts (TF_CONFIG read and checked too)."""
     if kind not in STRATEGIES:
         raise ValueError(f"strategy must be one of {STRATEGIES}, not {kind!r}")
     if cpu_devices and kind != "mirrored":
         raise ValueError("cpu_devices (--cpu-devices) splits the CPU for a mirrored run: use it with --strategy mirrored")
+    if cpu_devices < 0:
+        raise ValueError(f"cpu_devices must be a positive number, not {cpu_devices}")
+    if kind == "multiworker":
+        if not peer_timeout > 0:
+            raise ValueError(f"the time to wait for the other workers (--peer-timeout) must be positive, not {peer_timeout}")
+        tf_config()
+
+
+def make_distribution(kind: str = "none", cpu_devices: int = 0, log=print, peer_timeout: float = PEER_TIMEOUT) -> Distribution:
+    """The strategy to train with. Call it before anything else uses TensorFlow: logical devices and
+    the multi-worker runtime can only be set up before TensorFlow starts. A multi-worker run waits at
+    most `peer_timeout` seconds for the other workers (see `_wait_for_peers`)."""
+    check_settings(kind, cpu_devices, peer_timeout)
     if kind == "none":
         return Distribution("none")
     import tensorflow as tf
@@ -85,7 +106,11 @@ def make_distribution(kind: str = "none", cpu_devices: int = 0, log=print) -> Di
         if not gpus and len(devices) == 1:
             log("  no GPU found: one replica on the CPU (--cpu-devices N splits the CPU into N, for testing)")
         return Distribution("mirrored", strategy, what)
-    cluster, task = _tf_config()
+    cluster, task = tf_config()
+    peers = {f"{kind} {index} ({address})": address for kind, addresses in cluster.items() for index, address in enumerate(addresses)
+             if (kind, index) != (task["type"], task["index"])}
+    log(f"Strategy: multi-worker, waiting up to {peer_timeout:g} s for {', '.join(peers)}")
+    _wait_for_peers(cluster[task["type"]][task["index"]], peers, peer_timeout)
     strategy = _keras_multi_worker_strategy()
     workers = len(cluster.get("chief", [])) + len(cluster.get("worker", []))
     chief = task["type"] == "chief" or (task["type"] == "worker" and task["index"] == 0 and "chief" not in cluster)
@@ -107,7 +132,7 @@ def _split_cpu(count: int) -> None:
                          "make the distribution first in the process") from None
 
 
-def _tf_config() -> tuple[dict, dict]:
+def tf_config() -> tuple[dict, dict]:
     """(cluster, task) from TF_CONFIG, or a ValueError that says what it should hold."""
     example = '{"cluster": {"worker": ["host1:12345", "host2:12345"]}, "task": {"type": "worker", "index": 0}}'
     text = os.environ.get("TF_CONFIG")
@@ -116,12 +141,91 @@ def _tf_config() -> tuple[dict, dict]:
     try:
         value = json.loads(text)
         cluster, task = value["cluster"], value["task"]
-        task = {"type": str(task["type"]), "index": int(task["index"])}
-        if task["type"] not in ("chief", "worker") or task["index"] >= len(cluster[task["type"]]):
+        if not isinstance(cluster, dict) or not cluster or set(cluster) - {"chief", "worker"}:
+            raise KeyError("cluster")
+        for addresses in cluster.values():
+            if not isinstance(addresses, list) or not addresses or not all(_is_address(address) for address in addresses):
+                raise KeyError("addresses")
+        if not isinstance(task, dict) or isinstance(task.get("index"), bool):
             raise KeyError("task")
-    except (ValueError, KeyError, TypeError):
-        raise ValueError(f"TF_CONFIG must name the cluster's workers and this task, e.g. {example}; it is {text!r}") from None
+        task = {"type": str(task["type"]), "index": int(task["index"])}
+        if task["type"] not in cluster or not 0 <= task["index"] < len(cluster[task["type"]]):
+            raise KeyError("task")
+    except (ValueError, KeyError, TypeError, AttributeError):
+        raise ValueError(f"TF_CONFIG must name the cluster's workers and this task (addresses as host:port), e.g. {example}; it is {text!r}") from None
     return cluster, task
+
+
+def _is_address(address) -> bool:
+    host, _, port = address.rpartition(":") if isinstance(address, str) else ("", "", "")
+    return bool(host) and port.isdigit() and 0 < int(port) < 65536
+
+
+def _wait_for_peers(own: str, peers: dict[str, str], timeout: float) -> None:
+    """Return once every peer answers on its port, or raise PeerTimeout naming those that never did.
+
+    Building the strategy blocks inside TensorFlow's runtime until every worker is up, for ever and
+    deaf to Ctrl-C and SIGTERM; so the workers meet first, here, where waiting is bounded and
+    interruptible. Each listens on its own cluster address (accepting the others' probes) while it
+    probes the others; once all answer, it stops listening and its TensorFlow server takes the port.
+    Ctrl-C or SIGTERM while waiting is a KeyboardInterrupt.
+    """
+    host, _, port = own.rpartition(":")
+    listener = socket.socket(socket.AF_INET6 if ":" in host.strip("[]") else socket.AF_INET)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listener.bind(("", int(port)))
+    except OSError as error:
+        raise ValueError(f"this worker's address {own} (TF_CONFIG) cannot be listened on: {error.strerror}") from None
+    listener.listen(16)
+    listener.settimeout(0.2)
+    stop = threading.Event()
+    answering = threading.Thread(target=_answer_probes, args=(listener, stop), name="genre_hf-peer-probes", daemon=True)
+    answering.start()
+    previous = signal.signal(signal.SIGTERM, _interrupt) if threading.current_thread() is threading.main_thread() else None
+    deadline, pending = time.monotonic() + timeout, dict(peers)
+    try:
+        while pending:
+            pending = {name: address for name, address in pending.items() if not _answers(address)}
+            if pending and time.monotonic() > deadline:
+                raise PeerTimeout(f"gave up after {timeout:g} s waiting for {', '.join(pending)}: start it with the same "
+                                  "TF_CONFIG and its own task index, or wait longer with --peer-timeout SECONDS")
+            if pending:
+                time.sleep(0.5)
+    finally:
+        stop.set()
+        answering.join()  # its last accept returns within 0.2 s: then the port is free for TensorFlow's server
+        listener.close()
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _answer_probes(listener: socket.socket, stop: threading.Event) -> None:
+    """Accept the other workers' probes; each prober closes first, so this port is left free for TensorFlow."""
+    while not stop.is_set():
+        try:
+            connection, _ = listener.accept()
+        except (TimeoutError, OSError):
+            continue
+        with connection:
+            connection.settimeout(0.2)
+            try:
+                connection.recv(1)
+            except OSError:
+                pass
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def _answers(address: str) -> bool:
+    host, _, port = address.rpartition(":")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=1):
+            return True
+    except OSError:
+        return False
 
 
 def _keras_multi_worker_strategy():

@@ -35,6 +35,7 @@ class TrainOptions:
     cache_dir: str | None = None  # where feature caches live; default: features.cache.default_cache_dir()
     strategy: str = "none"  # "none", "mirrored" or "multiworker" (see distribute.py)
     cpu_devices: int = 0  # mirrored without GPUs: split the CPU into this many logical devices (for testing)
+    peer_timeout: float = 300.0  # multiworker: seconds to wait for the other workers to come up (distribute.PEER_TIMEOUT)
     scale_learning_rate: bool = True  # learning rate x replicas (see distribute.py)
 
 

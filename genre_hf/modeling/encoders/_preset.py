@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from genre_hf.config import GenreConfig
+from genre_hf.extras import require
 from genre_hf.modeling import presets
 from genre_hf.modeling.encoders._base import Encoder
 
@@ -23,9 +24,20 @@ class KerasHubPreset(Encoder):
     prefix: str  # "text" or "image"
     role: str  # how errors name it, e.g. "text encoder"
 
+    def __init__(self, config: GenreConfig, tokenizer=None):
+        super().__init__(config, tokenizer)
+        self._require_backbone(config)
+
+    @classmethod
+    def _require_backbone(cls, config: GenreConfig) -> None:
+        """A folder of this family loads only with the pretrained extra, and says so at once."""
+        for module in ("keras_hub", "tensorflow_text"):
+            require(module, f"a model with a pretrained KerasHub {cls.role} ({getattr(config, f'{cls.prefix}_preset') or 'no preset'})")
+
     @classmethod
     def resolved(cls, config: GenreConfig):
         """(local folder, revision, weights sha256) of the config's preset."""
+        cls._require_backbone(config)
         preset = getattr(config, f"{cls.prefix}_preset")
         if not preset:
             raise ValueError(f"{cls.modality}_encoder 'keras_hub' needs {cls.prefix}_preset: hf://owner/name or a local KerasHub preset folder")

@@ -1,0 +1,55 @@
+"""TensorFlow started without its start-up lines, unless the user asks for them.
+
+TensorFlow 2.21 logs through absl before absl is initialised, so its start-up lines ("All log
+messages before absl::InitializeLog()", oneDNN, cudart, cpu_feature_guard, and `E0000 ... cuInit`
+on a machine without a GPU) go straight to file descriptor 2 whatever TF_CPP_MIN_LOG_LEVEL says.
+So the command line starts TensorFlow with descriptor 2 pointed at a temporary file: kept back when
+the start succeeds, written out when it fails. `TF_CPP_MIN_LOG_LEVEL` below 3 (set by the user)
+shows them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import tempfile
+
+
+def wants_tensorflow_logs(environ=os.environ) -> bool:
+    level = environ.get("TF_CPP_MIN_LOG_LEVEL", "3")
+    return level.strip().isdigit() and int(level) < 3
+
+
+@contextlib.contextmanager
+def descriptor_2_held_back():
+    """Whatever is written to file descriptor 2 in the block is held back; replayed if the block fails."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as held:
+        os.dup2(held.fileno(), 2)
+        try:
+            yield
+        except BaseException:
+            os.dup2(saved, 2)
+            held.seek(0)
+            os.write(2, held.read())
+            raise
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+def start_tensorflow(show_logs: bool = False) -> None:
+    """Import TensorFlow and Keras and find the devices, with their start-up lines held back.
+
+    Finding the physical devices prints the last of them (cuInit) and starts no runtime: logical
+    CPU devices and multi-worker strategies can still be set up afterwards.
+    """
+    quiet = contextlib.nullcontext() if show_logs else descriptor_2_held_back()
+    with quiet:
+        import keras  # noqa: F401
+        import tensorflow as tf
+
+        tf.config.list_physical_devices()
