@@ -106,9 +106,35 @@ def test_scoring_every_row_of_the_training_data_warns_that_it_includes_training_
                                "thresholds were tuned on these rows") for line in said)
 
 
-def test_other_data_says_what_it_cannot_know(evaluated):
+def test_held_out_data_is_checked_movie_by_movie_against_the_training_record(evaluated, tiny_model_dir, subset_dir, tmp_path):
+    """The folder records the ids it was fitted and tuned on: a held-out folder that shares none is held
+    out (no warning), one that shares some says how many; an older folder without the record falls back
+    to saying what it cannot know."""
+    import shutil
+
+    from genre_hf.cli.evaluate import evaluate
+    from tests.conftest import write_subset
+
     _, out, stdout = evaluated
     report = json.loads((out / "report.json").read_text())
-    assert report["provenance"]["same_data_as_training"] is False and report["provenance"]["used_in_training"] is None
-    assert "WARNING: Scoring every row of" in stdout and "if these movies are in the training data" in stdout
+    assert report["provenance"]["same_data_as_training"] is False and report["provenance"]["used_in_training"] is False
+    assert "WARNING" not in stdout and "none of its" in stdout and "is among those the models were fitted or tuned on" in stdout
     assert (out / "report.results.json").is_file()
+
+    training = json.loads((Path(tiny_model_dir) / "training_report.json").read_text())
+    overlapping = write_subset(subset_dir, tmp_path / "some", rows=100)  # 100 of the movies it trained and tuned on
+    said = []
+    report = evaluate(str(tiny_model_dir), str(overlapping), log=said.append)
+    warning = next(line for line in said if line.startswith("WARNING"))
+    fitted, tuned = report["provenance"]["scored_in_training"]["train"], report["provenance"]["scored_in_training"]["validation"]
+    assert fitted + tuned > 0 and f"{fitted:,} of its movies are among those the models were fitted on" in warning
+    assert report["provenance"]["used_in_training"] is True
+
+    older = tmp_path / "older"
+    shutil.copytree(tiny_model_dir, older)
+    del training["trained_on"]
+    (older / "training_report.json").write_text(json.dumps(training))
+    said.clear()
+    report = evaluate(str(older), str(overlapping), log=said.append)
+    assert report["provenance"]["used_in_training"] is None
+    assert any("if these movies are in the training data" in line for line in said if line.startswith("WARNING"))

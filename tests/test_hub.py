@@ -238,3 +238,17 @@ def test_repeated_calls_are_compiled_and_give_the_same_probabilities(tiny_model_
     for name in single:  # another batch size may take other kernels: the same to float32 rounding
         for genre, p in single[name]["probabilities"].items():
             assert first[0][name]["probabilities"][genre] == pytest.approx(p, abs=1e-6)
+
+
+@pytest.mark.parametrize("umask, folder_mode, file_mode", [(0o002, 0o775, 0o664), (0o022, 0o755, 0o644), (0o077, 0o700, 0o600)])
+def test_a_saved_folder_has_the_mode_the_users_umask_gives(classifier, tmp_path, umask, folder_mode, file_mode):
+    import os
+    import stat
+
+    previous = os.umask(umask)
+    try:
+        classifier.save_pretrained(tmp_path / "shared")
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE((tmp_path / "shared").stat().st_mode) == folder_mode
+    assert {stat.S_IMODE(path.stat().st_mode) for path in (tmp_path / "shared").iterdir()} == {file_mode}

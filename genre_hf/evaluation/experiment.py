@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from genre_hf.config import GenreConfig
 from genre_hf.data.sources import Source
 from genre_hf.evaluation.baselines import Baselines
+from genre_hf.evaluation.provenance import id_record
 from genre_hf.evaluation.published import COURSEWORK, comparable_bce
 from genre_hf.evaluation.scoring import score_split
 from genre_hf.modeling.encoders import model_titles
@@ -106,6 +107,7 @@ def training_report(scored: Scored, load_report: dict, source: Source, seconds: 
         "data_revision": (fingerprint or {}).get("revision"),
         "load_report": load_report,
         "movies": {split: len(features) for split, features in run.prepared.splits.items()},
+        "trained_on": id_record(run.prepared.splits),  # what evaluate checks data against, movie by movie
         "train_genre_counts": {genre: int(n) for genre, n in zip(run.config.genres, run.train.labels.sum(axis=0))},
         "titles": reports["validation"]["titles"],
         "seconds": round(seconds, 1),

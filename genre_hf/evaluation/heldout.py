@@ -48,8 +48,7 @@ def evaluate_classifier(classifier, data, *, model: str = "", split: str | None 
     input = choose_input(input, source.count() if input == "auto" else None, per_movie, log)
     movies, load_report = load_movies(source, columns=columns, split=SplitSpec.from_config(config), streaming=input == "stream")
     log(str(load_report))
-    origin = provenance(split, movies, load_report, str(source), training)
-    log(("WARNING: " if origin["warn"] else "") + origin["note"])
+    counts = {name: len(part) for name, part in movies.items()} if not load_report.streamed else {}
     dataset = all_rows(movies, split)
     fingerprint = source.fingerprint(columns)
     if input == "memory":
@@ -62,6 +61,8 @@ def evaluate_classifier(classifier, data, *, model: str = "", split: str | None 
             log(str(load_report))
     if len(features) == 0:
         raise ValueError("no usable movies to score")
+    origin = provenance(split, counts, load_report, str(source), training, list(features.ids))
+    log(("WARNING: " if origin["warn"] else "") + origin["note"])
     baselines = None
     if baselines_from:
         train_movies, _ = load_movies(baselines_from, split=SplitSpec.from_config(config))

@@ -1,26 +1,62 @@
-"""Which rows an evaluation scores, and whether training fitted or tuned on them."""
+"""Which rows an evaluation scores, and whether training fitted or tuned on them.
+
+A model folder trained by this version records which movies it was fitted on (train) and tuned on
+(validation), as short digests of their ids (`id_record`, in `training_report.json`), so any data
+can be checked movie by movie: a held-out folder that shares no movie with them is held out. An
+older folder has no record; then the answer is certain only on the training data itself, or for a
+split cut by the same id hash.
+"""
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
+DIGEST_CHARS = 16  # 64 bits of sha256: no two of a million ids collide but with odds of 1 in 30 million
 
-def provenance(split: str | None, movies, load_report, data: str, training: dict | None) -> dict:
-    """Which rows are scored and whether training fitted or tuned on them.
 
-    On the training data itself the answer is certain. On other data it is certain only for a split
-    cut by the same id hash as the training data's (a movie in both falls in the same split of
-    each); otherwise it is unknown (None) and said so.
-    """
-    trained_on = (training or {}).get("data")
+def id_digest(movie_id: str) -> str:
+    return hashlib.sha256(f"genre_hf-id:{movie_id}".encode()).hexdigest()[:DIGEST_CHARS]
+
+
+def id_record(splits: dict) -> dict[str, list[str]]:
+    """The movies a run fitted on and tuned on, as digests of their ids (what `provenance` checks against)."""
+    return {name: sorted(id_digest(movie_id) for movie_id in splits[name].ids) for name in ("train", "validation") if name in splits}
+
+
+def provenance(split: str | None, counts: dict[str, int], load_report, data: str, training: dict | None, ids: list[str]) -> dict:
+    """Which rows are scored (`ids`, from the splits whose sizes are `counts`) and whether training
+    fitted or tuned on them; `training` is the model's training record (`training_report.json`)."""
+    training = training or {}
+    trained_on = training.get("data")
     same = trained_on is not None and _identity(trained_on) == _identity(data)
-    rule = load_report.split_rule
-    same_cut = same or (rule.startswith("cut by a hash") and rule == ((training or {}).get("load_report") or {}).get("split_rule"))
-    counts = {name: len(part) for name, part in movies.items()} if not load_report.streamed else {}
-    if same:
-        where = "the training data"
+    where = "the training data" if same else (
+        f"{data} (not the training data, {trained_on})" if trained_on else f"{data} (the model does not record its training data)")
+    record = training.get("trained_on")
+    if record is not None:
+        scored = {id_digest(movie_id) for movie_id in ids}
+        seen = {name: len(scored & set(record.get(name, []))) for name in ("train", "validation")}
     else:
-        where = f"{data} (not the training data, {trained_on})" if trained_on else f"{data} (the model does not record its training data)"
+        seen = None
+    if same or seen is None:
+        used, note = _by_split(split, counts, load_report, where, same, training, seen)
+    elif not any(seen.values()):
+        used = False
+        note = (f"Scoring {'the ' + split + ' split' if split else 'every row'} of {where}: none of its {len(ids):,} movies "
+                "is among those the models were fitted or tuned on.")
+    else:
+        used = True
+        note = (f"Scoring {'the ' + split + ' split' if split else 'every row'} of {where}: {seen['train']:,} of its movies are "
+                f"among those the models were fitted on and {seen['validation']:,} among those they were tuned on, so the "
+                "figures are optimistic. Score movies the model never saw.")
+    return {"split": split or "all", "used_in_training": used, "same_data_as_training": same, "note": note, "warn": used is not False,
+            "scored_in_training": seen}
+
+
+def _by_split(split, counts, load_report, where: str, same: bool, training: dict, seen) -> tuple[bool | None, str]:
+    """On the training data (or without a record of its movies): judge by the split each row falls in."""
+    rule = load_report.split_rule
+    same_cut = same or (rule.startswith("cut by a hash") and rule == (training.get("load_report") or {}).get("split_rule"))
     if split == "test":
         used = False if same_cut else None
         note = (f"Scoring the test split of {where}: never used for training or tuning." if used is False else
@@ -31,7 +67,7 @@ def provenance(split: str | None, movies, load_report, data: str, training: dict
         note = (f"Scoring the {split} split of {where}: {role} these rows, so the figures are optimistic; use --split test."
                 if same else f"Scoring the {split} split of {where}: if these movies are in the training data, {role} them.")
     else:
-        fitted, tuned = counts.get("train", 0), counts.get("validation", 0)
+        fitted, tuned = (seen["train"], seen["validation"]) if seen else (counts.get("train", 0), counts.get("validation", 0))
         used = True if same and (fitted or tuned) else (None if fitted or tuned else False)
         if same:
             note = (f"Scoring every row of {where}, including {fitted:,} train rows the models were fitted on and {tuned:,} "
@@ -42,7 +78,7 @@ def provenance(split: str | None, movies, load_report, data: str, training: dict
                     "or data the model never saw.")
         else:
             note = f"Scoring every row of {where}: none falls in a train or validation split."
-    return {"split": split or "all", "used_in_training": used, "same_data_as_training": same, "note": note, "warn": used is not False}
+    return used, note
 
 
 def _identity(source) -> str:

@@ -187,6 +187,12 @@ def load_weights(model, path: Path, config: GenreConfig) -> None:
         raise FolderError(f"{path.name} does not fit the architecture in {CONFIG_FILE} ({type(error).__name__}: {error})") from None
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def _differences(trained: dict, given: dict) -> list[str]:
     """Settings that differ; a setting newer than the weights (absent from their stamp) keeps its default."""
     return [f"{key} is {given.get(key)!r} (trained with {value!r})" for key, value in sorted(trained.items()) if given.get(key) != value]
@@ -203,6 +209,7 @@ def writing(target: str | Path):
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", suffix=".partial", dir=target.parent))
+    staging.chmod(0o777 & ~_umask())  # mkdtemp makes it 0700: the folder gets the mode the user's umask gives any folder
     try:
         yield staging
         if not target.exists():

@@ -258,7 +258,7 @@ class GenreClassifier(
         if self.files_dir and self.files_dir.resolve() != Path(save_directory).resolve():
             for name in model_folder.REPORT_FILES:
                 if (self.files_dir / name).is_file():
-                    shutil.copy2(self.files_dir / name, Path(save_directory) / name)
+                    shutil.copyfile(self.files_dir / name, Path(save_directory) / name)  # a new file: the mode the umask gives
 
     def generate_model_card(self, repo_id: str | None = None, **kwargs):
         return render_card(self.files_dir or Path("."), self.config, repo_id=repo_id)
