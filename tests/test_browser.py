@@ -18,21 +18,32 @@ MODELS = ("poster", "overview", "fusion")
 
 
 @contextmanager
-def page_with_movie(url: str, poster, overview: str, height: int = 1600):
-    """The app open in chromium with a poster uploaded and an overview typed; the browser closes after."""
+def open_page(url: str, height: int = 1600, width: int = 1400):
+    """The app open in chromium; the browser closes after."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
-            page = browser.new_page(viewport={"width": 1400, "height": height})
+            page = browser.new_page(viewport={"width": width, "height": height})
             page.goto(url)
-            page.locator("#poster input[type=file]").set_input_files(str(poster))
-            page.locator("#poster img").first.wait_for(timeout=15_000)  # the upload is done
-            page.locator("#overview textarea").fill(overview)
             yield page
         finally:
             browser.close()
+
+
+def enter_movie(page, poster, overview: str) -> None:
+    page.locator("#poster input[type=file]").set_input_files(str(poster))
+    page.locator("#poster img").first.wait_for(timeout=15_000)  # the upload is done
+    page.locator("#overview textarea").fill(overview)
+
+
+@contextmanager
+def page_with_movie(url: str, poster, overview: str, height: int = 1600):
+    """The app open in chromium with a poster uploaded and an overview typed; the browser closes after."""
+    with open_page(url, height) as page:
+        enter_movie(page, poster, overview)
+        yield page
 
 
 @pytest.fixture(scope="module")

@@ -154,7 +154,7 @@ def test_the_space_switches_families_in_a_browser_and_through_the_api(classifier
     from genre_hf.app.page import build_demo
     from genre_hf.app.serve import launch
     from tests.conftest import free_port
-    from tests.test_browser import CHROMIUM, page_with_movie
+    from tests.test_browser import CHROMIUM, enter_movie, open_page, page_with_movie
 
     scratch = GenreClassifier.from_pretrained(tiny_model_dir)
     families = {family_label(scratch): scratch, family_label(classifier): classifier}
@@ -183,5 +183,25 @@ def test_the_space_switches_families_in_a_browser_and_through_the_api(classifier
             switched = page.locator("#panel-overview").inner_text()
             page.screenshot(path=str(tmp_path / "families.png"), full_page=True)
         assert "Overview LSTM" not in switched and "%" in switched
+        # In any order: switch before anything is entered (nothing to redraw, no error), then predict,
+        # switch back and predict again.
+        with open_page(url) as page:
+            page.locator("#family").get_by_text(family_label(classifier)).click()
+            page.locator("#panel-overview").get_by_text("Overview all-MiniLM-L6-v2").first.wait_for(timeout=30_000)
+            page.wait_for_timeout(1_000)
+            assert "Error" not in page.locator("body").inner_text()
+            enter_movie(page, poster, overview)
+            page.get_by_role("button", name="Predict genres").click()
+            page.locator("#genres-fusion").get_by_text("Predicted:").wait_for(timeout=30_000)
+            pretrained_panel = page.locator("#panel-overview").inner_text()
+            page.locator("#family").get_by_text(family_label(scratch)).click()
+            page.locator("#panel-overview").get_by_text("Overview LSTM").first.wait_for(timeout=30_000)
+            page.get_by_role("button", name="Predict genres").click()
+            page.locator("#genres-fusion").get_by_text("Predicted:").wait_for(timeout=30_000)
+            page.wait_for_timeout(500)
+            scratch_panel = page.locator("#panel-overview").inner_text()
+            assert "Error" not in page.locator("body").inner_text()
+        assert "Overview all-MiniLM-L6-v2" in pretrained_panel and "%" in pretrained_panel
+        assert "Overview LSTM" in scratch_panel and "%" in scratch_panel
     finally:
         demo.close()
