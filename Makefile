@@ -82,17 +82,10 @@ bench: install
 	$(BIN)/python benchmarks/serving.py $(OUT)
 	$(BIN)/python benchmarks/explain.py $(OUT)
 
-# What a user gets from `pip install`: a wheel into a fresh venv (dependencies from the index, by the
-# ranges in pyproject.toml), then, outside the checkout, the command line and a prediction.
-install-check: install
-	rm -rf build/install-check && mkdir -p build/install-check/dist
-	$(BIN)/pip wheel --quiet --no-deps -w build/install-check/dist .
-	$(PYTHON) -m venv build/install-check/venv
-	build/install-check/venv/bin/pip install --quiet "$$(ls build/install-check/dist/genre_hf-*.whl)[app]"
-	cd build/install-check && venv/bin/genre-hf --version && venv/bin/genre-hf predict --help >/dev/null && \
-		venv/bin/python -c "import genre_hf, sys; from genre_hf import GenreClassifier; print('imported', genre_hf.__file__)"
-	@[ ! -f $(OUT)/config.json ] || (cd build/install-check && venv/bin/genre-hf predict --model $(abspath $(OUT)) \
-		--data $(abspath $(DATA)) --output predictions.csv --no-progress)
+# What a user gets from `pip install`: the wheel installed into fresh venvs (no extras, [app], [pretrained]), and in each,
+# outside the checkout, the commands the README's install table promises for it (tests/install_check.py; CI runs it).
+install-check: install-test
+	$(BIN)/python tests/install_check.py $(if $(ONLY),--only $(ONLY))
 
 clean:
 	rm -rf $(VENV) artifacts .pytest_cache build dist *.egg-info

@@ -17,7 +17,7 @@ import os
 import pkgutil
 import sys
 
-from genre_hf.cli._common import environment_help
+from genre_hf.cli._common import TENSORFLOW_ENVIRONMENT, environment_help
 from genre_hf.cli._errors import exit_status
 
 
@@ -34,7 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
     for module in commands():
         command = subparsers.add_parser(
             module.NAME, help=module.HELP, description=getattr(module, "DESCRIPTION", module.HELP),
-            epilog=environment_help(module.ENVIRONMENT), formatter_class=argparse.RawDescriptionHelpFormatter,
+            epilog=environment_help(module.ENVIRONMENT + (TENSORFLOW_ENVIRONMENT if module.TENSORFLOW else ())),
+            formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         module.add_arguments(command)
         command.set_defaults(run=module.run, check=getattr(module, "check", None), tensorflow=module.TENSORFLOW)

@@ -17,11 +17,15 @@ ENVIRONMENT = {  # name -> (what it does, its default)
     "HF_HUB_OFFLINE": ("1: use only what is in the Hub cache", "0"),
     "PORT": ("the app's port (GRADIO_SERVER_PORT too)", "7860"),
     "GRADIO_SERVER_NAME": ("the app's address (a Space sets 0.0.0.0)", "127.0.0.1"),
-    "TF_CPP_MIN_LOG_LEVEL": ("TensorFlow's C++ log level", "3: its logs hidden (Python errors still show)"),
+    "TF_CPP_MIN_LOG_LEVEL": ("TensorFlow's C++ log level once it has started", "3: its logs hidden (Python errors still show)"),
+    "GENRE_HF_TF_LOGS": ("1: show TensorFlow's start-up lines (oneDNN, CUDA probing), which are otherwise held back", "unset"),
     "GENRE_HF_CACHE": ("where feature caches live when --cache-dir is not given", "$HF_HOME/genre_hf"),
     "GENRE_HF_PRESET_MIRROR": ("a folder with local copies (<name>/) of hf:// encoder presets, used instead of the Hub", "unset"),
     "TF_CONFIG": ("--strategy multiworker: the cluster's workers and this process's task (JSON)", "unset"),
 }
+
+
+TENSORFLOW_ENVIRONMENT = ("TF_CPP_MIN_LOG_LEVEL", "GENRE_HF_TF_LOGS")  # read by every command that starts TensorFlow
 
 
 def environment_help(names: tuple[str, ...]) -> str:
@@ -37,6 +41,25 @@ def model_source(args) -> str:
     from genre_hf.hub.lookup import model_sources
 
     return args.model or model_sources()[0]
+
+
+def check_data(source: str) -> None:
+    """The data source recognised before TensorFlow starts (`Source.of` says what is wrong with it)."""
+    from genre_hf.data.sources import Source
+
+    Source.of(source)
+
+
+def check_local_model(source: str) -> None:
+    """A local model folder's files and config checked before TensorFlow starts (a Hub id is checked when it is downloaded)."""
+    from pathlib import Path
+
+    from genre_hf.hub import folder
+
+    path = Path(source).expanduser()
+    if path.is_dir():
+        folder.check_complete(path)
+        folder.read_config(path)
 
 
 def add_data_argument(parser: argparse.ArgumentParser, help: str) -> None:

@@ -4,8 +4,8 @@ TensorFlow 2.21 logs through absl before absl is initialised, so its start-up li
 messages before absl::InitializeLog()", oneDNN, cudart, cpu_feature_guard, and `E0000 ... cuInit`
 on a machine without a GPU) go straight to file descriptor 2 whatever TF_CPP_MIN_LOG_LEVEL says.
 So the command line starts TensorFlow with descriptor 2 pointed at a temporary file: kept back when
-the start succeeds, written out when it fails. `TF_CPP_MIN_LOG_LEVEL` below 3 (set by the user)
-shows them.
+the start succeeds, written out when it fails. `GENRE_HF_TF_LOGS=1` shows them; TensorFlow's
+later logs follow `TF_CPP_MIN_LOG_LEVEL` as usual (3, errors hidden too, unless the user sets it).
 """
 
 from __future__ import annotations
@@ -17,8 +17,7 @@ import tempfile
 
 
 def wants_tensorflow_logs(environ=os.environ) -> bool:
-    level = environ.get("TF_CPP_MIN_LOG_LEVEL", "3")
-    return level.strip().isdigit() and int(level) < 3
+    return environ.get("GENRE_HF_TF_LOGS", "").strip() == "1"
 
 
 @contextlib.contextmanager

@@ -22,10 +22,17 @@ def add_arguments(parser) -> None:
 
 
 def check(args) -> None:
+    from genre_hf.cli._common import check_local_model
     from genre_hf.extras import require
+    from genre_hf.hub.lookup import model_sources
 
     require("gradio", "genre-hf app")
     require("pandas", "genre-hf app")
+    from genre_hf.app.serve import check_port
+
+    check_port(args.host, args.port)
+    for source in args.model or model_sources():
+        check_local_model(source)
 
 
 def run(args) -> int:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from genre_hf.cli._common import add_input_arguments, add_training_arguments, training_config
+from genre_hf.cli._common import add_input_arguments, add_training_arguments, check_data, training_config
 from genre_hf.data.cleaning import ColumnNames
 
 NAME, ORDER = "benchmark", 2
@@ -11,7 +11,7 @@ HELP = "train every model and the baselines with several seeds; mean ± std on t
 DESCRIPTION = ("Train every model and the baselines with several seeds and score them on the test split: each "
                "metric's mean ± std over the seeds (a lead within the spread is a tie), per-genre tables, plots "
                "and results.json in --out. No model folder is saved.")
-ENVIRONMENT = ("GENRE_HF_DATA", "GENRE_HF_CACHE", "GENRE_HF_PRESET_MIRROR", "HF_TOKEN", "HF_ENDPOINT", "HF_HOME", "TF_CPP_MIN_LOG_LEVEL")
+ENVIRONMENT = ("GENRE_HF_DATA", "GENRE_HF_CACHE", "GENRE_HF_PRESET_MIRROR", "HF_TOKEN", "HF_ENDPOINT", "HF_HOME")
 DEFAULT_OUT = "artifacts/benchmark"
 
 
@@ -25,6 +25,7 @@ def add_arguments(parser) -> None:
 
 
 def check(args) -> None:
+    check_data(args.data)
     if args.seeds < 2:
         raise ValueError(f"a benchmark needs at least 2 seeds to measure a spread, not {args.seeds}")
     training_config(args, args.first_seed)

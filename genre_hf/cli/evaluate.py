@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from genre_hf.cli._common import add_data_argument, add_input_arguments, model_source
+from genre_hf.cli._common import add_data_argument, add_input_arguments, check_data, check_local_model, model_source
 from genre_hf.data.cleaning import ColumnNames
 from genre_hf.hub.lookup import RULE
 
@@ -19,7 +19,7 @@ TENSORFLOW = True
 HELP = "score a model on any data (held out: nothing is tuned)"
 DESCRIPTION = "Score a model on any data. " + RULE
 ENVIRONMENT = ("GENRE_HF_MODEL", "GENRE_HF_DATA", "GENRE_HF_CACHE", "GENRE_HF_PRESET_MIRROR", "HF_TOKEN", "HF_ENDPOINT", "HF_HOME",
-               "HF_HUB_OFFLINE", "TF_CPP_MIN_LOG_LEVEL")
+               "HF_HUB_OFFLINE")
 
 
 def add_arguments(parser) -> None:
@@ -34,6 +34,11 @@ def add_arguments(parser) -> None:
     parser.add_argument("--push-results", metavar="REPO_ID", default=None,
                         help="add the models' figures to this Hub model repo card's model-index (needs a token with write access)")
     add_input_arguments(parser)
+
+
+def check(args) -> None:
+    check_data(args.data)
+    check_local_model(model_source(args))
 
 
 def run(args) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from genre_hf.cli._common import add_data_argument, model_source
+from genre_hf.cli._common import add_data_argument, check_data, check_local_model, model_source
 from genre_hf.data.cleaning import ColumnNames
 from genre_hf.hub.lookup import RULE
 
@@ -12,8 +12,7 @@ NAME, ORDER = "predict", 4
 TENSORFLOW = True
 HELP = "predict every movie of a data source into a Parquet, CSV or JSON Lines file"
 DESCRIPTION = "Predict every movie of a data source into a file (by extension: .parquet, .csv, .jsonl). " + RULE
-ENVIRONMENT = ("GENRE_HF_MODEL", "GENRE_HF_DATA", "GENRE_HF_PRESET_MIRROR", "HF_TOKEN", "HF_ENDPOINT", "HF_HOME", "HF_HUB_OFFLINE",
-               "TF_CPP_MIN_LOG_LEVEL")
+ENVIRONMENT = ("GENRE_HF_MODEL", "GENRE_HF_DATA", "GENRE_HF_PRESET_MIRROR", "HF_TOKEN", "HF_ENDPOINT", "HF_HOME", "HF_HUB_OFFLINE")
 
 
 def add_arguments(parser) -> None:
@@ -27,6 +26,8 @@ def add_arguments(parser) -> None:
 
 
 def check(args) -> None:
+    check_data(args.data)
+    check_local_model(model_source(args))
     if args.chunk_size < 1:
         raise ValueError(f"--chunk-size must be at least 1 movie, not {args.chunk_size}")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 NAME, ORDER = "push", 5
 TENSORFLOW = True
 HELP = "upload a saved model folder to a Hub model repo"
-ENVIRONMENT = ("HF_TOKEN", "HF_ENDPOINT", "TF_CPP_MIN_LOG_LEVEL")
+ENVIRONMENT = ("HF_TOKEN", "HF_ENDPOINT")
 DEFAULT_MODEL = "artifacts/model"
 
 
@@ -13,6 +13,12 @@ def add_arguments(parser) -> None:
     parser.add_argument("--model", default=DEFAULT_MODEL, help=f"the model folder (default: {DEFAULT_MODEL})")
     parser.add_argument("--repo", required=True, help="the Hub repo id, e.g. user/imdb-genres")
     parser.add_argument("--private", action="store_true", help="create the repo as private")
+
+
+def check(args) -> None:
+    from genre_hf.cli._common import check_local_model
+
+    check_local_model(args.model)
 
 
 def run(args) -> int:

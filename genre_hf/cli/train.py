@@ -11,7 +11,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from genre_hf.cli._common import add_input_arguments, add_training_arguments, training_config
+from genre_hf.cli._common import add_input_arguments, add_training_arguments, check_data, training_config
 from genre_hf.config import GenreConfig
 from genre_hf.data.cleaning import ColumnNames
 from genre_hf.data.sources import Source
@@ -19,7 +19,7 @@ from genre_hf.data.sources import Source
 NAME, ORDER = "train", 1
 TENSORFLOW = True
 HELP = "train the three models and save (and optionally push) the model folder"
-ENVIRONMENT = ("GENRE_HF_DATA", "GENRE_HF_CACHE", "GENRE_HF_PRESET_MIRROR", "TF_CONFIG", "HF_TOKEN", "HF_ENDPOINT", "HF_HOME", "TF_CPP_MIN_LOG_LEVEL")
+ENVIRONMENT = ("GENRE_HF_DATA", "GENRE_HF_CACHE", "GENRE_HF_PRESET_MIRROR", "TF_CONFIG", "HF_TOKEN", "HF_ENDPOINT", "HF_HOME")
 DEFAULT_OUT = "artifacts/model"
 
 
@@ -41,6 +41,7 @@ def add_arguments(parser) -> None:
 
 
 def check(args) -> None:
+    check_data(args.data)
     from genre_hf.training.distribute import check_settings
 
     training_config(args, args.seed)
