@@ -75,6 +75,7 @@ def test_the_train_command_takes_the_poster_size_and_the_scaling_options(monkeyp
         return None  # as a worker that is not the chief
 
     monkeypatch.setattr(genre_hf.cli.train, "train_and_save", fake_train)
+    (tmp_path / "IMDB_overview_genres.csv").write_text("Id,Genre,Overview\n")  # a data folder: the command checks it first
     argv = ["train", "--data", str(tmp_path), "--image-size", "224", "--input", "stream", "--cache-dir", str(tmp_path / "c"),
             "--strategy", "mirrored", "--cpu-devices", "2", "--no-lr-scaling"]
     assert main(argv) == 0

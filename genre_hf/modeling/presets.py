@@ -5,8 +5,9 @@ A preset is `hf://owner/name` (downloaded through the Hub cache at the commit a 
 with, so a restarted app finds it there and a changed upstream repo cannot silently change the
 model) or a local preset folder (pinned by the sha256 of its weights). The backbone embeds each
 overview (or poster) once, before the models: training caches the embeddings and never updates the
-backbone, so its weights are never copied into a model folder. A preset is resolved once per
-process (and per Hub endpoint, cache and mirror), so predictions never ask the Hub again.
+backbone, so its weights are never copied into a model folder. A preset pinned at a commit is
+resolved once per process (and per Hub endpoint, cache and mirror), so predictions never ask the Hub
+again; its latest commit (what training pins) is asked for each time.
 
 A machine without the Hub can point $GENRE_HF_PRESET_MIRROR at a folder holding `<name>/`, a copy
 of the Hub repo `owner/name`'s files: it is used in place of the download (its weights checked
@@ -34,15 +35,17 @@ def resolve(preset: str, revision: str = "", sha256: str = "", role: str = "text
     raises a ValueError (naming the preset by its `role`): a preset whose weights changed is
     refused, never silently used.
     """
-    where = (preset, os.environ.get("GENRE_HF_PRESET_MIRROR"), os.environ.get("HF_ENDPOINT"), os.environ.get("HF_HOME"),
-             os.environ.get("HF_HUB_CACHE"))
+    from huggingface_hub import constants
+
+    where = (preset, os.environ.get("GENRE_HF_PRESET_MIRROR"), constants.ENDPOINT, constants.HF_HUB_CACHE)
     known = _RESOLVED.get(where)
-    if known and known[0].is_dir() and revision in ("", known[1]):
+    if revision and known and known[1] == revision and known[0].is_dir():  # a pinned commit does not change: asked once
         folder, revision, found = known
-    else:
+    else:  # the latest commit (training) is asked for every time: the repo may have moved on
         folder, revision = _locate(preset, revision, role)
         found = weights_hash(folder, role)
-        _RESOLVED[where] = (folder, revision, found)
+        if revision:
+            _RESOLVED[where] = (folder, revision, found)
     if sha256 and found != sha256:
         raise ValueError(
             f"the {role} {preset} has weights with sha256 {found[:12]}..., but this model was trained with "
