@@ -164,8 +164,9 @@ class GenreConfig:
             raise ValueError(_version_advice(version))
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"unknown config keys {unknown} for format version {version}")
+        if unknown:  # named, but never more than a few of them, each cut short: they come from the file
+            raise ValueError(f"unknown config keys {[key[:40] for key in unknown[:5]]}{' and more' if len(unknown) > 5 else ''} "
+                             f"for format version {version}")
         return cls(**{**ADDED_SINCE_FORMAT, **values})
 
     def save(self, path: str | Path) -> None:
@@ -201,7 +202,7 @@ def _version_advice(version) -> str:
         return f"format version {version} is newer: {reads}; upgrade genre_hf (pip install -U genre_hf) to load it"
     if version == 1:
         return f"format version 1 was written by genre_hf 0.1 (models named cnn/lstm): {reads}; retrain the model"
-    return f"format_version must be a whole number ({FORMAT_VERSION} for this genre_hf), not {version!r}"
+    return f"format_version must be a whole number ({FORMAT_VERSION} for this genre_hf), not {repr(version)[:30]}"
 
 
 def _package_version() -> str:

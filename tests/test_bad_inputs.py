@@ -164,7 +164,7 @@ FOLDER_CASES = {
     "genres reordered": (edit_json("config.json", reordered), r"thresholds.json: its genres .* are not those of config.json"),
     "image size it was not trained at": (edit_json("config.json", lambda v: {**v, "image_size": 32}),
                                          r"config.json differs from the config model.weights.h5 was trained with: image_size is 32 \(trained with 64\)"),
-    "a string where a number goes": (edit_json("config.json", lambda v: {**v, "image_size": "64"}), r'config.json: image_size must be a whole number, not "64"'),
+    "a string where a number goes": (edit_json("config.json", lambda v: {**v, "image_size": "64"}), r'config.json: image_size must be a whole number, not a string of 2 characters'),  # never the text itself
     "a list instead of an object": (edit_json("config.json", lambda v: [v]), r"config.json must hold a JSON object, not a list"),
     "invalid JSON": (lambda f: (f / "config.json").write_text("{'format_version': 2,"), r"config.json is not valid JSON"),
     "a string format version": (edit_json("config.json", lambda v: {**v, "format_version": "2"}), r"config.json: format_version must be a whole number .* not '2'"),

@@ -110,4 +110,4 @@ def test_parse_genres_drops_not_a_genre():
     assert parse_genres("['Comedy', 'Drama', 'Comedy']") == ["Comedy", "Drama"]
     assert parse_genres(["Action", " N/A ", ""]) == ["Action"]
     assert parse_genres("Action|Crime") == ["Action", "Crime"]
-    assert parse_genres("[broken") == []
+    assert parse_genres("[broken") is None  # unreadable: the row is skipped as such, not as one without genres

@@ -102,4 +102,14 @@ def training_config(args, seed: int | None):
         if args.epochs < 1:
             raise ValueError(f"--epochs must be at least 1, not {args.epochs}")
         config = dataclasses.replace(config, **{f"epochs_{m}": min(config.epochs(m), args.epochs) for m in MODEL_NAMES})
+    check_limits(config)
     return config
+
+
+def check_limits(config) -> None:
+    """A config out of the ranges any model may have (`limits.py`) is refused before training."""
+    from genre_hf import limits
+
+    found = limits.problems(config, trained=False)
+    if found:
+        raise ValueError("the settings are out of range: " + "; ".join(found))

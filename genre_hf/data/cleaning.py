@@ -7,7 +7,7 @@ overviews): each is skipped and counted in the `LoadReport`, with a few example 
 
 from __future__ import annotations
 
-import ast
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,9 +16,19 @@ import datasets
 
 from genre_hf.data.posters import poster_to_array
 
-NOT_A_GENRE = {"N/A", "", "nan", "None"}
+NOT_A_GENRE = {"n/a", "", "nan", "none", "null"}  # compared in lower case
+MAX_GENRE_CELL = 2_000  # characters in one row's genre cell
+MAX_GENRES = 50  # genres in one row (IMDb gives at most three)
+MAX_GENRE_CHARS = 40  # characters in one genre's name
+IMDB_GENRES = {name.lower(): name for name in (
+    "Action", "Adult", "Adventure", "Animation", "Biography", "Comedy", "Crime", "Documentary", "Drama", "Family", "Fantasy",
+    "Film-Noir", "Game-Show", "History", "Horror", "Music", "Musical", "Mystery", "News", "Reality-TV", "Romance", "Sci-Fi",
+    "Short", "Sport", "Talk-Show", "Thriller", "War", "Western")}
+_QUOTED = re.compile(r"""\s*(['"])((?:\\.|(?!\1)[^\\])*)\1\s*""")
+_SEPARATOR = re.compile(r",|$")
 POSTER_CHECK_SIZE = 16  # decoding a poster this small still reads all of it
-SKIP_REASONS = ("duplicate id", "no genre", "empty overview", "missing poster", "undecodable poster")
+SKIP_REASONS = ("no id", "unsafe id", "duplicate id", "unreadable genres", "no genre", "empty overview", "missing poster",
+                "undecodable poster")
 FEATURES = datasets.Features(
     {
         "id": datasets.Value("string"),
@@ -101,23 +111,73 @@ class LoadReport:
         return "\n".join(lines)
 
 
-def parse_genres(value) -> list[str]:
-    """Genres as a clean list: accepts a list or the upstream "['Comedy', 'Drama']" string."""
+def parse_genres(value) -> list[str] | None:
+    """Genres as a clean list, each spelt one way, or None for a cell that cannot be read.
+
+    A cell may be a list, a Python-style or JSON list ("['Comedy', 'Drama']", '["Comedy"]'), or text
+    separated by "|" or "," ("Comedy|Drama", "Comedy, Drama"). "ACTION" and "action" are "Action"
+    (IMDb's own spelling for its genres; others in title case). Not-a-genre values ("N/A", "")
+    are dropped, repeats kept once. Nothing is evaluated: a list is read as flat quoted strings, and
+    a cell over MAX_GENRE_CELL characters, with over MAX_GENRES genres, or a genre over
+    MAX_GENRE_CHARS, nested or not text is unreadable (None: the row is skipped and counted).
+    """
     if value is None:
         return []
     if isinstance(value, str):
-        try:
-            value = ast.literal_eval(value) if value.strip().startswith("[") else value.split("|")
-        except (ValueError, SyntaxError):
-            return []
-        if isinstance(value, str):
-            value = [value]
+        if len(value) > MAX_GENRE_CELL:
+            return None
+        items = _genre_text(value)
+    elif isinstance(value, (list, tuple)):
+        items = list(value) if all(isinstance(item, str) for item in value) else None
+    else:
+        return None
+    if items is None or len(items) > MAX_GENRES:
+        return None
     cleaned = []
-    for genre in value:
-        genre = str(genre).strip()
-        if genre not in NOT_A_GENRE and genre not in cleaned:
+    for item in items:
+        genre = " ".join(item.split())
+        if len(genre) > MAX_GENRE_CHARS:
+            return None
+        if genre.lower() in NOT_A_GENRE:
+            continue
+        genre = spelling(genre)
+        if genre not in cleaned:
             cleaned.append(genre)
     return cleaned
+
+
+def spelling(genre: str) -> str:
+    """One spelling per genre: IMDb's for its own genres ("sci-fi" -> "Sci-Fi"), else title case."""
+    return IMDB_GENRES.get(genre.lower()) or "-".join(part[:1].upper() + part[1:].lower() for part in genre.split("-"))
+
+
+def _genre_text(text: str) -> list[str] | None:
+    stripped = text.strip()
+    if stripped.startswith("["):
+        return _flat_list(stripped)
+    return [part for part in re.split(r"[|,]", stripped)]
+
+
+def _flat_list(text: str) -> list[str] | None:
+    """The items of a one-level list of quoted strings (Python or JSON quoting), or None."""
+    if not text.endswith("]"):
+        return None
+    inner = text[1:-1].strip()
+    if not inner:
+        return []
+    items, position = [], 0
+    while position < len(inner):
+        match = _QUOTED.match(inner, position)
+        if not match:
+            return None
+        body = match.group(2)
+        items.append(body.replace("\\" + match.group(1), match.group(1)).replace("\\\\", "\\"))
+        position = match.end()
+        separator = _SEPARATOR.match(inner, position)
+        if separator is None:
+            return None
+        position = separator.end()
+    return items
 
 
 def rows_dataset(records) -> datasets.Dataset:
@@ -133,6 +193,7 @@ def canonical_columns(split, columns: ColumnNames):
     """A source's own columns (a Dataset or a streamed IterableDataset) as the loader's rows."""
     wanted = vars(columns)
     check_columns(column_names(split), list(wanted.values()))
+    check_column_types(split.features, columns)
     # Posters stay undecoded from the start: a streamed dataset decodes them in every later step otherwise.
     split = split.cast_column(columns.poster, datasets.Image(decode=False))
     split = split.select_columns(list(wanted.values()))
@@ -146,6 +207,38 @@ def canonical_columns(split, columns: ColumnNames):
         }
 
     return split.map(canonical, batched=True, features=FEATURES)
+
+
+def check_column_types(features, columns: ColumnNames) -> None:
+    """A ValueError naming a column whose type the loader cannot read (a Parquet file's or a Hub
+    dataset's; a stream that does not know its types yet is checked as it is read)."""
+    if not features:
+        return
+    text = ("string", "large_string")
+    allowed = {
+        columns.id: (lambda f: isinstance(f, datasets.Value) and (f.dtype in text or "int" in f.dtype), "text or whole numbers"),
+        columns.overview: (lambda f: isinstance(f, datasets.Value) and f.dtype in text, "text"),
+        columns.genres: (lambda f: (isinstance(f, datasets.Value) and f.dtype in text)
+                         or (isinstance(f, (datasets.Sequence, datasets.LargeList, list))
+                             and _is_text(f.feature if not isinstance(f, list) else f[0])), "text or lists of text"),
+        columns.poster: (lambda f: isinstance(f, datasets.Image) or (isinstance(f, datasets.Value) and f.dtype in (*text, "binary", "large_binary"))
+                         or (isinstance(f, dict) and {"bytes", "path"} & set(f)), "images, image bytes or paths"),
+    }
+    for name, (fits, expected) in allowed.items():
+        feature = features.get(name)
+        if feature is not None and not fits(feature):
+            raise ValueError(f"the data's column {name!r} holds {_type_name(feature)}; it must hold {expected}")
+
+
+def _is_text(feature) -> bool:
+    return isinstance(feature, datasets.Value) and feature.dtype in ("string", "large_string")
+
+
+def _type_name(feature) -> str:
+    if isinstance(feature, datasets.Value):
+        return feature.dtype
+    inner = getattr(feature, "feature", None)
+    return f"lists of {_type_name(inner)}" if inner is not None else type(feature).__name__
 
 
 def column_names(split) -> list[str]:
@@ -177,8 +270,15 @@ def clean(split: datasets.Dataset, report: LoadReport, seen_ids: set[str]) -> da
 def problem(row: dict, seen_ids: set[str], decode: bool = True) -> str | None:
     """Why a row cannot be used (one of SKIP_REASONS), or None. Without `decode` the poster is only
     checked for presence (a streamed pass: the featurizer decodes and counts the bad ones)."""
-    if row["id"] in seen_ids:
+    movie_id = row["id"]
+    if not movie_id or not movie_id.strip():
+        return "no id"
+    if movie_id in (".", "..") or set(movie_id) & {"/", "\\", "\0"}:
+        return "unsafe id"  # it would name a path outside the poster folder
+    if movie_id in seen_ids:
         return "duplicate id"
+    if row["genres"] is None:
+        return "unreadable genres"
     if not row["genres"]:
         return "no genre"
     if not row["overview"].strip():

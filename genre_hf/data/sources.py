@@ -70,14 +70,20 @@ class Source:
     def open(self, streaming: bool = False):
         """A save_to_disk folder, Parquet file or Hub dataset as it is (a DatasetDict, or an
         IterableDatasetDict when streaming)."""
-        if self.kind == "disk":
-            loaded = datasets.load_from_disk(self.location)
-        elif self.kind == "parquet":
-            loaded = datasets.load_dataset("parquet", data_files=self.location, streaming=streaming)
-        elif self.kind == "hub":
-            loaded = datasets.load_dataset(self.location, streaming=streaming)
-        else:
-            raise ValueError(f"a {self.kind} folder is read row by row, not opened as a dataset")
+        if self.kind == "parquet" and self.count() == 0:
+            raise ValueError(f"{self.path.name} has no rows")
+        try:
+            if self.kind == "disk":
+                loaded = datasets.load_from_disk(self.location)
+            elif self.kind == "parquet":
+                loaded = datasets.load_dataset("parquet", data_files=self.location, streaming=streaming)
+            elif self.kind == "hub":
+                loaded = datasets.load_dataset(self.location, streaming=streaming)
+            else:
+                raise ValueError(f"a {self.kind} folder is read row by row, not opened as a dataset")
+        except datasets.exceptions.DatasetGenerationError as error:  # the cause says what (a damaged file, types that do not fit)
+            cause = error.__cause__ or error.__context__ or error
+            raise ValueError(f"cannot read {self.location}: {type(cause).__name__}: {str(cause).splitlines()[0][:300]}") from None
         if isinstance(loaded, datasets.Dataset):
             loaded = datasets.DatasetDict({"all": loaded})
         return loaded
@@ -101,7 +107,10 @@ class Source:
         if self.kind == "parquet":
             import pyarrow.parquet
 
-            return pyarrow.parquet.read_metadata(self.location).num_rows
+            try:
+                return pyarrow.parquet.read_metadata(self.location).num_rows
+            except (OSError, pyarrow.ArrowException) as error:
+                raise ValueError(f"{self.path.name} is not a readable Parquet file ({str(error).splitlines()[0][:200]})") from None
         if self.kind == "disk":
             return sum(len(part) for name, part in (opened or self.open()).items() if split in (None, name))
         if opened is not None:  # a Hub dataset: the split sizes its card records, when it has them all

@@ -10,6 +10,7 @@ Writing assembles the folder in a temporary one beside it, so a failed save leav
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
 import shutil
@@ -17,6 +18,7 @@ import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
+from genre_hf import limits
 from genre_hf.config import FORMAT_VERSION, MODEL_NAMES, GenreConfig
 from genre_hf.evaluation.files import BENCHMARK_JSON, BENCHMARK_MD, PLOT_FILES, RESULTS_FILE, TRAINING_JSON
 
@@ -32,6 +34,10 @@ REPORT_FILES = (BENCHMARK_JSON, BENCHMARK_MD, TRAINING_JSON, RESULTS_FILE, *PLOT
 CARD_FILE = "README.md"
 REPO_FILES = (*MODEL_FILES, *REPORT_FILES, CARD_FILE)  # what a Hub repo of a model holds and a download fetches
 TRAINED_WITH = "genre_hf_config"  # attribute of each weights file: the config it was trained with
+SAVED_WITH = "genre_hf_files"  # attribute of each weights file: the sha256 of the vocabulary and thresholds saved with it
+PINNED_FILES = (VOCABULARY_FILE, THRESHOLDS_FILE)
+TEMPERATURES = (0.01, 100.0)  # calibration fits T in about [0.05, 20]; a folder's must be within this
+MAX_VOCABULARY_BYTES = 16 * 2**20  # 200,000 tokens (limits.INTS["max_tokens"]) of up to ~80 bytes
 SPECIAL_TOKENS = ["", "[UNK]"]  # TextVectorization's padding and out-of-vocabulary tokens
 
 
@@ -46,34 +52,42 @@ def check_complete(folder: Path) -> None:
 
 
 def read_json_object(path: Path) -> dict:
+    """A JSON object, strictly: no NaN or Infinity (Python's json takes them), no duplicate keys."""
+    def no_constant(name):
+        raise ValueError(f"{name} is not a JSON number")
+
+    def unique(pairs):
+        keys = [key for key, _ in pairs]
+        if len(set(keys)) != len(keys):
+            raise ValueError("a key is repeated")
+        return dict(pairs)
+
     try:
-        value = json.loads(path.read_text(encoding="utf-8"))
+        value = json.loads(path.read_text(encoding="utf-8"), parse_constant=no_constant, object_pairs_hook=unique)
     except UnicodeDecodeError:
         raise FolderError(f"{path.name} is not UTF-8 text") from None
     except json.JSONDecodeError as error:
-        raise FolderError(f"{path.name} is not valid JSON ({error})") from None
+        raise FolderError(f"{path.name} is not valid JSON (line {error.lineno}, column {error.colno}: {error.msg})") from None
+    except (ValueError, RecursionError) as error:
+        raise FolderError(f"{path.name} is not valid JSON ({error if isinstance(error, ValueError) else 'nested too deep'})") from None
     if not isinstance(value, dict):
-        raise FolderError(f"{path.name} must hold a JSON object, not a {type(value).__name__}")
+        raise FolderError(f"{path.name} must hold a JSON object, not {_shown(value)}")
     return value
 
 
 def read_config(folder: Path) -> GenreConfig:
+    """config.json, every value of the right type and within its range (`limits.py`), before anything is built."""
     path = folder / CONFIG_FILE
     values = read_json_object(path)
     try:
         config = GenreConfig.from_dict(values)
     except (TypeError, ValueError) as error:
-        raise FolderError(f"{CONFIG_FILE}: {error}") from None
+        raise FolderError(f"{CONFIG_FILE}: {_first_line(error)}") from None
     problems = [problem for field in dataclasses.fields(GenreConfig) if (problem := _type_problem(field.name, values))]
-    if not config.genres:
-        problems.append("genres is empty")
-    elif len(set(config.genres)) != len(config.genres):
-        problems.append("genres has duplicates")
-    for name in ("image_size", "sequence_length", "max_tokens"):
-        if isinstance(getattr(config, name), int) and getattr(config, name) < 1:
-            problems.append(f"{name} must be positive")
+    if not problems:
+        problems = limits.problems(config)
     if problems:
-        raise FolderError(f"{CONFIG_FILE}: " + "; ".join(problems))
+        raise FolderError(f"{CONFIG_FILE}: " + "; ".join(problems[:5]) + (f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""))
     return config
 
 
@@ -88,7 +102,7 @@ def _type_problem(name: str, values: dict) -> str | None:
         expected = f"a list of {_type_name(kind)}"
     else:
         ok, expected = _is(value, type(default)), _type_name(type(default))
-    return None if ok else f"{name} must be {expected}, not {json.dumps(value)}"
+    return None if ok else f"{name} must be {expected}, not {_shown(value)}"
 
 
 def _is(value, kind: type) -> bool:
@@ -103,19 +117,38 @@ def _type_name(kind: type) -> str:
     return {int: "a whole number", float: "a number", str: "a string", bool: "true or false"}.get(kind, kind.__name__)
 
 
+def _shown(value) -> str:
+    """A value from a file as an error may name it: its kind and size, a number itself; never the text inside."""
+    if isinstance(value, bool) or value is None:
+        return json.dumps(value)
+    if isinstance(value, (int, float)):
+        return f"{value:g}" if isinstance(value, float) else (f"{value:,}" if abs(value) < 10**15 else "a number of over 15 digits")
+    if isinstance(value, str):
+        return f"a string of {len(value):,} characters"
+    if isinstance(value, (list, dict)):
+        return f"a {'list' if isinstance(value, list) else 'JSON object'} of {len(value):,} items"
+    return type(value).__name__
+
+
+def _first_line(error: BaseException) -> str:
+    return str(error).splitlines()[0][:300] if str(error) else type(error).__name__
+
+
 def read_vocabulary(folder: Path, config: GenreConfig) -> list[str]:
     path = folder / VOCABULARY_FILE
+    if path.stat().st_size > MAX_VOCABULARY_BYTES:
+        raise FolderError(f"{VOCABULARY_FILE} is {path.stat().st_size:,} bytes, more than any vocabulary of max_tokens words takes")
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as error:
-        raise FolderError(f"{VOCABULARY_FILE} is not UTF-8 text (byte {error.start})") from None
+        raise FolderError(f"{VOCABULARY_FILE} is not UTF-8 text (byte {error.start:,})") from None
     tokens = text.split("\n")
     if tokens and tokens[-1] == "":
         tokens.pop()
     if tokens[:2] != SPECIAL_TOKENS or len(tokens) < 3:
-        raise FolderError(
-            f"{VOCABULARY_FILE} must start with an empty line (padding) and [UNK], then at least one word; "
-            f"it has {len(tokens)} lines starting {tokens[:2]!r}"
+        raise FolderError(  # how many lines and whether the first two are right: never what they say
+            f"{VOCABULARY_FILE} must start with an empty line (padding) and [UNK], then at least one word; it has {len(tokens):,} "
+            f"lines{'' if tokens[:2] == SPECIAL_TOKENS else ', and its first two are not those'}"
         )
     if len(tokens) > config.max_tokens:
         raise FolderError(f"{VOCABULARY_FILE} has {len(tokens):,} tokens, more than max_tokens {config.max_tokens:,} in {CONFIG_FILE}")
@@ -125,21 +158,23 @@ def read_vocabulary(folder: Path, config: GenreConfig) -> list[str]:
 
 
 def read_calibration(folder: Path, config: GenreConfig) -> dict:
-    """thresholds.json: per model, a temperature, optional logit offsets and a threshold per genre."""
+    """thresholds.json: per model, a temperature, optional logit offsets and a threshold per genre,
+    each a finite number in its range."""
     values = read_json_object(folder / THRESHOLDS_FILE)
     where = THRESHOLDS_FILE
     if values.get("format_version") != FORMAT_VERSION:
-        raise FolderError(f"{where}: format_version must be {FORMAT_VERSION}, not {values.get('format_version')!r}")
+        raise FolderError(f"{where}: format_version must be {FORMAT_VERSION}, not {_shown(values.get('format_version'))}")
     if values.get("genres") != config.genres:
-        raise FolderError(f"{where}: its genres {values.get('genres')} are not those of {CONFIG_FILE} {config.genres} (same order)")
+        raise FolderError(f"{where}: its genres (they must be the {len(config.genres)} of {CONFIG_FILE}, in its order) are not those of "
+                          f"{CONFIG_FILE}")
     models = values.get("models")
     if not isinstance(models, dict) or set(models) != set(MODEL_NAMES):
-        found = sorted(models) if isinstance(models, dict) else models
-        raise FolderError(f"{where}: models must have exactly {list(MODEL_NAMES)}, found {found}")
+        raise FolderError(f"{where}: models must have exactly {list(MODEL_NAMES)}")
+    low_t, high_t = TEMPERATURES
     for name, entry in models.items():
         temperature = entry.get("temperature") if isinstance(entry, dict) else None
-        if not _is(temperature, float) or not temperature > 0:
-            raise FolderError(f"{where}: {name} needs a positive temperature, not {temperature!r}")
+        if not _is(temperature, float) or not low_t <= temperature <= high_t:
+            raise FolderError(f"{where}: {name} needs a temperature from {low_t:g} to {high_t:g}, not {_shown(temperature)}")
         for key, low, high in (("thresholds", 0.0, 1.0), ("logit_offsets", -50.0, 50.0)):
             per_genre = entry.get(key)
             if per_genre is None and key == "logit_offsets":
@@ -148,7 +183,8 @@ def read_calibration(folder: Path, config: GenreConfig) -> dict:
                 raise FolderError(f"{where}: {name} {key} must have one value per genre of {CONFIG_FILE}")
             bad = [genre for genre, value in per_genre.items() if not _is(value, float) or not low <= value <= high]
             if bad:
-                raise FolderError(f"{where}: {name} {key} of {', '.join(bad)} must be numbers in [{low:g}, {high:g}]")
+                raise FolderError(f"{where}: {name} {key} of {len(bad)} genre{'s' * (len(bad) > 1)} (e.g. {bad[0]}) must be numbers "
+                                  f"from {low:g} to {high:g}")
     return models
 
 
@@ -158,33 +194,61 @@ def write_calibration(path: Path, config: GenreConfig, calibration: dict) -> Non
 
 
 def save_weights(model, path: Path, config: GenreConfig) -> None:
-    """Keras weights-only file, stamped with the config it was trained with."""
+    """Keras weights-only file, stamped with the config it was trained with and the sha256 of the
+    vocabulary and thresholds saved beside it (written first), so none of them can change alone."""
     import h5py
 
     model.save_weights(path)
+    files = {name: file_sha256(path.parent / name) for name in PINNED_FILES}
     with h5py.File(path, "a") as handle:
         handle.attrs[TRAINED_WITH] = json.dumps(config.to_dict())
+        handle.attrs[SAVED_WITH] = json.dumps(files)
 
 
-def load_weights(model, path: Path, config: GenreConfig) -> None:
-    """Weights into a rebuilt model; a file that is damaged, or was trained with another config, is refused."""
+def check_stamp(folder: Path, config: GenreConfig) -> None:
+    """Before anything is built: the weights file is one a model of this config could have, its stamp
+    is this config.json, and the vocabulary and thresholds are the files it was saved with (a folder
+    saved before these stamps existed has no file stamp: its other checks still apply)."""
     import h5py
 
+    path = folder / WEIGHTS_FILE
+    if path.stat().st_size > limits.weight_bytes(config) * 1.25 + 2**22:
+        raise FolderError(f"{WEIGHTS_FILE} is {path.stat().st_size / 2**20:,.1f} MB, more than the weights of the model in "
+                          f"{CONFIG_FILE} take ({limits.weight_bytes(config) / 2**20:,.1f} MB)")
     try:
         with h5py.File(path, "r") as handle:
-            stamp = handle.attrs.get(TRAINED_WITH)
-    except OSError as error:
-        raise FolderError(f"{path.name} is not a readable weights file ({error})") from None
+            stamp, files = (handle.attrs.get(name) for name in (TRAINED_WITH, SAVED_WITH))
+            stamp, files = (json.loads(value) if value is not None else None for value in (stamp, files))
+    except (OSError, ValueError, TypeError) as error:
+        raise FolderError(f"{WEIGHTS_FILE} is not a readable weights file ({type(error).__name__})") from None
     if stamp is not None:
-        differences = _differences(json.loads(stamp), config.to_dict())
+        if not isinstance(stamp, dict):
+            raise FolderError(f"{WEIGHTS_FILE} has a damaged stamp")
+        differences = _differences(stamp, config.to_dict())
         if differences:
-            raise FolderError(
-                f"{CONFIG_FILE} differs from the config {path.name} was trained with: {', '.join(differences)}"
-            )
+            raise FolderError(f"{CONFIG_FILE} differs from the config {WEIGHTS_FILE} was trained with: {', '.join(differences[:5])}")
+    if isinstance(files, dict):
+        for name in PINNED_FILES:
+            if files.get(name) != file_sha256(folder / name):
+                raise FolderError(f"{name} is not the file {WEIGHTS_FILE} was saved with (its sha256 differs): it was changed or "
+                                  "replaced after the model was saved")
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def load_weights(model, path: Path) -> None:
+    """Weights into a rebuilt model (whose config `check_stamp` has compared with the file's); a
+    damaged file, or one that does not fit, is refused."""
     try:
         model.load_weights(path)
     except Exception as error:  # h5py and Keras raise many types for a damaged or mismatched file
-        raise FolderError(f"{path.name} does not fit the architecture in {CONFIG_FILE} ({type(error).__name__}: {error})") from None
+        raise FolderError(f"{path.name} does not fit the architecture in {CONFIG_FILE} ({type(error).__name__})") from None
 
 
 def _umask() -> int:
@@ -195,7 +259,8 @@ def _umask() -> int:
 
 def _differences(trained: dict, given: dict) -> list[str]:
     """Settings that differ; a setting newer than the weights (absent from their stamp) keeps its default."""
-    return [f"{key} is {given.get(key)!r} (trained with {value!r})" for key, value in sorted(trained.items()) if given.get(key) != value]
+    return [f"{key} is {_shown(given.get(key))} (trained with {_shown(value)})" for key, value in sorted(trained.items())
+            if given.get(key) != value]
 
 
 @contextmanager

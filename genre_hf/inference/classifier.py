@@ -236,8 +236,9 @@ class GenreClassifier(
         config = model_folder.read_config(folder)
         vocabulary = model_folder.read_vocabulary(folder, config)
         calibration = model_folder.read_calibration(folder, config)
+        model_folder.check_stamp(folder, config)  # the weights' stamps: all before anything is built
         classifier = cls(config, vocabulary, calibration, **kwargs)
-        model_folder.load_weights(classifier.whole, folder / model_folder.WEIGHTS_FILE, config)
+        model_folder.load_weights(classifier.whole, folder / model_folder.WEIGHTS_FILE)
         return classifier
 
     # ---- the Hub (see hub/transfer.py) ------------------------------------------------------------

@@ -19,11 +19,11 @@ import numpy as np
 from keras import layers
 
 from genre_hf.config import MODEL_NAMES, GenreConfig
+from genre_hf.limits import rows_per_pass
 from genre_hf.modeling.encoders._base import TOKENS_INPUT, Encoder
 from genre_hf.modeling.layers import ModalityDropout, NeighbourGenres, TfIdf
 
 MODALITIES_INPUT = "modalities"  # fusion only: N x 2 of 1/0, whether the poster / overview is given
-FORWARD_CHUNK = 256  # movies per forward pass: bounds memory however large a batch is
 
 
 def build_models(config: GenreConfig, encoders: dict[str, Encoder], vocabulary_size: int) -> GenreNetwork:
@@ -216,10 +216,10 @@ class GenreNetwork:
             whole = self.whole
             self._forward = tf.function(lambda batch: whole(batch, training=False), input_signature=[self.signature()])
         arrays = model_arrays(self.whole, inputs, present)
-        size = len(next(iter(arrays.values())))
+        size, rows = len(next(iter(arrays.values()))), rows_per_pass(self.config)  # bounds a pass's memory however large the batch
         chunks = [
-            self._forward({key: value[start : start + FORWARD_CHUNK] for key, value in arrays.items()})
-            for start in range(0, size, FORWARD_CHUNK)
+            self._forward({key: value[start : start + rows] for key, value in arrays.items()})
+            for start in range(0, size, rows)
         ]
         if not chunks:
             return {name: np.zeros((0, self.config.num_genres), np.float32) for name in MODEL_NAMES}

@@ -91,6 +91,9 @@ def prepare(
     genres, lengths, vocabulary = scan_train(config, movies["train"])
     if not lengths:
         raise ValueError("the data has no usable train movies; see the report above")
+    if len(genres) < 2:
+        raise ValueError(f"the training movies have {len(genres)} genre ({', '.join(genres)}): a model that tells genres apart "
+                         "needs at least two")
     learned = {"genres": genres}
     if not config.sequence_length:
         learned["sequence_length"] = choose_sequence_length(lengths, config.sequence_percentile)

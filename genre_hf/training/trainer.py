@@ -15,6 +15,7 @@ import datasets
 import keras
 import numpy as np
 
+from genre_hf import limits
 from genre_hf.config import MODEL_NAMES, GenreConfig
 from genre_hf.features.cache import CachedFeatures
 from genre_hf.features.featurizer import MovieFeatures
@@ -95,6 +96,9 @@ def train_all(
     config, train, validation = prepared.config, prepared.train, prepared.validation
     if len(validation) == 0:
         raise ValueError("the data has no usable validation movies; see the report above")
+    found = limits.problems(config)  # what the data added (genres, sizes) within range, before a layer exists
+    if found:
+        raise ValueError("the model would be out of range: " + "; ".join(found))
     with distribution.scope():
         network = build_models(config, prepared.encoders, len(prepared.tokenizer.vocabulary))
     run = TrainingRun(prepared, network, distribution=distribution)
