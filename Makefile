@@ -7,6 +7,8 @@ BIN := $(VENV)/bin
 DATA ?= ../shared/data/imdb-multimodal
 OUT ?= artifacts/model
 OUT_PRETRAINED ?= artifacts/model-pretrained
+# `make evaluate` writes its reports here, not into the model folder (which a retraining replaces as a whole).
+EVAL_OUT ?= artifacts/evaluation
 # The data the model was trained on: `make evaluate` fits the baselines on its train split.
 TRAIN_DATA ?= ../shared/data/imdb-multimodal
 # `make benchmark`: seeds per model, the model family, where the results go.
@@ -61,7 +63,7 @@ benchmark: install
 
 evaluate: install
 	$(BIN)/genre-hf evaluate --model $(OUT) --data $(DATA) $(if $(filter-out all,$(EVAL_SPLIT)),--split $(EVAL_SPLIT)) \
-		--baselines-from $(TRAIN_DATA) --output $(OUT)/evaluation/report.json --plots $(OUT)/evaluation
+		--baselines-from $(TRAIN_DATA) --output $(EVAL_OUT)/report.json --plots $(EVAL_OUT)
 
 predict: install
 	$(BIN)/genre-hf predict --model $(OUT) --data $(DATA) --output $(or $(OUTPUT),$(OUT)/predictions.parquet)

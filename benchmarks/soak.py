@@ -87,7 +87,8 @@ def main() -> None:
     from gradio_client import Client
 
     port = free_port()
-    env = dict(os.environ, GENRE_HF_MODEL=str(Path(args.model).resolve()), GRADIO_ANALYTICS_ENABLED="False")
+    env = dict(os.environ, GENRE_HF_MODEL=str(Path(args.model).resolve()), GRADIO_ANALYTICS_ENABLED="False",
+               GENRE_HF_CLIENT_UPLOADS="100000", GENRE_HF_CLIENT_UPLOAD_MB="100000")  # one client sends every call here
     server = subprocess.Popen([sys.executable, "-m", "genre_hf", "app", "--port", str(port)], cwd=ROOT, env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:

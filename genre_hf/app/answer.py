@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from genre_hf.app.guard import cut_overview
 from genre_hf.config import MODEL_INPUTS, MODEL_NAMES
 from genre_hf.data.posters import poster_to_array
 
@@ -33,7 +34,7 @@ def api_answer(classifier, poster, overview: str | None) -> dict:
     need it, so one bad input never hides what the other models can say.
     """
     errors = []
-    overview = overview if isinstance(overview, str) and overview.strip() else None
+    overview, cut = cut_overview(overview if isinstance(overview, str) and overview.strip() else None)
     image = None
     if poster is not None:
         image, problem = read_poster(poster, classifier.featurizer.image_size)
@@ -51,4 +52,4 @@ def api_answer(classifier, poster, overview: str | None) -> dict:
         else:
             missing = [need for need in MODEL_INPUTS[name] if not given[need]] if name != "fusion" else ["poster", "overview"]
             result[name] = {"needs": missing, "message": "Needs " + " or ".join(needs[need] for need in missing)}
-    return {**result, "errors": errors, "notes": notes}
+    return {**result, "errors": errors, "notes": notes + cut}

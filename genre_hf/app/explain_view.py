@@ -17,6 +17,7 @@ import pandas as pd
 from PIL import Image
 
 from genre_hf.app.answer import read_poster
+from genre_hf.app.guard import cut_overview, release_memory
 from genre_hf.inference.explain import CAM_MODELS, WORD_MODELS, pick_genre, to_jsonable
 
 TOP = "Top genre"  # the dropdown's default: the fusion model's top genre for the movie
@@ -36,7 +37,7 @@ def explain_answer(classifier, poster, overview: str | None, genre: str | None =
     or an unknown genre, gives only `errors`.
     """
     errors = []
-    overview = overview if isinstance(overview, str) and overview.strip() else None
+    overview, cut = cut_overview(overview if isinstance(overview, str) and overview.strip() else None)
     genre = None if genre in (None, "", TOP) else genre
     if genre is not None:
         try:
@@ -50,7 +51,8 @@ def explain_answer(classifier, poster, overview: str | None, genre: str | None =
             poster = None
     if poster is None and overview is None:
         return {**EMPTY, "errors": errors or ["Give a poster, an overview or both."]}
-    return {**to_jsonable(classifier.explain(poster, overview, genre)), "errors": errors}
+    answer = to_jsonable(classifier.explain(poster, overview, genre))
+    return {**answer, "notes": [*answer["notes"], *cut], "errors": errors}
 
 
 def add_explain_section(classifiers: dict, family: gr.components.Component, poster: gr.components.Component,
@@ -94,7 +96,10 @@ def add_explain_section(classifiers: dict, family: gr.components.Component, post
     def explain(poster, overview, genre, family=labels[0]):
         if family not in classifiers:
             raise gr.Error(f"no model family {family!r}; this app has {labels}")
-        return explain_answer(classifiers[family], poster, overview, genre)
+        try:
+            return explain_answer(classifiers[family], poster, overview, genre)
+        finally:
+            release_memory()
 
     button.click(explain, [poster, overview, genre, family], answer, api_name="explain").success(explain_values, answer, outputs, api_visibility="private")
     genre.input(explain, [poster, overview, genre, family], answer, api_visibility="private").success(

@@ -15,6 +15,7 @@ from genre_hf.app.about import about
 from genre_hf.app.answer import api_answer
 from genre_hf.app.examples import EXAMPLES, example_movies
 from genre_hf.app.explain_view import add_explain_section
+from genre_hf.app.guard import MAX_OVERVIEW_CHARS, UPLOAD_AGE, UPLOAD_SWEEP, release_memory
 from genre_hf.app.labels import family_label, model_link
 from genre_hf.config import MODEL_NAMES
 from genre_hf.hub.folder import PLOTS
@@ -23,7 +24,7 @@ SPACE_TITLE = "Movie genres: poster vs overview"
 TOP_CLASSES = 5
 CONCURRENCY = 2  # two CPU cores on a free Space: more threads only slow each request down
 QUEUE_SIZE = 64
-DELETE_UPLOADS = (900, 900)  # every 15 minutes, delete uploads older than 15 minutes
+DELETE_UPLOADS = (UPLOAD_SWEEP, UPLOAD_AGE)  # every minute, delete uploads older than 15 minutes
 
 
 def agreement(result: dict, titles: dict[str, str]) -> str:
@@ -109,7 +110,7 @@ def build_demo(
                 with gr.Column():
                     overview = gr.Textbox(
                         label="Plot overview", lines=7, placeholder="A retired hitman seeks revenge...",
-                        elem_id="overview",
+                        elem_id="overview", max_length=MAX_OVERVIEW_CHARS,
                     )
                     truth = gr.Textbox(label="Example loaded (title · true genres)", interactive=False)
                     button = gr.Button("Predict genres", variant="primary")
@@ -146,7 +147,10 @@ def build_demo(
         def predict(poster, overview, family=labels[0]):
             if family not in classifiers:
                 raise gr.Error(f"no model family {family!r}; this app has {labels}")
-            return api_answer(classifiers[family], poster, overview)
+            try:
+                return api_answer(classifiers[family], poster, overview)
+            finally:
+                release_memory()
 
         def redraw(result, family):
             if result is None:  # the family switched before any movie was given: nothing to redraw

@@ -15,6 +15,7 @@ from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi, Sp
 
 from genre_hf.app.page import SPACE_TITLE
 from genre_hf.config import PROJECT_URL
+from genre_hf.hub import transfer
 from genre_hf.hub.lookup import SPACE_CONFIG
 
 SPACE_DESCRIPTION = "Genres from a movie poster, its plot, or both"
@@ -94,6 +95,7 @@ def publish_space(space_id: str, model_repo_ids: str | list[str], token: str | N
     One commit uploads the app, the package and the Space's README and requirements, and removes
     package files that no longer exist, so a re-publish never leaves stale code behind.
     """
+    transfer.use_timeouts()
     api = HfApi(token=token)
     model_repo_ids = [model_repo_ids] if isinstance(model_repo_ids, str) else list(model_repo_ids)
     for repo_id in model_repo_ids:

@@ -6,18 +6,21 @@ import socket
 
 import gradio as gr
 
+from genre_hf.app.guard import MAX_FILE_SIZE, UploadLimits
 from genre_hf.app.labels import family_label
 from genre_hf.app.page import build_demo
 from genre_hf.hub.lookup import model_sources
 from genre_hf.inference.classifier import GenreClassifier
 
-MAX_FILE_SIZE = "50mb"  # a 10,000 x 10,000 photo fits; anything bigger is not a poster
-
 
 def launch(demo: gr.Blocks, host: str = "127.0.0.1", port: int = 7860, **options):
-    """Serve `demo`: errors shown as messages, uploads capped, no share link."""
+    """Serve `demo`: errors shown as messages, uploads capped (each, and per client and overall: see
+    guard.py), no share link."""
+    from starlette.middleware import Middleware
+
     return demo.launch(
-        server_name=host, server_port=port, show_error=True, max_file_size=MAX_FILE_SIZE, share=False, **options
+        server_name=host, server_port=port, show_error=True, max_file_size=MAX_FILE_SIZE, share=False,
+        app_kwargs={"middleware": [Middleware(UploadLimits)]}, **options,
     )
 
 

@@ -26,6 +26,10 @@ def add_arguments(parser) -> None:
 
 
 def check(args) -> None:
+    from pathlib import Path
+
+    if Path(args.output).expanduser().resolve() == Path(args.data).expanduser().resolve():
+        raise ValueError(f"--output {args.output} is the data it reads: write the predictions to another file")
     check_data(args.data)
     check_local_model(model_source(args))
     if args.chunk_size < 1:

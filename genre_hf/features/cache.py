@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from genre_hf import staging
 from genre_hf.features.featurizer import CHUNK, featurize
 from genre_hf.features.npy import NpyArray, NpyWriter
 
@@ -121,17 +122,19 @@ def cached_features(movies, featurizer, key: dict, cache_dir: str | Path | None 
     else:
         started = time.perf_counter()
         counts = LoadReport(source="")
-        staging = folder.with_name(f".{folder.name}.{uuid.uuid4().hex[:12]}.partial")  # one per builder
-        staging.mkdir(parents=True)
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        staging.remove_abandoned(folder.parent, f".{folder.name}-*-*.partial")  # a builder killed midway
+        staging_folder = folder.with_name(staging.name(folder.name, uuid.uuid4().hex[:12]))  # one per builder
+        staging_folder.mkdir()
         try:
-            rows = _write_cache(staging, featurize(iter_movies(movies, CHUNK, counts), featurizer, counts), featurizer, key, counts)
+            rows = _write_cache(staging_folder, featurize(iter_movies(movies, CHUNK, counts), featurizer, counts), featurizer, key, counts)
             try:
-                os.rename(staging, folder)
+                os.rename(staging_folder, folder)
             except OSError:  # another process built the same cache meanwhile: keep theirs
                 if not (folder / META_FILE).is_file():
                     raise
         finally:
-            shutil.rmtree(staging, ignore_errors=True)
+            shutil.rmtree(staging_folder, ignore_errors=True)
         features = CachedFeatures.open(folder)
         counts = json.loads((folder / META_FILE).read_text())["counts"]
         log(f"  {key['split']}: {rows:,} movies featurized into {folder} in {time.perf_counter() - started:.1f} s")

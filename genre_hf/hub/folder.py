@@ -10,6 +10,7 @@ Writing assembles the folder in a temporary one beside it, so a failed save leav
 from __future__ import annotations
 
 import dataclasses
+import glob
 import hashlib
 import json
 import os
@@ -18,7 +19,7 @@ import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
-from genre_hf import limits
+from genre_hf import limits, staging
 from genre_hf.config import FORMAT_VERSION, MODEL_NAMES, GenreConfig
 from genre_hf.evaluation.files import BENCHMARK_JSON, BENCHMARK_MD, PLOT_FILES, RESULTS_FILE, TRAINING_JSON
 
@@ -263,28 +264,82 @@ def _differences(trained: dict, given: dict) -> list[str]:
             if given.get(key) != value]
 
 
+def is_model_folder(folder: Path) -> bool:
+    """Whether `folder` holds a genre_hf model (its config and weights), so replacing it destroys nothing else."""
+    try:
+        values = json.loads((folder / CONFIG_FILE).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return False
+    return isinstance(values, dict) and {"format_version", "genres"} <= set(values) and (folder / WEIGHTS_FILE).is_file()
+
+
+def check_destination(target: str | Path) -> None:
+    """Refuse, before any work, a destination that is a file, a folder of something else, or one
+    that cannot be written; only a new folder, an empty one or a genre_hf model folder is replaced."""
+    target = Path(target)
+    if target.exists() and not target.is_dir():
+        raise FolderError(f"{target} is a file, not a folder: choose another output folder")
+    if target.is_dir() and any(target.iterdir()) and not is_model_folder(target):
+        raise FolderError(f"{target} exists and is not a genre_hf model folder: it is left as it is (choose another output folder, "
+                          "or empty it first)")
+    existing = next(folder for folder in (target, *target.parents) if folder.exists())
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise FolderError(f"cannot write into {existing}: no permission")
+
+
 @contextmanager
 def writing(target: str | Path):
-    """Yield a temporary folder beside `target`; when the block succeeds, its files move into `target`.
+    """Yield a staging folder; when the block succeeds it becomes `target`, replacing a model folder
+    there as a whole; if the block fails, it is removed and `target` is untouched.
 
-    A new target is the temporary folder renamed; an existing one gets each file replaced (other
-    files in it are kept). If the block fails, the temporary folder is removed and `target` is
-    untouched.
+    The staging folder is made beside `target` (the same filesystem, so the switch is a rename);
+    when `target` is itself a mount point, inside it, and the files are then replaced one by one.
+    Only a new or empty folder, or a genre_hf model folder, is ever replaced (`check_destination`).
+    A run killed while saving leaves its staging folder behind: the next save removes it (and puts a
+    model folder that was being replaced back, if its replacement never arrived).
     """
     target = Path(target)
+    check_destination(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", suffix=".partial", dir=target.parent))
-    staging.chmod(0o777 & ~_umask())  # mkdtemp makes it 0700: the folder gets the mode the user's umask gives any folder
+    _clean_stale(target)
+    inside = target.is_dir() and os.path.ismount(target)
+    staged = Path(tempfile.mkdtemp(prefix=f".{target.name}-{os.getpid()}-", suffix=".partial", dir=target if inside else target.parent))
+    staged.chmod(0o777 & ~_umask())  # mkdtemp makes it 0700: the folder gets the mode the user's umask gives any folder
     try:
-        yield staging
-        if not target.exists():
-            staging.rename(target)
-            return
-        for path in sorted(staging.rglob("*"), key=lambda p: len(p.parts)):
-            destination = target / path.relative_to(staging)
-            if path.is_dir():
-                destination.mkdir(exist_ok=True)
-            else:
-                os.replace(path, destination)
+        yield staged
+        if inside:
+            _replace_files(staged, target)
+        elif not target.exists():
+            staged.rename(target)
+        else:
+            aside = staged.with_suffix(".replaced")
+            target.rename(aside)
+            staged.rename(target)
+            shutil.rmtree(aside, ignore_errors=True)
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        shutil.rmtree(staged, ignore_errors=True)
+
+
+def _replace_files(staging: Path, target: Path) -> None:
+    """Inside a mount point: the old model's files go, the new ones move in (each a rename)."""
+    for name in (*MODEL_FILES, *REPORT_FILES, CARD_FILE):
+        if (target / name).is_file() and not (staging / name).exists():
+            (target / name).unlink()
+    for path in staging.iterdir():
+        os.replace(path, target / path.name)
+
+
+def _clean_stale(target: Path) -> None:
+    """Staging folders of saves into `target` whose process is gone: removed, or (a replaced model
+    folder whose replacement never arrived) put back."""
+    stem = glob.escape(target.name)
+    staging.remove_abandoned(target.parent, f".{stem}-*-*.partial")
+    if target.is_dir():
+        staging.remove_abandoned(target, ".*-*-*.partial")
+    for path in target.parent.glob(f".{stem}-*-*.replaced"):
+        if staging.owner_alive(path):
+            continue
+        if target.exists():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.rename(target)
