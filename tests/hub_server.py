@@ -32,6 +32,7 @@ What behaves as on the Hub:
   ``create_pr=1``" answer), and so is creating a repo in someone else's
   namespace (``create_repo(exist_ok=True)`` relies on that 403). Public repos
   are readable without a token.
+* Deleting a repo (``delete_repo``): its owner only; a missing or hidden one is a 404.
 * LFS. A new repo starts with the Hub's default ``.gitattributes``. The
   preupload answer says ``lfs`` for a file a ``filter=lfs`` pattern of the
   repo's ``.gitattributes`` matches, for 10 MiB or more (``lfs_threshold``),
@@ -593,6 +594,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self.whoami, ()
         if p == ["api", "repos", "create"] and method == "POST":
             return self.create_repo, ()
+        if p == ["api", "repos", "delete"] and method == "DELETE":
+            return self.delete_repo, ()
         if p == ["api", "validate-yaml"] and method == "POST":
             return self.validate_yaml, ()
         if p == ["api", "complete_multipart"] and method == "POST":
@@ -694,6 +697,20 @@ class _Handler(BaseHTTPRequestHandler):
         private = body.get("visibility", "private" if body.get("private") else "public") != "public"
         repo.create(private=private, sdk=body.get("sdk") if repo_type == "space" else None)
         self._send_json({"url": url, "name": repo.id, "id": repo.id})
+
+    def delete_repo(self) -> None:
+        """DELETE /api/repos/delete {name, organization, type}: as on the Hub, only the owner may, and
+        a repo that does not exist (or is someone else's private one) is a 404."""
+        account = self._require_account()
+        body = self._json_body()
+        repo_type = body.get("type") or "model"
+        namespace = body.get("organization") or account
+        repo = Repo(self.server.hub.root, repo_type, f"{namespace}/{body.get('name')}")
+        self._writable(repo)  # 404 for a missing or hidden repo, 403 for someone else's
+        shutil.rmtree(repo.dir, ignore_errors=True)
+        shutil.rmtree(repo.lfs_dir, ignore_errors=True)
+        repo.meta_path.unlink()
+        self._send_json({})
 
     def repo_info(self, repo: Repo, revision: str) -> None:
         meta = self._readable(repo)

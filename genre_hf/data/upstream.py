@@ -38,7 +38,8 @@ def records(folder: Path):
             "id": movie_id,
             "overview": record["Overview"],
             "genres": record["Genre"],
-            "poster": {"path": str(folder / IMAGES_DIR / f"{movie_id}.jpg") if safe_id(movie_id) else None, "bytes": None},
+            # An unsafe id ("../x") names no file: the folder itself stands in, and is never read as a poster.
+            "poster": {"path": str(folder / IMAGES_DIR / (f"{movie_id}.jpg" if safe_id(movie_id) else "")), "bytes": None},
         }
 
 

@@ -30,7 +30,12 @@ _timeouts_set = False
 
 
 def use_timeouts() -> None:
-    """Give huggingface_hub's shared HTTP client a connect and a read timeout (it has none for uploads)."""
+    """Give every request of huggingface_hub's shared HTTP client a connect and a read timeout.
+
+    The client has none, and many calls pass `timeout=None` per request, which overrides a client
+    default; so the timeouts are set where the request reaches the network (the transport), for
+    any request that has none of its own.
+    """
     global _timeouts_set
     if _timeouts_set:
         return
@@ -40,11 +45,18 @@ def use_timeouts() -> None:
 
     connect, read = (_seconds(name, default) for name, default in (("GENRE_HF_HUB_CONNECT_TIMEOUT", CONNECT_TIMEOUT),
                                                                     ("GENRE_HF_HUB_TIMEOUT", READ_TIMEOUT)))
+    defaults = {"connect": connect, "read": read, "write": read, "pool": read}
+
+    class Timeouts(httpx2.HTTPTransport):
+        def handle_request(self, request):
+            given = request.extensions.get("timeout") or {}
+            request.extensions["timeout"] = {key: given.get(key) if given.get(key) is not None else value for key, value in defaults.items()}
+            return super().handle_request(request)
 
     def client():
-        session = _http.default_client_factory()
-        session.timeout = httpx2.Timeout(read, connect=connect)
-        return session
+        with _http.default_client_factory() as default:  # huggingface_hub's own client, for its request hooks
+            hooks = default.event_hooks
+        return httpx2.Client(event_hooks=hooks, follow_redirects=True, timeout=httpx2.Timeout(read, connect=connect), transport=Timeouts())
 
     set_client_factory(client)
     _timeouts_set = True
