@@ -125,6 +125,9 @@ class GenreConfig:
 
     # Thresholds: a genre's own threshold is shrunk toward the global one by this pseudo-count.
     threshold_prior_strength: float = 20.0
+    # Genres a movie gets: on validation, the mean number predicted is held to this times the true
+    # mean (1.4 there keeps test under 1.5; README, "The Space"), with the most a movie gets learned too.
+    max_genres_ratio: float = 1.4
 
     def __post_init__(self):
         if self.loss not in LOSSES:

@@ -34,6 +34,7 @@ FLOATS = {
     "fusion_dropout": (0.0, 0.95), "modality_dropout": (0.0, 0.5), "bag_of_words_l2": (0.0, 1.0), "wide_l2": (0.0, 1.0),
     "neighbour_temperature": (1e-3, 10.0), "wide_scale": (1e-3, 1000.0), "focal_gamma": (0.0, 10.0), "class_weight_power": (0.0, 2.0),
     "learning_rate": (1e-7, 1.0), "fusion_learning_rate": (1e-7, 1.0), "threshold_prior_strength": (0.0, 1e6),
+    "max_genres_ratio": (1.0, 10.0),
 }
 LISTS = {  # field -> (fewest items, most items, each item's (lowest, highest))
     "cnn_filters": (1, 8, (1, 1024)), "text_layers": (1, 25, (0, 48)),

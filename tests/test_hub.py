@@ -42,8 +42,9 @@ def test_predict_shapes_and_thresholds(classifier, sample_movie):
         assert set(result["probabilities"]) == set(classifier.genres)
         values = list(result["probabilities"].values())
         assert values == sorted(values, reverse=True) and all(0 <= v <= 1 for v in values)
-        thresholds = classifier.calibration[name]["thresholds"]
-        assert result["genres"] == [g for g, p in result["probabilities"].items() if p >= thresholds[g]]
+        thresholds, cap = classifier.calibration[name]["thresholds"], classifier.calibration[name]["max_genres"]
+        over = [g for g, p in result["probabilities"].items() if p >= thresholds[g]]  # most likely first
+        assert result["genres"] == over[:cap] and (cap is None or len(result["genres"]) <= cap)
         assert result["notes"] == []
     poster_only = classifier.predict(poster=poster)
     assert set(poster_only) == {"poster", "fusion"} and "poster alone" in poster_only["fusion"]["notes"][0]

@@ -23,8 +23,8 @@ class Baselines:
     the same rules as the models, so the comparison is like for like.
     """
 
-    def __init__(self, genres: list[str], prior_strength: float, embed=None):
-        self.genres, self.prior_strength, self.embed = genres, prior_strength, embed
+    def __init__(self, genres: list[str], prior_strength: float, embed=None, max_genres_ratio: float | None = None):
+        self.genres, self.prior_strength, self.embed, self.max_genres_ratio = genres, prior_strength, embed, max_genres_ratio
 
     def fit(self, train, validation) -> "Baselines":
         from sklearn.feature_extraction.text import TfidfVectorizer
@@ -38,7 +38,7 @@ class Baselines:
             self.logreg["embedding_logreg"] = self._logreg(self._sentences(train["overview"]), labels, C=1.0)
         validation_labels = multi_hot(validation["genres"], self.genres)
         self.calibration = {
-            name: fit_model_calibration(raw, validation_labels, self.genres, self.prior_strength)
+            name: fit_model_calibration(raw, validation_labels, self.genres, self.prior_strength, max_genres_ratio=self.max_genres_ratio)
             for name, raw in self.probabilities(validation["overview"]).items()
         }
         return self

@@ -53,7 +53,8 @@ def train_and_score(config: GenreConfig, movies, *, log=print, options: TrainOpt
     if baselines is None:
         log("Fitting the baselines")
         embed = getattr(run.prepared.encoders["overview"], "sentence_embeddings", None)
-        baselines = Baselines(run.config.genres, run.config.threshold_prior_strength, embed).fit(run.train.texts(), run.validation.texts())
+        baselines = Baselines(run.config.genres, run.config.threshold_prior_strength, embed, run.config.max_genres_ratio).fit(
+            run.train.texts(), run.validation.texts())
     titles = model_titles(run.prepared.encoders)
     reports, scored = {}, {}
     for split, features in run.prepared.splits.items():

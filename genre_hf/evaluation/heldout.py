@@ -67,7 +67,8 @@ def evaluate_classifier(classifier, data, *, model: str = "", split: str | None 
     if baselines_from:
         train_movies, _ = load_movies(baselines_from, split=SplitSpec.from_config(config))
         embed = getattr(classifier.encoders["overview"], "sentence_embeddings", None)
-        baselines = Baselines(config.genres, config.threshold_prior_strength, embed).fit(train_movies["train"], train_movies["validation"])
+        baselines = Baselines(config.genres, config.threshold_prior_strength, embed, config.max_genres_ratio).fit(train_movies["train"],
+                                                                                                      train_movies["validation"])
     report, raw, calibrated = score_split(classifier.network, classifier.calibration, classifier.titles, features, baselines, split or "all")
     report.update(model=model, data=str(source), load_report=load_report.to_dict(), provenance=origin)
     metrics, per_genre = results.summarize([report])

@@ -29,7 +29,8 @@ def score(raw: np.ndarray, labels: np.ndarray, calibration: dict, genres: list[s
     thresholds = [calibration["thresholds"][genre] for genre in genres]
     calibrated = calibrate(raw, calibration, genres)
     at_half = metric.compute(predictions=raw, references=labels, thresholds=0.5)
-    tuned = metric.compute(predictions=calibrated, references=labels, thresholds=thresholds, genres=genres, per_genre=True)
+    tuned = metric.compute(predictions=calibrated, references=labels, thresholds=thresholds, genres=genres, per_genre=True,
+                           max_genres=calibration.get("max_genres"))
     return {
         **at_half,
         "bce_calibrated": tuned["bce"],

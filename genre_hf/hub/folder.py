@@ -176,6 +176,9 @@ def read_calibration(folder: Path, config: GenreConfig) -> dict:
         temperature = entry.get("temperature") if isinstance(entry, dict) else None
         if not _is(temperature, float) or not low_t <= temperature <= high_t:
             raise FolderError(f"{where}: {name} needs a temperature from {low_t:g} to {high_t:g}, not {_shown(temperature)}")
+        cap = entry.get("max_genres")
+        if cap is not None and not (_is(cap, int) and 1 <= cap <= len(config.genres)):
+            raise FolderError(f"{where}: {name} max_genres must be null or a whole number from 1 to {len(config.genres)}, not {_shown(cap)}")
         for key, low, high in (("thresholds", 0.0, 1.0), ("logit_offsets", -50.0, 50.0)):
             per_genre = entry.get(key)
             if per_genre is None and key == "logit_offsets":

@@ -25,7 +25,7 @@ from genre_hf.hub import transfer
 from genre_hf.hub.card import TAGS, render_card
 from genre_hf.inference.inputs import check_inputs
 from genre_hf.modeling.tokenizer import Tokenizer
-from genre_hf.training.calibration import calibrate
+from genre_hf.training.calibration import calibrate, decide
 
 
 def default_calibration(config: GenreConfig) -> dict:
@@ -142,6 +142,10 @@ class GenreClassifier(
         per_genre = self.calibration[name]["thresholds"]
         return np.array([per_genre[genre] for genre in self.config.genres], dtype=np.float32)
 
+    def max_genres(self, name: str) -> int | None:
+        """The most genres model `name` lists for a movie (None: every genre over its threshold)."""
+        return self.calibration[name].get("max_genres")
+
     def probabilities(self, posters: np.ndarray | None, overviews: list[str] | None) -> dict[str, np.ndarray]:
         """Calibrated probabilities of every model the given inputs allow, for a batch with the same
         inputs present in every movie. The fusion model runs on either input alone too (the other blanked)."""
@@ -186,7 +190,7 @@ class GenreClassifier(
                 notes = list(text_notes[row]) if "overview" in MODEL_INPUTS[name] and overviews is not None else []
                 if name == "fusion" and missing:
                     notes.append(f"The fusion model read the {'overview' if posters is None else 'poster'} alone ({missing}).")
-                result[name] = self._describe(values[row], self.thresholds(name), notes)
+                result[name] = self._describe(values[row], name, notes)
             results.append(result)
         return results if batched else results[0]
 
@@ -205,12 +209,12 @@ class GenreClassifier(
             where = f"poster {index}: " if index is not None else ""
             raise ValueError(f"{where}{error}") from None
 
-    def _describe(self, probabilities: np.ndarray, thresholds: np.ndarray, notes: list[str]) -> dict:
+    def _describe(self, probabilities: np.ndarray, name: str, notes: list[str]) -> dict:
         order = np.argsort(-probabilities, kind="stable")
-        genres = self.config.genres
+        genres, chosen = self.config.genres, decide(probabilities, self.thresholds(name), self.max_genres(name))
         return {
             "probabilities": {genres[i]: float(probabilities[i]) for i in order},
-            "genres": [genres[i] for i in order if probabilities[i] >= thresholds[i]],
+            "genres": [genres[i] for i in order if chosen[i]],
             "notes": notes,
         }
 

@@ -5,7 +5,11 @@ Applying a calibration needs numpy only (prediction imports this); fitting one a
 Both are fitted on the validation split and shipped with the model (`thresholds.json`):
 - one temperature T (temperature scaling): calibrated = sigmoid((logit(p) + offsets) / T), the
   offsets undoing the class weighting of the weighted loss exactly;
-- one threshold per genre, tuned for F1 and shrunk toward a global threshold.
+- one threshold per genre, tuned for F1 and shrunk toward a global threshold;
+- how many genres a movie may get at most (`max_genres`, its most likely over their thresholds), and
+  a common raise of the thresholds, chosen together for micro F1 with the movies' mean number of
+  predicted genres at most `max_genres_ratio` times their true mean: a model never lists eight
+  genres for a movie that has two (`fit_cardinality`).
 """
 
 import numpy as np
@@ -125,24 +129,70 @@ def tune_thresholds(probabilities, references, *, grid=DEFAULT_GRID, prior_stren
     return thresholds, t_global
 
 
-def fit_model_calibration(probabilities, references, genres, prior_strength: float, offsets=None) -> dict:
-    """One model's entry of thresholds.json: a temperature, then a threshold per genre.
+MAX_GENRES_CHOICES = (1, 2, 3, 4, 5, 6, None)  # None: no cap
+THRESHOLD_RAISES = np.round(np.arange(0.0, 3.001, 0.05), 2)  # logit units added to every threshold
+
+
+def decide(probabilities, thresholds, max_genres: int | None = None) -> np.ndarray:
+    """Which genres are predicted (N x G bool): over their threshold, and among the movie's
+    `max_genres` most likely. `predict`, the scores and the app all decide with this."""
+    p = np.asarray(probabilities)
+    chosen = p >= np.asarray(thresholds)
+    if max_genres is not None and max_genres < p.shape[-1]:
+        rank = np.argsort(np.argsort(-p, axis=-1, kind="stable"), axis=-1, kind="stable")
+        chosen &= rank < max_genres
+    return chosen
+
+
+def fit_cardinality(calibrated, references, thresholds, ratio: float) -> tuple[np.ndarray, int | None]:
+    """(thresholds raised by a common logit step, max_genres) that maximise micro F1 on these
+    movies, with their mean number of predicted genres at most `ratio` times their true mean (the
+    smallest change when ties)."""
+    p, y = _check_pair(calibrated, references)
+    y = y.astype(bool)
+    limit = ratio * y.sum(axis=1).mean()
+    base = logit(np.clip(np.asarray(thresholds, dtype=np.float64), _EPS, 1 - _EPS))
+    best = None
+    for raise_by in THRESHOLD_RAISES:
+        raised = expit(base + raise_by)
+        for cap in MAX_GENRES_CHOICES:
+            chosen = decide(p, raised, cap)
+            if chosen.sum(axis=1).mean() > limit:
+                continue
+            tp, fp, fn = (chosen & y).sum(), (chosen & ~y).sum(), (~chosen & y).sum()
+            f1 = 2 * tp / max(2 * tp + fp + fn, 1)
+            if best is None or f1 > best[0] + 1e-12:
+                best = (f1, raised, cap)
+    if best is None:  # even one genre a movie is too many (no movie has one): the most likely genre only
+        return expit(base + THRESHOLD_RAISES[-1]), 1
+    return best[1], best[2]
+
+
+def fit_model_calibration(probabilities, references, genres, prior_strength: float, offsets=None,
+                          max_genres_ratio: float | None = None) -> dict:
+    """One model's entry of thresholds.json: a temperature, a threshold per genre, the most genres a movie gets.
 
     Thresholds are tuned (and rare genres shrunk toward the global one) on the temperature-scaled
     outputs *before* the logit offsets, where a class-weighted model puts every genre on a
     comparable scale, then moved onto the calibrated scale that `predict` reports: the same
-    decisions, honest probabilities.
+    decisions, honest probabilities. With `max_genres_ratio`, they and `max_genres` are then fitted
+    for a sensible number of genres a movie (`fit_cardinality`).
     """
     offsets = np.zeros(len(genres)) if offsets is None else np.asarray(offsets, dtype=np.float64)
     temperature = fit_temperature(probabilities, references, offsets)
     balanced = apply_temperature(probabilities, temperature)
     balanced_thresholds, global_threshold = tune_thresholds(balanced, references, prior_strength=prior_strength)
     thresholds = expit(logit(np.clip(balanced_thresholds, _EPS, 1 - _EPS)) + offsets / temperature)
+    max_genres = None
+    if max_genres_ratio is not None:
+        calibrated = apply_temperature(probabilities, temperature, offsets)
+        thresholds, max_genres = fit_cardinality(calibrated, references, thresholds, max_genres_ratio)
     return {
         "temperature": round(temperature, 5),
-        "global_threshold": round(float(global_threshold), 4),  # before the offsets
+        "global_threshold": round(float(global_threshold), 4),  # before the offsets and the raise
         "logit_offsets": {genre: round(float(o), 5) for genre, o in zip(genres, offsets)},
         "thresholds": {genre: round(float(t), 5) for genre, t in zip(genres, thresholds)},
+        "max_genres": max_genres,
     }
 
 
@@ -171,7 +221,7 @@ def fit_calibration(config, train_labels, validation_labels, raw_validation: dic
     offsets = logit_offsets(config, train_labels)
     labels = np.asarray(validation_labels)
     return {
-        name: fit_model_calibration(raw, labels, config.genres, config.threshold_prior_strength, offsets)
+        name: fit_model_calibration(raw, labels, config.genres, config.threshold_prior_strength, offsets, config.max_genres_ratio)
         for name, raw in raw_validation.items()
     }
 

@@ -1,8 +1,9 @@
 """Multi-label movie-genre metric: ranking, thresholded F1 scores, BCE and calibration in one call.
 
-This file is a self-contained `evaluate` module (evaluate copies it into its modules cache), so it
-imports only numpy, scikit-learn, datasets and evaluate, one import per line: evaluate's import
-scanner misreads `import a, b`.
+This file is an `evaluate` module (evaluate copies it into its modules cache), so it imports only
+installed packages, one import per line (evaluate's import scanner misreads `import a, b`): numpy,
+scikit-learn, datasets, evaluate, and genre_hf for the one rule that decides which genres are
+predicted (`calibration.decide`, the rule `predict` uses).
 """
 
 from typing import NamedTuple
@@ -12,6 +13,8 @@ import evaluate
 import numpy as np
 from sklearn.metrics import average_precision_score
 from sklearn.metrics import precision_recall_fscore_support
+
+from genre_hf.training.calibration import decide
 
 _EPS = 1e-7
 
@@ -29,6 +32,7 @@ Args:
     predictions: N x G probabilities in [0, 1].
     references: N x G 0/1 genre labels.
     thresholds: a scalar or a length-G sequence; a genre is predicted when probability >= threshold.
+    max_genres: at most this many genres a movie, its most likely ones over their thresholds (None: no cap).
     genres: the G genre names (required for `per_genre=True`).
     n_bins: number of equal-width bins on [0, 1] for the ECE.
     per_genre: also return `per_genre`, a list of
@@ -102,7 +106,7 @@ class MultilabelGenres(evaluate.Metric):
             ),
         )
 
-    def _compute(self, predictions, references, thresholds=0.5, genres=None, n_bins=15, per_genre=False):
+    def _compute(self, predictions, references, thresholds=0.5, genres=None, n_bins=15, per_genre=False, max_genres=None):
         p = np.asarray(predictions, dtype=np.float64)
         y = np.asarray(references, dtype=np.int64)
         if p.ndim != 2 or p.shape != y.shape:
@@ -113,7 +117,7 @@ class MultilabelGenres(evaluate.Metric):
             raise ValueError(f"{len(genres)} genre names for {n_genres} columns")
         if per_genre and genres is None:
             raise ValueError("per_genre=True needs the genre names in `genres`")
-        y_pred = (p >= t).astype(np.int64)
+        y_pred = decide(p, t, max_genres).astype(np.int64)  # the rule predict uses
 
         pc = np.clip(p, _EPS, 1 - _EPS)
         bce = -np.mean(y * np.log(pc) + (1 - y) * np.log(1 - pc))
