@@ -65,7 +65,8 @@ def test_a_tampered_config_is_refused_before_anything_is_built_in_bounded_memory
     """Before: `"embedding_dim": 400000` built the model first (over 7 GB in 16 s) and compared after."""
     result = load_in_a_process(tampered(tiny_model_dir, tmp_path / "big", {"embedding_dim": 400_000}))
     assert result["outcome"].startswith("refused: config.json: embedding_dim must be a whole number from 1 to 1,024")
-    assert result["peak_mb"] < 1_000 and result["seconds"] < 30, result
+    # Importing TensorFlow alone peaks at 0.9-1.3 GB depending on the machine; the tampered build took over 7 GB.
+    assert result["peak_mb"] < 2_000 and result["seconds"] < 30, result
 
 
 @pytest.mark.parametrize("change, message", [

@@ -26,7 +26,13 @@ def image_hub(image_presets, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def trained(image_hub, subset_dir, tmp_path_factory):
+def preset_commit(image_hub):
+    """The preset's commit when the model is trained (a later test uploads other weights)."""
+    return HfApi(endpoint=image_hub.url).model_info(PRESET_REPO).sha
+
+
+@pytest.fixture(scope="module")
+def trained(image_hub, preset_commit, subset_dir, tmp_path_factory):
     """(model folder, the classifier as trained): the scratch family with the image preset for posters, 1 epoch."""
     from genre_hf.cli.train import train_and_save
 
@@ -65,10 +71,10 @@ def test_the_feature_cache_is_keyed_by_the_image_preset_and_its_pins():
     assert "image_encoder" not in feature_key(featurizer(GenreConfig()), "source", "train")
 
 
-def test_the_folder_pins_the_preset_and_its_image_size_and_keeps_none_of_its_weights(trained, image_hub, image_presets):
+def test_the_folder_pins_the_preset_and_its_image_size_and_keeps_none_of_its_weights(trained, preset_commit, image_presets):
     folder, classifier = trained
     config = json.loads((folder / "config.json").read_text())
-    commit = HfApi(endpoint=image_hub.url).model_info(PRESET_REPO).sha
+    commit = preset_commit
     weights = hashlib.sha256((image_presets["resnet"] / "model.weights.h5").read_bytes()).hexdigest()
     assert config["poster_encoder"] == "keras_hub" and config["image_preset"] == f"hf://{PRESET_REPO}"
     assert config["image_preset_revision"] == commit and config["image_preset_sha256"] == weights
@@ -131,7 +137,7 @@ def test_explaining_gives_no_poster_heat_map_and_says_why(trained, sample_movie)
 
 
 def test_an_image_preset_with_other_weights_is_refused(trained, image_hub, image_presets, sample_movie, tmp_path):
-    """Last in this module: it changes the preset on the test Hub."""
+    """It changes the preset on the test Hub, and puts the original weights back after (tests run in any order)."""
     from genre_hf import GenreClassifier
     from genre_hf.modeling import presets as pretrained
 
@@ -140,14 +146,18 @@ def test_an_image_preset_with_other_weights_is_refused(trained, image_hub, image
         pretrained.resolve(f"hf://{PRESET_REPO}", "f" * 40, role="image encoder")
     # New weights upstream (the test Hub keeps one version, so the pinned commit now serves them),
     # read by a process with an empty Hub cache.
-    changed = bytearray((image_presets["resnet"] / "model.weights.h5").read_bytes())
+    original = (image_presets["resnet"] / "model.weights.h5").read_bytes()
+    changed = bytearray(original)
     changed[-1000] ^= 0xFF
-    HfApi(endpoint=image_hub.url, token=OWNER_TOKEN).upload_file(
-        path_or_fileobj=bytes(changed), path_in_repo="model.weights.h5", repo_id=PRESET_REPO)
+    owner = HfApi(endpoint=image_hub.url, token=OWNER_TOKEN)
+    owner.upload_file(path_or_fileobj=bytes(changed), path_in_repo="model.weights.h5", repo_id=PRESET_REPO)
     trained_with = json.loads((folder / "config.json").read_text())["image_preset_sha256"]
-    with pytest.MonkeyPatch.context() as patch:
-        hub_env(patch, image_hub, tmp_path / "fresh_home")
-        loaded = GenreClassifier.from_pretrained(folder)
-        refused = f"the image encoder hf://{PRESET_REPO} has weights with sha256 .* trained with {trained_with[:12]}"
-        with pytest.raises(ValueError, match=refused):
-            loaded.predict(poster=sample_movie[0], overview="A heist.")
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            hub_env(patch, image_hub, tmp_path / "fresh_home")
+            loaded = GenreClassifier.from_pretrained(folder)
+            refused = f"the image encoder hf://{PRESET_REPO} has weights with sha256 .* trained with {trained_with[:12]}"
+            with pytest.raises(ValueError, match=refused):
+                loaded.predict(poster=sample_movie[0], overview="A heist.")
+    finally:
+        owner.upload_file(path_or_fileobj=original, path_in_repo="model.weights.h5", repo_id=PRESET_REPO)

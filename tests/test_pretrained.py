@@ -39,7 +39,13 @@ def encoder_hub(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def pretrained_dir(encoder_hub, subset_dir, tmp_path_factory):
+def encoder_commit(encoder_hub):
+    """The encoder's commit when the model is trained (a later test uploads other weights)."""
+    return HfApi(endpoint=encoder_hub.url).model_info(ENCODER_REPO).sha
+
+
+@pytest.fixture(scope="module")
+def pretrained_dir(encoder_hub, encoder_commit, subset_dir, tmp_path_factory):
     from genre_hf.cli.train import train_and_save
     from genre_hf.config import FAMILIES
 
@@ -56,9 +62,9 @@ def classifier(pretrained_dir):
     return GenreClassifier.from_pretrained(pretrained_dir)
 
 
-def test_the_folder_names_its_encoder_and_keeps_none_of_its_weights(pretrained_dir, encoder_hub):
+def test_the_folder_names_its_encoder_and_keeps_none_of_its_weights(pretrained_dir, encoder_commit):
     config = json.loads((pretrained_dir / "config.json").read_text())
-    commit = HfApi(endpoint=encoder_hub.url).model_info(ENCODER_REPO).sha
+    commit = encoder_commit
     assert config["overview_encoder"] == "keras_hub" and config["text_preset"] == f"hf://{ENCODER_REPO}"
     assert config["text_preset_revision"] == commit and config["text_embedding_dim"] == 2 * 384
     assert config["text_preset_sha256"] == "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
@@ -123,13 +129,18 @@ def test_an_encoder_revision_it_was_not_trained_with_is_refused(classifier, pret
         pretrained.resolve(f"hf://{ENCODER_REPO}", "f" * 40)
     # New weights upstream. (The real Hub would still serve the pinned commit's old files; the test
     # Hub keeps one version, so the pinned commit now gives the new weights, which must be refused.)
-    changed = bytearray((MINILM / "model.safetensors").read_bytes())
+    # The module's other tests share this Hub, in any order: the original weights go back afterwards.
+    original = (MINILM / "model.safetensors").read_bytes()
+    changed = bytearray(original)
     changed[-1000] ^= 0xFF
-    HfApi(endpoint=encoder_hub.url, token=OWNER_TOKEN).upload_file(
-        path_or_fileobj=bytes(changed), path_in_repo="model.safetensors", repo_id=ENCODER_REPO)
-    env = subprocess_env(encoder_hub, tmp_path / "fresh_home")
-    done = subprocess.run([sys.executable, "-c", LOAD_SCRIPT, str(pretrained_dir), str(sample_movie[0]), "A heist."],
-                          env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    owner = HfApi(endpoint=encoder_hub.url, token=OWNER_TOKEN)
+    owner.upload_file(path_or_fileobj=bytes(changed), path_in_repo="model.safetensors", repo_id=ENCODER_REPO)
+    try:
+        env = subprocess_env(encoder_hub, tmp_path / "fresh_home")
+        done = subprocess.run([sys.executable, "-c", LOAD_SCRIPT, str(pretrained_dir), str(sample_movie[0]), "A heist."],
+                              env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    finally:
+        owner.upload_file(path_or_fileobj=original, path_in_repo="model.safetensors", repo_id=ENCODER_REPO)
     assert done.returncode == 0, done.stderr[-3000:]
     error = json.loads(done.stdout.strip().splitlines()[-1])["error"]
     assert f"the text encoder hf://{ENCODER_REPO} has weights with sha256" in error and "trained with 53aa51172d14" in error
