@@ -172,7 +172,7 @@ def test_app_py_serves_the_model_from_the_environment_with_examples(tiny_model_d
         config = app_config(url)
         assert config["analytics_enabled"] is False
         samples = example_samples(config)
-        assert len(samples) == 8 and all(" · " in sample[2] for sample in samples)
+        assert len(samples) == 8 and all(" · " in sample[1] for sample in samples)
         assert_serving(Client(url, verbose=False), sample_movie)
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import free_port
+from tests.page_layout import look, screenshots_folder
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -73,7 +74,8 @@ def test_upload_type_click_and_read_three_panels(app_url, tiny_model_dir, sample
         for name in MODELS:
             page.locator(f"#genres-{name}").get_by_text("Predicted:").wait_for(timeout=30_000)
         panels = {name: page.locator(f"#panel-{name}").inner_text() for name in MODELS}
-        agreement = page.locator("#agreement").inner_text()
+        agreement = page.locator("#verdict").inner_text()
+        table = page.locator("#comparison-table").inner_text()
         page.screenshot(path=str(screenshot), full_page=True)
 
     titles = {"poster": "Poster CNN", "overview": "Overview LSTM", "fusion": "Fusion"}
@@ -82,7 +84,77 @@ def test_upload_type_click_and_read_three_panels(app_url, tiny_model_dir, sample
         shown = [genre for genre in genres if genre in text]
         assert len(shown) >= 5, f"{name} panel shows too few genres: {text!r}"  # the top 5 with probabilities
         assert "%" in text
-    assert "Agree on:" in agreement or "No model puts any genre" in agreement
+    assert "All three:" in agreement or "only:" in agreement or "No model lists a genre" in agreement
+    assert table.split("\n")[0].split() == ["Genre", "Poster", "Overview", "Fusion"]  # no true genres for a visitor's own movie
+    assert "%" in table
     data = screenshot.read_bytes()
     assert data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) > 10_000
     print(f"screenshot: {screenshot}")
+
+
+VIEWPORTS = {"laptop": (1280, 800), "phone": (390, 844)}
+
+
+@pytest.mark.parametrize("viewport", VIEWPORTS)
+def test_each_state_reads_cleanly_on_a_laptop_and_a_phone(app_url, viewport, tiny_model_dir, tmp_path):
+    """Screenshots of the empty page, an example predicted, Explain open and About, each checked for
+    overflow, broken words, clipped and overlapping elements; an example's answers and true genres
+    come into view; no server path on the page."""
+    width, height = VIEWPORTS[viewport]
+    folder = screenshots_folder(tmp_path)
+    with open_page(app_url, height, width) as page:
+        look(page, folder, f"{viewport}-empty")
+        page.locator("#example-movies tbody tr").first.click()
+        page.locator("#comparison-table table").wait_for(timeout=30_000)
+        page.wait_for_function("() => { const r = document.querySelector('#comparison-table table').getBoundingClientRect();"
+                               " return r.top >= 0 && r.bottom <= innerHeight + 400 && r.top < innerHeight / 2; }", timeout=10_000)
+        verdict = page.locator("#verdict").inner_text()
+        assert ", truly " in verdict  # the example's title and true genres, with the answers
+        assert page.locator("#comparison-table th").nth(4).inner_text() == "True"
+        page.screenshot(path=str(folder / f"{viewport}-example-in-view.png"))
+        look(page, folder, f"{viewport}-example")
+        page.get_by_text("Explain: why each model says what it says").click()
+        page.locator("#explain-button").click()
+        page.locator("#explain-status").get_by_text("Explaining").wait_for(timeout=60_000)
+        look(page, folder, f"{viewport}-explain")
+        page.get_by_role("tab", name="About & benchmark").click()
+        page.locator("#about table").first.wait_for(timeout=10_000)
+        look(page, folder, f"{viewport}-about")
+        text = page.locator("body").inner_text()
+    assert "a local model" in text and str(tiny_model_dir) not in text and "/tmp/" not in text
+
+
+LABELS_JS = """() => [...document.querySelectorAll('input, textarea, select, [role=radio], [role=combobox]')]
+  .filter((el) => el.type !== 'file' && el.getClientRects().length && getComputedStyle(el).visibility !== 'hidden')
+  .filter((el) => !(el.labels && el.labels.length) && !el.getAttribute('aria-label') && !el.getAttribute('aria-labelledby')
+                  && !el.closest('label'))
+  .map((el) => el.outerHTML.slice(0, 120))"""
+
+
+def test_the_keyboard_alone_predicts_and_every_input_has_a_label(app_url, sample_movie):
+    poster, overview, _ = sample_movie
+    with open_page(app_url, 800, 1280) as page:
+        page.get_by_text("Explain: why each model says what it says").click()
+        assert page.evaluate(LABELS_JS) == []
+        box = page.locator("#overview textarea")
+        box.focus()
+        page.keyboard.press("Tab")
+        assert page.evaluate("() => document.activeElement.id") == "predict"  # the overview, then Predict
+        box.focus()
+        page.keyboard.type(overview)
+        page.keyboard.press("Enter")
+        page.locator("#genres-overview").get_by_text("Predicted:").wait_for(timeout=30_000)
+        assert box.input_value() == overview  # Enter predicted; it added no new line
+        assert "Needs a poster" in page.locator("#panel-poster").inner_text()
+
+
+def test_a_running_call_shows_its_progress(app_url, sample_movie, tmp_path):
+    """A 10,000 x 10,000 poster takes the server a second or more: the results show it running."""
+    from PIL import Image
+
+    large = tmp_path / "large.png"
+    Image.new("RGB", (10_000, 10_000), (200, 30, 30)).save(large, compress_level=1)
+    with page_with_movie(app_url, large, sample_movie[1]) as page:
+        page.get_by_role("button", name="Predict genres").click()
+        page.locator("#comparison .progress-text, #comparison .eta-bar, #comparison .generating").first.wait_for(timeout=10_000)
+        page.locator("#genres-fusion").get_by_text("Predicted:").wait_for(timeout=60_000)

@@ -165,8 +165,10 @@ def test_the_space_switches_families_in_a_browser_and_through_the_api(classifier
     from genre_hf.app.page import build_demo
     from genre_hf.app.serve import launch
     from tests.conftest import free_port
+    from tests.page_layout import look, screenshots_folder
     from tests.test_browser import CHROMIUM, enter_movie, open_page, page_with_movie
 
+    folder = screenshots_folder(tmp_path)
     scratch = GenreClassifier.from_pretrained(tiny_model_dir)
     families = {family_label(scratch): scratch, family_label(classifier): classifier}
     assert len(families) == 2
@@ -188,11 +190,15 @@ def test_the_space_switches_families_in_a_browser_and_through_the_api(classifier
             page.get_by_role("button", name="Predict genres").click()
             page.locator("#panel-overview").get_by_text("Overview LSTM").first.wait_for(timeout=30_000)
             page.locator("#genres-fusion").get_by_text("Predicted:").wait_for(timeout=30_000)
+            look(page, folder, "family-scratch")
             page.locator("#family").get_by_text(family_label(classifier)).click()
             page.locator("#panel-overview").get_by_text("Overview all-MiniLM-L6-v2").first.wait_for(timeout=30_000)
             page.locator("#genres-fusion").get_by_text("Predicted:").wait_for(timeout=30_000)
             switched = page.locator("#panel-overview").inner_text()
-            page.screenshot(path=str(tmp_path / "families.png"), full_page=True)
+            look(page, folder, "family-pretrained")
+            page.get_by_role("tab", name="About & benchmark").click()
+            page.locator("#about table").first.wait_for(timeout=10_000)
+            look(page, folder, "family-about")
         assert "Overview LSTM" not in switched and "%" in switched
         # In any order: switch before anything is entered (nothing to redraw, no error), then predict,
         # switch back and predict again.

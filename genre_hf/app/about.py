@@ -1,4 +1,5 @@
-"""The page's About tab: each family's benchmark on its test split, its plots, and the API call."""
+"""The page's About tab: the headline benchmark as one compact table, each family's full benchmark a
+click away, its plots, and the API call."""
 
 from __future__ import annotations
 
@@ -10,42 +11,48 @@ from genre_hf.evaluation.scoring import headline_split, report_markdown
 from genre_hf.hub.folder import BENCHMARK_JSON
 
 
-def about(classifiers: dict, model_ids: dict[str, str]) -> str:
-    """The About tab: the families side by side on the test split, then each one's full benchmark,
-    and the API call."""
-    reports = {}
-    for label, classifier in classifiers.items():
-        path = classifier.files_dir / BENCHMARK_JSON if classifier.files_dir else None
-        splits = json.loads(path.read_text()) if path and path.is_file() else {}
-        reports[label] = splits.get(headline_split(splits))
-    sections = [side_by_side(reports)] if len(reports) > 1 else []
-    for label, classifier in classifiers.items():
-        report = reports[label]
-        table = report_markdown(report) if report else "_No benchmark with this model._"
-        sections.append(
-            f"## {label}\nLoaded from {model_link(model_ids[label])}. It predicts {len(classifier.genres)} genres: "
-            f"{', '.join(classifier.genres)}. Probabilities are calibrated (temperature scaling); a genre is "
-            "*predicted* when it passes that model's own threshold for it, tuned on the validation split.\n\n" + table
-        )
+def benchmark_report(classifier) -> dict | None:
+    """The model's benchmark on the split it is judged on (test when it has one), or None."""
+    path = classifier.files_dir / BENCHMARK_JSON if classifier.files_dir else None
+    splits = json.loads(path.read_text()) if path and path.is_file() else {}
+    return splits.get(headline_split(splits))
+
+
+def headline(reports: dict[str, dict | None]) -> str:
+    """Every family's three models in one table a phone can show: tuned micro F1, macro F1, mAP, and
+    how many genres a movie gets against how many it has."""
+    lines = ["| Model | micro F1 | macro F1 | mAP | genres a movie |", "|---|---|---|---|---|"]
+    scored = {label: report for label, report in reports.items() if report}
+    for label, report in scored.items():
+        for name, scores in report["models"].items():
+            title = report["titles"][name] if len(scored) == 1 else f"{label.split(':')[0]}: {report['titles'][name]}"
+            per_movie = scores["tuned"].get("genres_per_movie")
+            cardinality = f"{per_movie:.1f} of {scores['label_cardinality']:.1f}" if per_movie is not None else "n/a"
+            lines.append(f"| {title} | {scores['tuned']['micro_f1']:.3f} | {scores['tuned']['macro_f1']:.3f} | {scores['map']:.3f} | {cardinality} |")
+    if not scored:
+        return "_No benchmark with these models._"
+    splits = {f"{report['movies']:,} {report['split']}-split movies" for report in scored.values()}
+    return (f"Scored on {' and '.join(sorted(splits))}, never trained or tuned on. F1 with each model's tuned "
+            "thresholds; mAP ranks genres without thresholds; *genres a movie*: how many it lists, of how many "
+            "a movie has.\n\n" + "\n".join(lines))
+
+
+def family_details(classifier, model_id: str, report: dict | None) -> str:
+    """One family's full benchmark (every figure, baselines, per genre), for its accordion."""
+    table = report_markdown(report) if report else "_No benchmark with this model._"
+    return (f"Loaded from {model_link(model_id)}. It predicts {len(classifier.genres)} genres: {', '.join(classifier.genres)}. "
+            "Probabilities are calibrated (temperature scaling); a model lists a genre when it passes that model's "
+            "threshold for it and is among its most likely few, both tuned on the validation split.\n\n" + table)
+
+
+def api_example(labels: list[str]) -> str:
+    """How to call the Space from Python."""
     where = os.environ.get("SPACE_ID") or "http://127.0.0.1:7860/"
-    family = f', family="{list(classifiers)[-1]}"' if len(classifiers) > 1 else ""
-    sections.append(f"""## From Python
+    family = f', family="{labels[-1]}"' if len(labels) > 1 else ""
+    return f"""### From Python
 ```python
 from gradio_client import Client, handle_file
 client = Client("{where}")
 result = client.predict(poster=handle_file("poster.jpg"), overview="A retired hitman seeks revenge."{family}, api_name="/predict")
 result["fusion"]["genres"]  # also result["poster"], result["overview"]; result["errors"], result["notes"]
-```""")
-    return "\n\n".join(sections)
-
-
-def side_by_side(reports: dict[str, dict | None]) -> str:
-    """Each family's three models on the split they were scored on: micro F1, macro F1, mAP."""
-    lines = ["## The families side by side", "", "| family | model | split | micro F1 (tuned) | macro F1 (tuned) | mAP |", "|---|---|---|---|---|---|"]
-    for label, report in reports.items():
-        for name, scores in (report or {}).get("models", {}).items():
-            lines.append(
-                f"| {label} | {report['titles'][name]} | {report['split']} | {scores['tuned']['micro_f1']:.3f} | "
-                f"{scores['tuned']['macro_f1']:.3f} | {scores['map']:.3f} |"
-            )
-    return "\n".join(lines)
+```"""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from pathlib import Path
 
 import datasets
@@ -35,3 +37,17 @@ def example_movies(data_dir: str | Path, config, count: int = EXAMPLES) -> list[
         if len(examples) == count:
             break
     return examples
+
+
+def servable(movies: list[dict]) -> list[dict]:
+    """The movies with their posters copied to a temporary folder: Gradio serves files only from the
+    system's temp folder or the working directory, and the data lives elsewhere."""
+    if not movies:
+        return movies
+    folder = Path(tempfile.mkdtemp(prefix="genre_hf_examples_"))
+    copies = []
+    for movie in movies:
+        copy = folder / Path(movie["poster"]).name
+        shutil.copyfile(movie["poster"], copy)
+        copies.append({**movie, "poster": str(copy)})
+    return copies

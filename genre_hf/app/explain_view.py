@@ -72,18 +72,19 @@ def add_explain_section(classifiers: dict, family: gr.components.Component, post
             button = gr.Button("Explain", variant="secondary", elem_id="explain-button", scale=1)
         status = gr.Markdown(elem_id="explain-status")
         with gr.Row():
-            heat_maps = [
-                gr.Image(label=f"{titles[name]}: Grad-CAM", type="pil", format="png", interactive=False, height=340,
-                         elem_id=f"explain-heat-{name}")
-                for name in CAM_MODELS
-            ]
+            heat_maps = []
+            for name in CAM_MODELS:
+                with gr.Column():
+                    gr.Markdown(f"**{titles[name]}: Grad-CAM**")  # a title above the map, not a badge over it
+                    heat_maps.append(gr.Image(label=f"{titles[name]}: Grad-CAM", show_label=False, type="pil", format="png",
+                                              interactive=False, height=340, elem_id=f"explain-heat-{name}", buttons=[]))
         with gr.Row():
             words = [
                 gr.HighlightedText(label=f"{titles[name]}: word evidence", show_legend=True, elem_id=f"explain-words-{name}")
                 for name in WORD_MODELS
             ]
         legend = gr.Markdown(elem_id="explain-legend")
-        summary = gr.Markdown(elem_id="explain-modalities")
+        summary = gr.Markdown(elem_id="explain-modalities", elem_classes=["wide"])  # six columns: sideways on a phone
         chart = gr.BarPlot(
             x="bar", y="added", color="input", title="What each input adds to the fusion model's probability",
             y_title="probability added", x_title=" ", x_label_angle=-30, height=300, elem_id="explain-chart",

@@ -14,7 +14,8 @@ def family_label(classifier) -> str:
 
 
 def model_link(source: str) -> str:
-    """Markdown pointing at where the model came from: its Hub page, or the local folder."""
-    if Path(source).is_dir():
-        return f"the local folder `{Path(source).resolve()}`"
+    """Markdown naming where the model came from without showing the server's paths: its Hub id,
+    linked to its model card, or "a local model"."""
+    if Path(source).is_dir() or not source:
+        return "a local model"
     return f"[{source}]({constants.ENDPOINT}/{source})"

@@ -11,9 +11,11 @@ from pathlib import Path
 
 import gradio as gr
 
-from genre_hf.app.about import about
+from genre_hf.app.about import api_example, benchmark_report, family_details, headline
 from genre_hf.app.answer import api_answer
-from genre_hf.app.examples import EXAMPLES, example_movies
+from genre_hf.app.compare import CSS as COMPARE_CSS
+from genre_hf.app.compare import certainty, comparison_table, ran, verdict
+from genre_hf.app.examples import example_movies, servable
 from genre_hf.app.explain_view import add_explain_section
 from genre_hf.app.guard import MAX_OVERVIEW_CHARS, UPLOAD_AGE, UPLOAD_SWEEP, release_memory
 from genre_hf.app.labels import family_label, model_link
@@ -25,46 +27,28 @@ TOP_CLASSES = 5
 CONCURRENCY = 2  # two CPU cores on a free Space: more threads only slow each request down
 QUEUE_SIZE = 64
 DELETE_UPLOADS = (UPLOAD_SWEEP, UPLOAD_AGE)  # every minute, delete uploads older than 15 minutes
+PLOT_CAPTIONS = {"training_curves.png": "Training curves", "pr_curves.png": "Precision and recall",
+                 "per_genre_f1.png": "F1 per genre", "reliability.png": "Calibration: predicted probability vs how often it is right"}
 
 
-def agreement(result: dict, titles: dict[str, str]) -> str:
-    """Genre by genre, which models predict it (✓) and which do not (–), with their probabilities."""
-    ran = [name for name in MODEL_NAMES if "probabilities" in result[name]]
-    if not ran:
-        return ""
-    genres = {genre for name in ran for genre in result[name]["genres"]}
-    if not genres:
-        return "No model puts any genre over its threshold."
-    order = sorted(genres, key=lambda genre: -max(result[name]["probabilities"][genre] for name in ran))
-    lines = ["| Genre | " + " | ".join(titles[name] for name in ran) + " |", "|---" * (len(ran) + 1) + "|"]
-    for genre in order:
-        cells = [
-            f"{'✓' if genre in result[name]['genres'] else '–'} {result[name]['probabilities'][genre]:.0%}"
-            for name in ran
-        ]
-        lines.append(f"| {genre} | " + " | ".join(cells) + " |")
-    shared = [genre for genre in order if all(genre in result[name]["genres"] for name in ran)]
-    differ = [genre for genre in order if genre not in shared]
-    summary = f"**Agree on:** {', '.join(shared) or 'nothing'} · **Differ on:** {', '.join(differ) or 'nothing'}"
-    legend = "✓ over that model's tuned threshold for the genre, – under it; calibrated probabilities."
-    return "\n\n".join([summary, "\n".join(lines), legend])
-
-
-def panel_values(result: dict, titles: dict[str, str]) -> list:
-    """The page's view of an `api_answer`: status, then (probabilities, genres) per model, then
-    the agreement table."""
+def panel_values(result: dict, titles: dict[str, str], truth: dict | None = None) -> list:
+    """The page's view of an `api_answer`: status, the verdict and comparison table, then
+    (probabilities, listed genres) per model. `truth`: the example's title and true genres."""
     for error in result["errors"]:
         gr.Warning(error)
     status = [f"**Warning:** {error}" for error in result["errors"]] + [f"**Note:** {note}" for note in result["notes"]]
-    values = ["\n\n".join(status)]
+    true_genres = truth["genres"] if truth else None
+    heading = f"**{truth['title']}**, truly {', '.join(true_genres)}. " if truth else ""
+    names = ran(result)
+    values = ["\n\n".join(status), (heading + verdict(result, names)) if names else heading, comparison_table(result, true_genres)]
     for name in MODEL_NAMES:
         entry = result[name]
         if "probabilities" in entry:
-            genres = ", ".join(entry["genres"]) or "none over its thresholds"
-            values += [entry["probabilities"], f"**Predicted:** {genres}"]
+            listed = ", ".join(f"{genre} ({certainty(entry['probabilities'][genre])})" for genre in entry["genres"])
+            values += [entry["probabilities"], f"**Predicted:** {listed or 'no genre is likely enough'}"]
         else:
             values += [None, f"**{entry['message']}.**"]
-    return values + [agreement(result, titles)]
+    return values
 
 
 class PosterInput(gr.Image):
@@ -85,64 +69,74 @@ def build_demo(
     delete_uploads: tuple[int, int] = DELETE_UPLOADS,
 ) -> gr.Blocks:
     """The Space's page around loaded classifiers ({family label: classifier}, or one classifier),
-    with the queue set up; `launch` serves it.
+    with the queue set up; `launch` serves it (with the page's CSS and keys, `CSS` and `KEYS`).
 
     Uploaded posters are deleted `delete_uploads[1]` seconds after upload (checked every
     `delete_uploads[0]` seconds), so a long-running Space does not fill its disk.
     """
     if not isinstance(classifiers, dict):
         classifiers = {family_label(classifiers): classifiers}
-    model_ids = model_ids or {label: str(c.files_dir or "") for label, c in classifiers.items()}
+    model_ids = model_ids or {label: "" for label in classifiers}
     labels = list(classifiers)
     first = classifiers[labels[0]]
+    movies = servable(example_movies(examples_dir, first.config)) if examples_dir else []
     with gr.Blocks(title=SPACE_TITLE, delete_cache=delete_uploads) as demo:
         gr.Markdown(
-            f"# {SPACE_TITLE}\nThree models guess a movie's genres: one sees only the **poster**, one "
-            "reads only the **plot overview**, and one fuses both. Give a poster, an overview or both "
-            "and see where they agree. Models: " + "; ".join(f"{label} from {model_link(model_ids[label])}" for label in labels) + "."
+            f"# {SPACE_TITLE}\nThree models guess a movie's genres: one sees only the **poster**, one reads only "
+            "the **plot overview**, one uses **both**. Give a poster, an overview or both, and compare. "
+            "Models: " + "; ".join(f"{label}, {model_link(model_ids[label])}" for label in labels) + ".",
+            elem_id="intro",
         )
         with gr.Tab("Compare"):
             family = gr.Radio(labels, value=labels[0], label="Model family", visible=len(labels) > 1, elem_id="family")
-            with gr.Row():
-                poster = PosterInput(
-                    label="Poster", type="filepath", sources=["upload", "clipboard"], height=320, elem_id="poster"
-                )
-                with gr.Column():
-                    overview = gr.Textbox(
-                        label="Plot overview", lines=7, placeholder="A retired hitman seeks revenge...",
-                        elem_id="overview", max_length=MAX_OVERVIEW_CHARS,
-                    )
-                    truth = gr.Textbox(label="Example loaded (title · true genres)", interactive=False)
-                    button = gr.Button("Predict genres", variant="primary")
+            truth = gr.State(None)  # the loaded example's {"title", "genres"}, or None for a visitor's own movie
+            with gr.Row(equal_height=False):
+                with gr.Column(scale=3, min_width=300):
+                    with gr.Row():
+                        poster = PosterInput(label="Poster", type="filepath", sources=["upload", "clipboard"], height=300,
+                                             elem_id="poster", min_width=220)
+                        overview = gr.Textbox(
+                            label="Plot overview (Enter predicts)", lines=8, placeholder="A retired hitman seeks revenge...",
+                            elem_id="overview", max_length=MAX_OVERVIEW_CHARS, min_width=220,
+                        )
+                    with gr.Row():
+                        button = gr.Button("Predict genres", variant="primary", elem_id="predict")
+                        clear = gr.Button("Clear", variant="secondary", elem_id="clear")
+                if movies:
+                    with gr.Column(scale=2, min_width=260, elem_id="examples"):
+                        examples = gr.Dataset(
+                            components=["image", "textbox"],
+                            samples=[[movie["poster"], f"{movie['title']} · {', '.join(movie['genres'])}"] for movie in movies],
+                            headers=["Poster", "Movie · true genres"], type="index", samples_per_page=4,
+                            label="Examples (never trained or tuned on): click one", elem_id="example-movies",
+                        )
             status = gr.Markdown(elem_id="status")
-            outputs, headers = [status], []
+            with gr.Column(elem_id="comparison"):
+                summary = gr.Markdown(elem_id="verdict")
+                table = gr.HTML(elem_id="comparison-table")
+            outputs, headers = [status, summary, table], []
             with gr.Row(equal_height=True):
                 for name in MODEL_NAMES:
-                    with gr.Column(elem_id=f"panel-{name}"):
+                    with gr.Column(elem_id=f"panel-{name}", min_width=220):
                         headers.append(gr.Markdown(f"### {first.titles[name]}", elem_id=f"title-{name}"))
                         outputs.append(gr.Label(num_top_classes=TOP_CLASSES, show_label=False, show_heading=False))
                         outputs.append(gr.Markdown(elem_id=f"genres-{name}"))
-            outputs.append(gr.Markdown(elem_id="agreement"))
             add_explain_section(classifiers, family, poster, overview)  # serves /explain
             with gr.Accordion("API answer (JSON)", open=False):
                 answer = gr.JSON(label="answer", show_label=False)
-            movies = example_movies(examples_dir, first.config) if examples_dir else []
-            if movies:
-                gr.Examples(
-                    [[m["poster"], m["overview"], f"{m['title']} · {', '.join(m['genres'])}"] for m in movies],
-                    inputs=[poster, overview, truth],
-                    label="Test-split movies (never trained or tuned on)",
-                    examples_per_page=EXAMPLES,
-                )
-            # Typing or uploading your own movie clears the example's truth (in the browser, no request).
-            gr.on([poster.upload, overview.input], fn=None, js="() => ''", outputs=truth)
-        with gr.Tab("About & benchmark"):
-            gr.Markdown(about(classifiers, model_ids))
+        with gr.Tab("About & benchmark", elem_id="about"):
+            reports = {label: benchmark_report(classifier) for label, classifier in classifiers.items()}
+            gr.Markdown("## How good are the models?\n" + headline(reports), elem_classes=["fits"])
             for label, classifier in classifiers.items():
-                for plot in PLOTS:
-                    if classifier.files_dir and (classifier.files_dir / plot).is_file():
-                        caption = f"{label}: {plot[:-4].replace('_', ' ')}"
-                        gr.Image(str(classifier.files_dir / plot), label=caption, interactive=False)
+                with gr.Accordion(f"{label}: every figure, baselines, per genre", open=False):
+                    gr.Markdown(family_details(classifier, model_ids[label], reports[label]), elem_classes=["wide"])
+                plots = [plot for plot in PLOTS if classifier.files_dir and (classifier.files_dir / plot).is_file()]
+                if plots:
+                    with gr.Accordion(f"{label}: plots", open=len(classifiers) == 1):
+                        for plot in plots:
+                            gr.Markdown(f"**{PLOT_CAPTIONS.get(plot, plot)}**")
+                            gr.Image(str(classifier.files_dir / plot), show_label=False, interactive=False, buttons=[])
+            gr.Markdown(api_example(labels))
 
         def predict(poster, overview, family=labels[0]):
             if family not in classifiers:
@@ -152,17 +146,51 @@ def build_demo(
             finally:
                 release_memory()
 
-        def redraw(result, family):
+        def redraw(result, family, truth):
             if result is None:  # the family switched before any movie was given: nothing to redraw
                 return [gr.skip()] * len(outputs)
-            return panel_values(result, classifiers[family].titles if family in classifiers else first.titles)
+            return panel_values(result, classifiers[family].titles if family in classifiers else first.titles, truth)
 
-        button.click(predict, [poster, overview, family], answer, api_name="predict").success(
-            redraw, [answer, family], outputs, api_visibility="private"
-        )
+        shown = [summary, table, *outputs[3:]]  # where a visitor sees the call running or queued
+        button.click(predict, [poster, overview, family], answer, api_name="predict", show_progress_on=shown).success(
+            redraw, [answer, family, truth], outputs, api_visibility="private")
+        clear.click(lambda: (None, "", None, None), None, [poster, overview, truth, answer], api_visibility="private").then(
+            lambda: ["", "", "", *[None, ""] * len(MODEL_NAMES)], None, outputs, api_visibility="private")
         family.change(lambda f: [f"### {classifiers[f].titles[name]}" for name in MODEL_NAMES], family, headers,
                       api_visibility="private").then(
             lambda p, o, f: api_answer(classifiers[f], p, o) if p is not None or (o or "").strip() else gr.skip(),
-            [poster, overview, family], answer, api_visibility="private",
-        ).success(redraw, [answer, family], outputs, api_visibility="private")
+            [poster, overview, family], answer, api_visibility="private", show_progress_on=shown,
+        ).success(redraw, [answer, family, truth], outputs, api_visibility="private")
+        # A visitor's own poster or overview: no longer the example, so no true genres.
+        gr.on([poster.upload, overview.input], lambda: None, None, truth, api_visibility="private", show_progress="hidden")
+        if movies:
+            def load_example(index):
+                movie = movies[index]
+                return movie["poster"], movie["overview"], {"title": movie["title"], "genres": movie["genres"]}
+
+            examples.click(load_example, examples, [poster, overview, truth], api_visibility="private").then(
+                predict, [poster, overview, family], answer, api_visibility="private", show_progress_on=shown,
+            ).success(redraw, [answer, family, truth], outputs, api_visibility="private").then(
+                None, js="() => document.getElementById('comparison').scrollIntoView({block: 'start', behavior: 'smooth'})")
     return demo.queue(default_concurrency_limit=CONCURRENCY, max_size=QUEUE_SIZE)
+
+
+# Enter in the overview predicts (Shift+Enter is a new line), as a visitor expects from a search box.
+KEYS = """() => {
+  document.addEventListener('keydown', (event) => {
+    if (event.key === 'Enter' && !event.shiftKey && !event.isComposing && event.target.closest && event.target.closest('#overview')) {
+      event.preventDefault();
+      document.getElementById('predict').click();
+    }
+  });
+}"""
+CSS = COMPARE_CSS + """
+.fits table, .wide table { font-variant-numeric: tabular-nums; }
+.fits th, .fits td, .wide th, .wide td { white-space: nowrap; word-break: normal; overflow-wrap: normal; hyphens: none; }
+.fits th, .fits td:first-child { white-space: normal; }  /* headers and names wrap between words, figures never */
+.wide table { display: block; overflow-x: auto; max-width: 100%; }
+label[data-testid="block-label"].float { position: static; }  /* an image's label above it, not over it */
+#comparison-table { padding: 0; }
+#comparison-table table { max-width: 760px; }
+@media (max-width: 520px) { .fits th, .fits td { padding: 4px 5px !important; font-size: 13px; } }
+"""

@@ -37,7 +37,7 @@ def score(raw: np.ndarray, labels: np.ndarray, calibration: dict, genres: list[s
         "ece_calibrated": tuned["ece"],
         "classwise_ece_calibrated": tuned["classwise_ece"],
         "temperature": calibration["temperature"],
-        "tuned": {key: tuned[key] for key in F1_KEYS},
+        "tuned": {**{key: tuned[key] for key in F1_KEYS}, "genres_per_movie": tuned["predicted_cardinality"]},
         "per_genre": tuned["per_genre"],
     }
 
