@@ -132,19 +132,28 @@ LABELS_JS = """() => [...document.querySelectorAll('input, textarea, select, [ro
 
 
 def test_the_keyboard_alone_predicts_and_every_input_has_a_label(app_url, sample_movie):
-    poster, overview, _ = sample_movie
+    """Enter in the overview predicts; Tab goes from the overview to Predict; an example's true genres
+    go once the visitor writes their own overview; Clear empties everything."""
+    _, overview, _ = sample_movie
     with open_page(app_url, 800, 1280) as page:
         page.get_by_text("Explain: why each model says what it says").click()
         assert page.evaluate(LABELS_JS) == []
         box = page.locator("#overview textarea")
         box.focus()
         page.keyboard.press("Tab")
-        assert page.evaluate("() => document.activeElement.id") == "predict"  # the overview, then Predict
+        assert page.evaluate("() => document.activeElement.id") == "predict"
+        page.locator("#example-movies tbody tr").first.click()
+        page.locator("#comparison-table th", has_text="True").wait_for(timeout=30_000)
+        box.fill(overview)  # the visitor's own overview: no true genres any more
+        box.press("Enter")
+        page.wait_for_function("() => !document.querySelector('#comparison-table').innerText.includes('True')", timeout=30_000)
+        assert box.input_value() == overview  # Enter predicted; it added no new line
+        page.get_by_role("button", name="Clear").click()
+        page.locator("#comparison-table table").wait_for(state="detached", timeout=10_000)
         box.focus()
         page.keyboard.type(overview)
         page.keyboard.press("Enter")
         page.locator("#genres-overview").get_by_text("Predicted:").wait_for(timeout=30_000)
-        assert box.input_value() == overview  # Enter predicted; it added no new line
         assert "Needs a poster" in page.locator("#panel-poster").inner_text()
 
 

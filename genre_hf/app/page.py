@@ -89,7 +89,7 @@ def build_demo(
         )
         with gr.Tab("Compare"):
             family = gr.Radio(labels, value=labels[0], label="Model family", visible=len(labels) > 1, elem_id="family")
-            truth = gr.State(None)  # the loaded example's {"title", "genres"}, or None for a visitor's own movie
+            truth = gr.State(None)  # the loaded example's {"title", "genres", "overview"}; None after a visitor's own poster
             with gr.Row(equal_height=False):
                 with gr.Column(scale=3, min_width=300):
                     with gr.Row():
@@ -146,31 +146,32 @@ def build_demo(
             finally:
                 release_memory()
 
-        def redraw(result, family, truth):
+        def redraw(result, family, truth, overview):
             if result is None:  # the family switched before any movie was given: nothing to redraw
                 return [gr.skip()] * len(outputs)
+            truth = truth if truth and truth["overview"] == (overview or "").strip() else None  # edited: the visitor's own movie
             return panel_values(result, classifiers[family].titles if family in classifiers else first.titles, truth)
 
         shown = [summary, table, *outputs[3:]]  # where a visitor sees the call running or queued
         button.click(predict, [poster, overview, family], answer, api_name="predict", show_progress_on=shown).success(
-            redraw, [answer, family, truth], outputs, api_visibility="private")
+            redraw, [answer, family, truth, overview], outputs, api_visibility="private")
         clear.click(lambda: (None, "", None, None), None, [poster, overview, truth, answer], api_visibility="private").then(
             lambda: ["", "", "", *[None, ""] * len(MODEL_NAMES)], None, outputs, api_visibility="private")
         family.change(lambda f: [f"### {classifiers[f].titles[name]}" for name in MODEL_NAMES], family, headers,
                       api_visibility="private").then(
             lambda p, o, f: api_answer(classifiers[f], p, o) if p is not None or (o or "").strip() else gr.skip(),
             [poster, overview, family], answer, api_visibility="private", show_progress_on=shown,
-        ).success(redraw, [answer, family, truth], outputs, api_visibility="private")
+        ).success(redraw, [answer, family, truth, overview], outputs, api_visibility="private")
         # A visitor's own poster or overview: no longer the example, so no true genres.
-        gr.on([poster.upload, overview.input], lambda: None, None, truth, api_visibility="private", show_progress="hidden")
+        poster.upload(lambda: None, None, truth, api_visibility="private", show_progress="hidden")
         if movies:
             def load_example(index):
                 movie = movies[index]
-                return movie["poster"], movie["overview"], {"title": movie["title"], "genres": movie["genres"]}
+                return movie["poster"], movie["overview"], {"title": movie["title"], "genres": movie["genres"], "overview": movie["overview"]}
 
             examples.click(load_example, examples, [poster, overview, truth], api_visibility="private").then(
                 predict, [poster, overview, family], answer, api_visibility="private", show_progress_on=shown,
-            ).success(redraw, [answer, family, truth], outputs, api_visibility="private").then(
+            ).success(redraw, [answer, family, truth, overview], outputs, api_visibility="private").then(
                 None, js="() => document.getElementById('comparison').scrollIntoView({block: 'start', behavior: 'smooth'})")
     return demo.queue(default_concurrency_limit=CONCURRENCY, max_size=QUEUE_SIZE)
 
