@@ -1,0 +1,88 @@
+"""Batch speed of the pretrained family against its limit, in one run, on the same movies.
+
+    .venv/bin/python benchmarks/pretrained_speed.py [MODEL] [--movies 611] [--repeats 3]
+
+The limit is the MiniLM backbone's own forward pass over the movies' overviews, tokenized
+beforehand, sorted by length and padded per batch: nothing genre_hf adds. Against it, best of
+`--repeats` each (a fresh embedding memory every time):
+- `predict` of a batch (poster paths and overviews in, answers out: decoding, tokenizing, all
+  three models, calibration);
+- embedding for training (`TextEmbedder`, tokenizing included).
+Prints movies/s and each as a ratio of the limit.
+"""
+
+import argparse
+import os
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data" / "imdb-multimodal"
+
+
+def best(function, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - started)
+    return min(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("model", nargs="?", default=str(ROOT / "artifacts" / "model-pretrained"))
+    parser.add_argument("--movies", type=int, default=611)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    import numpy as np
+
+    from genre_hf import GenreClassifier
+    from genre_hf.data.loader import load_movies
+    from genre_hf.data.splits import SplitSpec
+
+    classifier = GenreClassifier.from_pretrained(args.model)
+    movies, _ = load_movies(DATA, split=SplitSpec.from_config(classifier.config))
+    import datasets
+
+    rows = movies["test"].cast_column("poster", datasets.Image(decode=False)).select(range(min(args.movies, len(movies["test"]))))
+    posters = [row["poster"]["path"] for row in rows]
+    overviews = [row["overview"] for row in rows]
+    embedder = classifier.encoders["overview"]._embedder()
+    count = len(overviews)
+
+    ids = embedder.token_ids(overviews)
+    order = np.argsort([len(x) for x in ids], kind="stable")
+    batches = []
+    for start in range(0, count, 64):
+        chosen = order[start : start + 64]
+        tokens = np.zeros((len(chosen), max(len(ids[i]) for i in chosen)), np.int32)
+        for row, index in enumerate(chosen):
+            tokens[row, : len(ids[index])] = ids[index]
+        batches.append(tokens)
+    embedder._pooled(batches[0])  # traced before timing
+
+    def limit():
+        for tokens in batches:
+            embedder._pooled(tokens).numpy()
+
+    def predict():
+        embedder._memory.clear()
+        classifier.predict(poster=posters, overview=overviews)
+
+    def embed():
+        embedder._memory.clear()
+        embedder(overviews)
+
+    classifier.predict(poster=posters[:2], overview=overviews[:2])  # traced before timing
+    seconds = {"limit": best(limit, args.repeats), "predict": best(predict, args.repeats), "embed": best(embed, args.repeats)}
+    mean_tokens = np.mean([len(x) for x in ids])
+    print(f"{count} test-split movies, mean {mean_tokens:.0f} WordPiece tokens an overview (with [CLS] and [SEP])")
+    print(f"{'backbone alone (the limit)':>34}: {count / seconds['limit']:7.1f} movies/s")
+    print(f"{'predict, a batch':>34}: {count / seconds['predict']:7.1f} movies/s   {seconds['limit'] / seconds['predict']:.2f}x the limit (goal 0.95x)")
+    print(f"{'embedding for training':>34}: {count / seconds['embed']:7.1f} movies/s   {seconds['limit'] / seconds['embed']:.2f}x the limit")
+
+
+if __name__ == "__main__":
+    main()
