@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -222,3 +223,22 @@ def test_a_model_that_cannot_be_loaded_stops_the_app_with_one_clear_line(tmp_pat
     assert result.returncode == 2
     assert "is not a complete genre_hf model folder: missing config.json" in result.stderr
     assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) <= 2
+
+
+def test_the_comparison_groups_genres_by_who_lists_them_and_words_follow_the_probability():
+    from genre_hf.app.compare import certainty, comparison_table, verdict
+
+    answer = {
+        "poster": {"probabilities": {"Drama": 0.62, "Horror": 0.29, "Comedy": 0.10}, "genres": ["Drama", "Horror"]},
+        "overview": {"probabilities": {"Drama": 0.81, "Horror": 0.05, "Comedy": 0.52}, "genres": ["Drama", "Comedy"]},
+        "fusion": {"probabilities": {"Drama": 0.77, "Horror": 0.12, "Comedy": 0.33}, "genres": ["Drama"]},
+    }
+    assert verdict(answer, ["poster", "overview", "fusion"]) == "**All three:** Drama · **Poster only:** Horror · **Overview only:** Comedy"
+    assert [certainty(p) for p in (0.75, 0.74, 0.5, 0.3, 0.29)] == ["very likely", "likely", "likely", "possible", "a long shot"]
+    table = comparison_table(answer, truth=["Drama", "Thriller"])  # a true genre the models do not know is left out
+    rows = re.findall(r"<tr><th scope='row'>(\w+)</th>(.*?)</tr>", table)
+    assert [genre for genre, _ in rows] == ["Drama", "Comedy", "Horror"]  # listed genres, by their best probability
+    drama = rows[0][1]
+    assert "<b>62%</b> <span class='word'>likely</span>" in drama and "<b>81%</b> <span class='word'>very likely</span>" in drama
+    assert drama.endswith("<td class='truth'>yes</td>") and "<td class='unlisted'>10%</td>" in rows[1][1]
+    assert "Thriller" not in table and "True" in table and "True" not in comparison_table(answer)

@@ -55,7 +55,7 @@ def comparison_table(result: dict, truth: list[str] | None = None) -> str:
     if not names:
         return ""
     best = {genre: max(result[name]["probabilities"][genre] for name in names) for genre in result[names[0]]["probabilities"]}
-    listed = {genre for name in names for genre in result[name]["genres"]} | set(truth or [])
+    listed = {genre for name in names for genre in result[name]["genres"]} | {genre for genre in truth or [] if genre in best}
     rows = sorted(listed, key=lambda genre: -best[genre])
     rows += sorted((genre for genre in best if genre not in listed), key=lambda genre: -best[genre])[: max(0, ROWS - len(rows))]
     header = "".join(f"<th scope='col'>{SHORT[name]}</th>" for name in names) + ("<th scope='col'>True</th>" if truth is not None else "")
