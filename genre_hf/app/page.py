@@ -162,7 +162,7 @@ def build_demo(
             lambda p, o, f: api_answer(classifiers[f], p, o) if p is not None or (o or "").strip() else gr.skip(),
             [poster, overview, family], answer, api_visibility="private", show_progress_on=shown,
         ).success(redraw, [answer, family, truth, overview], outputs, api_visibility="private")
-        # A visitor's own poster or overview: no longer the example, so no true genres.
+        # A visitor's own poster: no longer the example, so no true genres (an edited overview is caught in redraw).
         poster.upload(lambda: None, None, truth, api_visibility="private", show_progress="hidden")
         if movies:
             def load_example(index):
