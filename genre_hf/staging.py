@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import glob
 import os
 import shutil
 from pathlib import Path
@@ -10,7 +11,17 @@ from pathlib import Path
 
 def name(stem: str, token: str, suffix: str = ".partial") -> str:
     """`.<stem>-<pid>-<token><suffix>`: a staging folder's name (the token keeps two of one process apart)."""
-    return f".{stem}-{os.getpid()}-{token}{suffix}"
+    return f"{prefix(stem)}{token}{suffix}"
+
+
+def prefix(stem: str) -> str:
+    """A staging folder's name up to its token (for `tempfile.mkdtemp`, which adds one)."""
+    return f".{stem}-{os.getpid()}-"
+
+
+def pattern(stem: str | None, suffix: str = ".partial") -> str:
+    """The glob pattern of staging folders for `stem` (None: for any stem), of any process."""
+    return f".{'*' if stem is None else glob.escape(stem)}-*-*{suffix}"
 
 
 def owner_alive(path: Path) -> bool:

@@ -15,6 +15,7 @@ from genre_hf.cli._common import add_input_arguments, add_training_arguments, ch
 from genre_hf.config import GenreConfig
 from genre_hf.data.cleaning import ColumnNames
 from genre_hf.data.sources import Source
+from genre_hf.training.distribute import PEER_TIMEOUT
 
 NAME, ORDER = "train", 1
 TENSORFLOW = True
@@ -32,8 +33,8 @@ def add_arguments(parser) -> None:
                              "$TF_CONFIG (see README, Scaling)")
     parser.add_argument("--cpu-devices", type=int, default=0, metavar="N",
                         help="with --strategy mirrored and no GPU: split the CPU into N logical devices (for testing)")
-    parser.add_argument("--peer-timeout", type=float, default=300.0, metavar="SECONDS",
-                        help="with --strategy multiworker: how long to wait for the other workers to come up (default 300)")
+    parser.add_argument("--peer-timeout", type=float, default=PEER_TIMEOUT, metavar="SECONDS",
+                        help=f"with --strategy multiworker: how long to wait for the other workers to come up (default {PEER_TIMEOUT:g})")
     parser.add_argument("--no-lr-scaling", action="store_true",
                         help="keep the configured learning rate under a strategy (default: x the number of replicas)")
     parser.add_argument("--push-to-hub", metavar="REPO_ID", default=None, help="upload the model folder to this Hub repo")

@@ -15,11 +15,12 @@ from pathlib import Path
 import datasets
 
 from genre_hf.data.posters import poster_to_array
+from genre_hf.limits import GENRES
 
 NOT_A_GENRE = {"n/a", "", "nan", "none", "null"}  # compared in lower case
 MAX_GENRE_CELL = 2_000  # characters in one row's genre cell
 MAX_GENRES = 50  # genres in one row (IMDb gives at most three)
-MAX_GENRE_CHARS = 40  # characters in one genre's name
+MAX_GENRE_CHARS = GENRES[2]  # characters in one genre's name: the longest a model may have
 IMDB_GENRES = {name.lower(): name for name in (
     "Action", "Adult", "Adventure", "Animation", "Biography", "Comedy", "Crime", "Documentary", "Drama", "Family", "Fantasy",
     "Film-Noir", "Game-Show", "History", "Horror", "Music", "Musical", "Mystery", "News", "Reality-TV", "Romance", "Sci-Fi",
@@ -267,13 +268,18 @@ def clean(split: datasets.Dataset, report: LoadReport, seen_ids: set[str]) -> da
     return split.select(keep)
 
 
+def safe_id(movie_id: str) -> bool:
+    """Whether an id can name a file in a poster folder: no path separator, not "." or "..", not empty."""
+    return bool(movie_id) and movie_id not in (".", "..") and not set(movie_id) & {"/", "\\", "\0"}
+
+
 def problem(row: dict, seen_ids: set[str], decode: bool = True) -> str | None:
     """Why a row cannot be used (one of SKIP_REASONS), or None. Without `decode` the poster is only
     checked for presence (a streamed pass: the featurizer decodes and counts the bad ones)."""
     movie_id = row["id"]
     if not movie_id or not movie_id.strip():
         return "no id"
-    if movie_id in (".", "..") or set(movie_id) & {"/", "\\", "\0"}:
+    if not safe_id(movie_id):
         return "unsafe id"  # it would name a path outside the poster folder
     if movie_id in seen_ids:
         return "duplicate id"

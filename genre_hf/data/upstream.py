@@ -18,10 +18,13 @@ import csv
 import re
 from pathlib import Path
 
+from genre_hf.data.cleaning import safe_id
+
 CSV_FILE = "IMDB_overview_genres.csv"
 IMAGES_DIR = "Images"
 TITLES_FILE = "titles.csv"
 COLUMNS = ("Id", "Genre", "Overview")  # the columns the loader reads; the one-hot genre columns are not needed
+MAX_ID = 200  # characters: a longer id would make a poster file name over the file system's limit
 MAX_FIELD = 100_000  # characters: the longest real overview has 383; a longer field is a quote left open or not this file
 RUN_ON = re.compile(r"\n\s*tt\d{5,},")  # a newline and then an IMDb id inside a field: an open quote swallowed the next row
 
@@ -39,13 +42,8 @@ def records(folder: Path):
             "overview": record["Overview"],
             "genres": record["Genre"],
             # An unsafe id ("../x") names no file: the folder itself stands in, and is never read as a poster.
-            "poster": {"path": str(folder / IMAGES_DIR / (f"{movie_id}.jpg" if safe_id(movie_id) else "")), "bytes": None},
+            "poster": {"path": str(folder / IMAGES_DIR / (f"{movie_id}.jpg" if safe_id(movie_id) and len(movie_id) <= MAX_ID else "")), "bytes": None},
         }
-
-
-def safe_id(movie_id: str) -> bool:
-    """Whether an id can name a file in the poster folder: no path separator, no "." or "..", nothing empty."""
-    return bool(movie_id) and movie_id not in (".", "..") and not set(movie_id) & {"/", "\\", "\0"} and len(movie_id) <= 200
 
 
 def count(folder: Path) -> int:

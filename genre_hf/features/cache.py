@@ -123,7 +123,7 @@ def cached_features(movies, featurizer, key: dict, cache_dir: str | Path | None 
         started = time.perf_counter()
         counts = LoadReport(source="")
         folder.parent.mkdir(parents=True, exist_ok=True)
-        staging.remove_abandoned(folder.parent, f".{folder.name}-*-*.partial")  # a builder killed midway
+        staging.remove_abandoned(folder.parent, staging.pattern(folder.name))  # a builder killed midway
         staging_folder = folder.with_name(staging.name(folder.name, uuid.uuid4().hex[:12]))  # one per builder
         staging_folder.mkdir()
         try:

@@ -10,7 +10,6 @@ Writing assembles the folder in a temporary one beside it, so a failed save leav
 from __future__ import annotations
 
 import dataclasses
-import glob
 import hashlib
 import json
 import os
@@ -239,11 +238,8 @@ def check_stamp(folder: Path, config: GenreConfig) -> None:
 
 
 def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
     with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def load_weights(model, path: Path) -> None:
@@ -306,7 +302,7 @@ def writing(target: str | Path):
     target.parent.mkdir(parents=True, exist_ok=True)
     _clean_stale(target)
     inside = target.is_dir() and os.path.ismount(target)
-    staged = Path(tempfile.mkdtemp(prefix=f".{target.name}-{os.getpid()}-", suffix=".partial", dir=target if inside else target.parent))
+    staged = Path(tempfile.mkdtemp(prefix=staging.prefix(target.name), suffix=".partial", dir=target if inside else target.parent))
     staged.chmod(0o777 & ~_umask())  # mkdtemp makes it 0700: the folder gets the mode the user's umask gives any folder
     try:
         yield staged
@@ -335,11 +331,10 @@ def _replace_files(staging: Path, target: Path) -> None:
 def _clean_stale(target: Path) -> None:
     """Staging folders of saves into `target` whose process is gone: removed, or (a replaced model
     folder whose replacement never arrived) put back."""
-    stem = glob.escape(target.name)
-    staging.remove_abandoned(target.parent, f".{stem}-*-*.partial")
+    staging.remove_abandoned(target.parent, staging.pattern(target.name))
     if target.is_dir():
-        staging.remove_abandoned(target, ".*-*-*.partial")
-    for path in target.parent.glob(f".{stem}-*-*.replaced"):
+        staging.remove_abandoned(target, staging.pattern(None))
+    for path in target.parent.glob(staging.pattern(target.name, ".replaced")):
         if staging.owner_alive(path):
             continue
         if target.exists():

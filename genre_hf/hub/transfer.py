@@ -120,11 +120,10 @@ def verify(snapshot: Path) -> None:
 
 
 def _blob_hash(path: Path, git: bool) -> str:
-    digest = hashlib.sha1(f"blob {path.stat().st_size}\0".encode()) if git else hashlib.sha256()
+    """The hash the Hub gives for a file: git's blob sha1 (small files), else the LFS sha256."""
+    header = f"blob {path.stat().st_size}\0".encode()
     with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(handle, (lambda: hashlib.sha1(header)) if git else "sha256").hexdigest()
 
 
 def full_repo_id(api: HfApi, repo_id: str) -> str:

@@ -108,8 +108,5 @@ def weights_hash(folder: Path, role: str = "text encoder") -> str:
 
 @functools.lru_cache(maxsize=8)
 def _file_hash(path: Path, size: int, mtime: int) -> str:
-    digest = hashlib.sha256()
     with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(handle, "sha256").hexdigest()

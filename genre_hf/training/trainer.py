@@ -23,7 +23,7 @@ from genre_hf.features.input_mode import decide_input
 from genre_hf.features.pipeline import input_pipeline
 from genre_hf.modeling.models import MODALITIES_INPUT, GenreNetwork, build_models, input_names
 from genre_hf.training.calibration import fit_calibration
-from genre_hf.training.distribute import Distribution
+from genre_hf.training.distribute import PEER_TIMEOUT, Distribution
 from genre_hf.training.fit import FitResult, fit_model
 from genre_hf.training.prepare import SPLITS, Prepared, prepare
 
@@ -36,7 +36,7 @@ class TrainOptions:
     cache_dir: str | None = None  # where feature caches live; default: features.cache.default_cache_dir()
     strategy: str = "none"  # "none", "mirrored" or "multiworker" (see distribute.py)
     cpu_devices: int = 0  # mirrored without GPUs: split the CPU into this many logical devices (for testing)
-    peer_timeout: float = 300.0  # multiworker: seconds to wait for the other workers to come up (distribute.PEER_TIMEOUT)
+    peer_timeout: float = PEER_TIMEOUT  # multiworker: seconds to wait for the other workers to come up
     scale_learning_rate: bool = True  # learning rate x replicas (see distribute.py)
 
 
