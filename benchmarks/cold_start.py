@@ -4,7 +4,11 @@ against a fresh process that only imports TensorFlow (the floor no Keras app can
     .venv/bin/python benchmarks/cold_start.py [MODEL] [POSTER] [--runs 5]
 
 Runs the two alternately (so machine load hits both alike) and prints the medians of the whole
-processes' wall times, their ratio, and the in-process stages of the genre_hf run.
+processes' wall times, their ratio, and the in-process stages of the genre_hf run. A pretrained
+model's first predict is split further: KerasHub's import, the tokenizer's and the backbone's builds
+(the backbone's random initial weights, overwritten by the preset's, included) and the rest (the
+first trace and run). A third process, `import tensorflow` with Keras' optional imports of
+scikit-learn, pandas and matplotlib refused, shows how much of the floor those take.
 """
 
 import argparse
@@ -18,6 +22,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 BASELINE = "import tensorflow"
+# `import tensorflow` imports Keras, which imports these when they are installed (scikit-learn and pandas
+# come with the base install): the floor without them.
+WITHOUT_OPTIONAL = "import sys; sys.modules.update({'sklearn': None, 'pandas': None, 'matplotlib.pyplot': None}); import tensorflow"
 CHILD = """
 import json, sys, time
 started = time.perf_counter()
@@ -25,11 +32,30 @@ from genre_hf import GenreClassifier
 imported = time.perf_counter()
 clf = GenreClassifier.from_pretrained(sys.argv[1])
 loaded = time.perf_counter()
+builds = {}
+if clf.config.overview_encoder == "keras_hub":  # time the pieces the first predict would build anyway
+    import keras_hub
+    builds["import keras_hub"] = time.perf_counter() - loaded
+    from genre_hf.modeling.encoders import keras_hub_text
+    original = {name: getattr(keras_hub.models, name).from_preset for name in ("Tokenizer", "Backbone")}
+    def timed(name):
+        def from_preset(*args, **kwargs):
+            begun = time.perf_counter()
+            try:
+                return original[name](*args, **kwargs)
+            finally:
+                builds[name.lower() + " build"] = time.perf_counter() - begun
+        return from_preset
+    for name in original:
+        setattr(getattr(keras_hub.models, name), "from_preset", timed(name))
+before = time.perf_counter()
 clf.predict(poster=sys.argv[2], overview="A retired hitman seeks revenge.")
 first = time.perf_counter()
+if builds:
+    builds["first trace and run"] = first - before - sum(v for k, v in builds.items() if k != "import keras_hub")
 heavy = [m for m in ("keras_hub", "gradio", "matplotlib", "datasets") if m in sys.modules]
 print(json.dumps({"import genre_hf": imported - started, "from_pretrained": loaded - imported,
-                  "first predict": first - loaded, "in-process total": first - started, "heavy": heavy}))
+                  "first predict": first - loaded, "in-process total": first - started, "heavy": heavy, **builds}))
 """
 
 
@@ -46,18 +72,24 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    floors, totals, stages = [], [], []
+    floors, totals, stages, bare = [], [], [], []
     for _ in range(args.runs):
         floors.append(wall([sys.executable, "-c", BASELINE], env)[0])
+        bare.append(wall([sys.executable, "-c", WITHOUT_OPTIONAL], env)[0])
         seconds, out = wall([sys.executable, "-c", CHILD, str(Path(args.model).resolve()), args.poster], env)
         totals.append(seconds)
         stages.append(json.loads(out.strip().splitlines()[-1]))
-    for key in ("import genre_hf", "from_pretrained", "first predict", "in-process total"):
-        print(f"{key:>30}: {statistics.median(s[key] for s in stages):6.2f} s")
     floor, total = statistics.median(floors), statistics.median(totals)
+    for key in ("import genre_hf", "from_pretrained", "first predict", "import keras_hub", "tokenizer build",
+                "backbone build", "first trace and run", "in-process total"):
+        if key in stages[0]:
+            seconds = statistics.median(s[key] for s in stages)
+            print(f"{key:>30}: {seconds:6.2f} s   ({seconds / floor:.2f}x the floor)")
     print(f"{'python -c ' + repr(BASELINE):>30}: {floor:6.2f} s   (whole process, median of {args.runs})")
     print(f"{'import + load + predict':>30}: {total:6.2f} s   (whole process, median of {args.runs})")
-    print(f"{'ratio':>30}: {total / floor:6.2f}x   (goal: 1.10x or less)")
+    print(f"{'ratio':>30}: {total / floor:6.2f}x   (goal: 1.10x from scratch, 1.25x pretrained)")
+    print(f"{'floor without optional imports':>30}: {statistics.median(bare):6.2f} s   "
+          f"({statistics.median(bare) / floor:.2f}x: scikit-learn, pandas, matplotlib refused)")
     print(f"{'heavy modules loaded':>30}: {stages[0]['heavy'] or 'none'}")
 
 
