@@ -36,7 +36,6 @@ builds = {}
 if clf.config.overview_encoder == "keras_hub":  # time the pieces the first predict would build anyway
     import keras_hub
     builds["import keras_hub"] = time.perf_counter() - loaded
-    from genre_hf.modeling.encoders import keras_hub_text
     original = {name: getattr(keras_hub.models, name).from_preset for name in ("Tokenizer", "Backbone")}
     def timed(name):
         def from_preset(*args, **kwargs):
