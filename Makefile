@@ -19,7 +19,8 @@ BENCHMARK_OUT ?= artifacts/benchmark-$(FAMILY)
 # data on every row; SPLIT=all scores every row (evaluate then warns about rows training used).
 EVAL_SPLIT = $(or $(SPLIT),$(if $(filter $(DATA),$(TRAIN_DATA)),test,all))
 PORT ?= 7860
-# `make test` runs the test files on this many processes (pytest-xdist; each file stays in one). 1: serially.
+# `make test` runs the test files on this many processes (pytest-xdist; each file stays in one, the longest
+# first: tests/conftest.py LONGEST_FILES). 1: serially.
 PYTEST_WORKERS ?= 2
 export TF_CPP_MIN_LOG_LEVEL ?= 3
 export GRADIO_ANALYTICS_ENABLED = False
@@ -69,7 +70,7 @@ predict: install
 	$(BIN)/genre-hf predict --model $(OUT) --data $(DATA) --output $(or $(OUTPUT),$(OUT)/predictions.parquet)
 
 test: install-test
-	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
 # Serves $GENRE_HF_MODEL when set (a Hub repo id or a folder); otherwise $(OUT), trained first if missing.
 app: install

@@ -1,11 +1,12 @@
 """Shared fixtures: the real data from ../shared, a real subset in the upstream layout, and a small
-model trained on it once per test session (about half a minute on two cores)."""
+model trained on it once per test run (about ten seconds on two cores), shared by the xdist workers."""
 
 from __future__ import annotations
 
 import contextlib
 import csv
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -20,6 +21,17 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.pop("GENRE_HF_PRESET_MIRROR", None)  # encoders come from the test Hub, the way users get them
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "imdb-multimodal"
+# The files that take longest (pytest --durations), handed out first: xdist gives a worker a whole file
+# at a time, so a long file left to the end runs alone while the other worker idles.
+LONGEST_FILES = ("test_distribute.py", "test_hardening.py", "test_pretrained.py", "test_training.py", "test_app.py",
+                 "test_hub.py", "test_browser.py", "test_encoders.py")
+
+
+def pytest_collection_modifyitems(items):
+    """Longest files first (a stable sort: pytest-randomly's order holds within and among the rest);
+    `make test` passes --no-loadscope-reorder so that xdist keeps this order."""
+    rank = {name: index for index, name in enumerate(LONGEST_FILES)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -86,8 +98,29 @@ def write_mmimdb(source: Path, target: Path, rows: int, start: int = 0) -> tuple
 
 
 @pytest.fixture(scope="session")
-def subset_dir(data_dir, tmp_path_factory) -> Path:
-    return write_subset(data_dir, tmp_path_factory.mktemp("subset") / "imdb", rows=600)
+def run_dir(tmp_path_factory) -> Path:
+    """A folder of this test run that every xdist worker sees (each worker's own base folder is in it)."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+def built_once(run_dir: Path, name: str, build) -> Path:
+    """run_dir/name, built by `build(folder)` in whichever worker asks first while the others wait for
+    it; a marker written once it is whole tells them it is done (a build that failed is started over)."""
+    from filelock import FileLock
+
+    target, done = run_dir / name, run_dir / f"{name}.done"
+    with FileLock(run_dir / f"{name}.lock"):
+        if not done.exists():
+            shutil.rmtree(target, ignore_errors=True)
+            build(target)
+            done.touch()
+    return target
+
+
+@pytest.fixture(scope="session")
+def subset_dir(data_dir, run_dir) -> Path:
+    return built_once(run_dir, "subset", lambda folder: write_subset(data_dir, folder / "imdb", rows=600)) / "imdb"
 
 
 def tiny_config(**overrides):
@@ -103,13 +136,25 @@ def tiny_config(**overrides):
 
 
 @pytest.fixture(scope="session")
-def tiny_model_dir(subset_dir, tmp_path_factory) -> Path:
-    """A complete model folder (weights, vocabulary, thresholds, reports, card) from a real subset."""
+def tiny_model_dir(subset_dir, run_dir) -> Path:
+    """A complete model folder (weights, vocabulary, thresholds, reports, card) from a real subset.
+    Tests copy it before they change it (tests/test_hardening.py, tampered)."""
     from genre_hf.cli.train import train_and_save
 
-    out = tmp_path_factory.mktemp("model") / "tiny"
-    train_and_save(str(subset_dir), out, config=tiny_config(), log=lambda message: None)
-    return out
+    def train(folder):
+        train_and_save(str(subset_dir), folder / "tiny", config=tiny_config(), log=lambda message: None)
+
+    folder = built_once(run_dir, "model", train) / "tiny"
+    before = file_digests(folder)
+    yield folder
+    assert file_digests(folder) == before, "a test changed the shared model folder: copy it first"
+
+
+def file_digests(folder: Path) -> dict[str, str]:
+    import hashlib
+
+    return {str(path.relative_to(folder)): hashlib.sha256(path.read_bytes()).hexdigest()
+            for path in sorted(folder.rglob("*")) if path.is_file()}
 
 
 @pytest.fixture(scope="session")

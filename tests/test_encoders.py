@@ -45,8 +45,14 @@ def small_dir(data_dir, tmp_path_factory):
     return write_subset(data_dir, tmp_path_factory.mktemp("encoders") / "imdb", rows=160)
 
 
+@pytest.fixture(scope="module")
+def runs() -> dict:
+    """Trainings by their settings: keys whose settings are the same (the default cnn and lstm) share one."""
+    return {}
+
+
 @pytest.mark.parametrize("key", sorted(registered_encoders()), ids=lambda key: "-".join(key))
-def test_every_registered_encoder_trains_saves_loads_and_predicts(key, small_dir, sample_movie, request, tmp_path):
+def test_every_registered_encoder_trains_saves_loads_and_predicts(key, small_dir, sample_movie, runs, request, tmp_path):
     from genre_hf import GenreClassifier
     from genre_hf.data.loader import load_movies
     from genre_hf.data.splits import SplitSpec
@@ -57,7 +63,9 @@ def test_every_registered_encoder_trains_saves_loads_and_predicts(key, small_dir
     config = tiny_config(epochs_poster=1, epochs_overview=1, epochs_fusion=1, **settings)
     with serve(request, tmp_path):
         movies, _ = load_movies(small_dir, split=SplitSpec.from_config(config))
-        run = train_all(config, movies, log=lambda message: None)
+        if repr(config) not in runs:
+            runs[repr(config)] = train_all(config, movies, log=lambda message: None)
+        run = runs[repr(config)]
         assert type(run.prepared.encoders[key[0]]) is registered_encoders()[key]
         trained = GenreClassifier.from_run(run)
         trained.save_pretrained(tmp_path / "model")

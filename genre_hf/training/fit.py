@@ -108,6 +108,9 @@ def fit_model(
                 keras.metrics.Recall(thresholds=0.5, name="recall"),
             ],
         )
+        # Built now, not inside the first traced step: Keras builds it there when no strategy is set, and a
+        # step that creates variables is traced twice (about a second a model here).
+        model.optimizer.build(model.trainable_variables)
     names = [key for key in input_names(model) if key != MODALITIES_INPUT]
     both = MODALITIES_INPUT in input_names(model)
     train_data = distribution.datasets(lambda context: input_pipeline(train, names, config.batch_size, True, config.seed, context, both))
