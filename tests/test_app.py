@@ -163,6 +163,25 @@ def test_examples_are_test_movies(classifier, data_dir):
     assert example_movies(data_dir / "missing", classifier.config) == []
 
 
+def test_a_test_movie_whose_poster_does_not_decode_is_never_an_example(classifier, data_dir, tmp_path):
+    """The examples decode only the posters they look at: the first candidate's poster, broken, is
+    passed over as the loader would have dropped it, and the rest are the loader's clean movies."""
+    from genre_hf.app.examples import example_movies
+    from genre_hf.data.loader import load_movies
+    from genre_hf.data.splits import SplitSpec
+    from tests.conftest import write_subset
+
+    folder = write_subset(data_dir, tmp_path / "imdb", rows=300)
+    before = example_movies(folder, classifier.config)
+    broken = folder / "Images" / Path(before[0]["poster"]).name
+    broken.unlink()
+    broken.write_bytes(b"\xff\xd8\xff\xe0 not a JPEG past its first bytes")
+    after = example_movies(folder, classifier.config)
+    assert len(before) == len(after) == 8 and before[0] not in after and after[:7] == before[1:]
+    clean, _ = load_movies(folder, split=SplitSpec.from_config(classifier.config))
+    assert [movie["poster"] for movie in after] == [str(folder / "Images" / f"{i}.jpg") for i in clean["test"]["id"][:8]]
+
+
 def test_app_py_serves_the_model_from_the_environment_with_examples(tiny_model_dir, data_dir, sample_movie):
     """`python app.py`: the model from GENRE_HF_MODEL, examples from GENRE_HF_DATA, --port honoured."""
     port = free_port()

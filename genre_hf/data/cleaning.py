@@ -255,11 +255,11 @@ def check_columns(present: list[str], needed: list[str]) -> None:
         )
 
 
-def clean(split: datasets.Dataset, report: LoadReport, seen_ids: set[str]) -> datasets.Dataset:
+def clean(split: datasets.Dataset, report: LoadReport, seen_ids: set[str], decode: bool = True) -> datasets.Dataset:
     """The rows of `split` without a problem (see `problem`); the others are counted in `report`."""
     keep = []
     for index, row in enumerate(split):
-        reason = problem(row, seen_ids)
+        reason = problem(row, seen_ids, decode)
         if reason:
             report.skip(reason, row["id"])
         else:

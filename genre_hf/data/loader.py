@@ -25,6 +25,7 @@ def load_movies(
     columns: ColumnNames | None = None,
     split: SplitSpec | None = None,
     streaming: bool = False,
+    decode_posters: bool = True,
 ) -> tuple[datasets.DatasetDict, LoadReport]:
     """Load, clean and split movies from any supported source.
 
@@ -33,6 +34,8 @@ def load_movies(
     a Parquet file or Hub dataset is not read here: its splits are `IterableDataset`s, cleaned (and
     counted in the report) by `iter_movies` as they are read. Other sources are read as usual: an
     upstream folder holds its posters as paths and a `save_to_disk` folder is memory-mapped.
+    Without `decode_posters`, posters are checked for presence only, as in a streamed pass: for a
+    reader of a few movies (the app's examples), which checks those itself (`cleaning.problem`).
     """
     source, columns, spec = Source.of(source), columns or ColumnNames(), split or SplitSpec()
     if streaming and source.streams:
@@ -44,7 +47,7 @@ def load_movies(
     if source.kind == "mmimdb":
         report.notes.append(mmimdb.plot_note())
     seen_ids: set[str] = set()
-    cleaned = {name: clean(rows, report, seen_ids) for name, rows in raw.items()}
+    cleaned = {name: clean(rows, report, seen_ids, decode_posters) for name, rows in raw.items()}
     splits = {name: part.cast_column("poster", datasets.Image()) for name, part in assign(cleaned, spec).items()}
     report.rows_kept = {name: len(part) for name, part in splits.items()}
     return datasets.DatasetDict(splits), report
