@@ -136,7 +136,7 @@ def tiny_config(**overrides):
 
 
 @pytest.fixture(scope="session")
-def tiny_model_dir(subset_dir, run_dir) -> Path:
+def tiny_model_dir(subset_dir, run_dir):
     """A complete model folder (weights, vocabulary, thresholds, reports, card) from a real subset.
     Tests copy it before they change it (tests/test_hardening.py, tampered)."""
     from genre_hf.cli.train import train_and_save
