@@ -20,7 +20,7 @@ EXAMPLES = 8
 def example_movies(data_dir: str | Path, config, count: int = EXAMPLES) -> list[dict]:
     """Up to `count` test-split movies (never trained or tuned on) with a poster, genres and (from
     titles.csv, where there is one) a title, read by the same loader as training. Only the posters
-    looked at are decoded (checking all 5,714 took 5 s of the app's start)."""
+    looked at are decoded (on the shared data: 0.4 s, against 1.7 s to decode all 5,714 first)."""
     data_dir = Path(data_dir)
     try:
         movies, _ = load_movies(data_dir, split=SplitSpec.from_config(config), decode_posters=False)
