@@ -109,7 +109,7 @@ def fit_model(
             ],
         )
         # Built now, not inside the first traced step: Keras builds it there when no strategy is set, and a
-        # step that creates variables is traced twice (about a second a model here).
+        # step that creates variables is traced twice (0.4-0.8 s a model: benchmarks/first_epoch.py).
         model.optimizer.build(model.trainable_variables)
     names = [key for key in input_names(model) if key != MODALITIES_INPUT]
     both = MODALITIES_INPUT in input_names(model)
