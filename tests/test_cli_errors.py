@@ -115,4 +115,5 @@ def test_tensorflow_start_up_lines_are_held_back_unless_asked_for(tiny_model_dir
     assert not any(noise in quiet.stderr for noise in TENSORFLOW_NOISE), quiet.stderr
     assert quiet.stderr.splitlines()[0].startswith("Loading the model from")
     shown = subprocess.run(command, cwd=ROOT, env={**env, "GENRE_HF_TF_LOGS": "1"}, capture_output=True, text=True, timeout=300)
-    assert shown.returncode == 0 and "oneDNN custom operations" in shown.stderr
+    # Which start-up lines TensorFlow prints depends on the CPU (oneDNN's needs AVX-512; cudart's and absl's come on any).
+    assert shown.returncode == 0 and any(noise in shown.stderr for noise in TENSORFLOW_NOISE), shown.stderr
