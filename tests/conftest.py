@@ -36,8 +36,10 @@ def pytest_collection_modifyitems(items):
 
 @pytest.fixture(scope="session", autouse=True)
 def isolated_hf_home(tmp_path_factory):
-    """Keep Hub, datasets and evaluate caches of the test run out of the user's home."""
+    """Keep Hub, datasets and evaluate caches of the test run out of the user's home, and give each
+    xdist worker its own Gradio upload folder (a stopping app deletes the files it put there)."""
     home = tmp_path_factory.mktemp("hf_home")
+    os.environ["GRADIO_TEMP_DIR"] = str(tmp_path_factory.mktemp("gradio"))
     os.environ["HF_HOME"] = str(home)
     os.environ["HF_DATASETS_CACHE"] = str(home / "datasets")
     os.environ["HF_EVALUATE_OFFLINE"] = "1"

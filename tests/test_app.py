@@ -62,7 +62,8 @@ def predict(client, poster, overview):
 
 def assert_serving(client, sample_movie):
     poster, overview, _ = sample_movie
-    assert all("probabilities" in predict(client, poster, overview)[name] for name in MODELS)
+    result = predict(client, poster, overview)
+    assert all("probabilities" in result[name] for name in MODELS), result
 
 
 def test_all_three_models_answer_with_every_genre(client, classifier, sample_movie):
@@ -187,6 +188,7 @@ def test_app_py_serves_the_model_from_the_environment_with_examples(tiny_model_d
     port = free_port()
     env = dict(os.environ, GENRE_HF_MODEL=str(tiny_model_dir), GENRE_HF_DATA=str(data_dir))
     env.pop("GRADIO_ANALYTICS_ENABLED", None)  # app.py turns analytics off by itself
+    uploads = Path(os.environ["GRADIO_TEMP_DIR"])
     with running_app(ROOT, env, port) as (url, _):
         assert url == f"http://127.0.0.1:{port}"
         config = app_config(url)
@@ -194,6 +196,9 @@ def test_app_py_serves_the_model_from_the_environment_with_examples(tiny_model_d
         samples = example_samples(config)
         assert len(samples) == 8 and all(" · " in sample[1] for sample in samples)
         assert_serving(Client(url, verbose=False), sample_movie)
+        private = list(uploads.glob("genre-hf-app-*"))  # the app's own folder: no other app deletes from it
+        assert len(private) == 1 and sample_movie[0].name in {path.name for path in private[0].rglob("*")}
+    assert not private[0].exists()  # removed when the app stopped (SIGTERM)
 
 
 def test_uploads_are_deleted_once_they_are_old(classifier, tiny_model_dir, sample_movie):

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import atexit
+import os
+import shutil
+import signal
 import socket
+import tempfile
 
 import gradio as gr
 
@@ -33,9 +38,29 @@ def check_port(host: str, port: int) -> None:
             raise ValueError(f"cannot serve on {host}:{port} ({error.strerror}): choose another port with --port N or PORT=N") from None
 
 
+def use_private_upload_folder() -> str:
+    """Keep this app's uploads in a folder of its own, removed when it stops.
+
+    Gradio names an upload by its content hash under one folder shared by every app on the machine
+    (GRADIO_TEMP_DIR, else /tmp/gradio), and a stopping app deletes every file it created there. A
+    second app holding the same poster then lost it mid-call: "not a readable image". SIGTERM
+    (`docker stop`, a Space restart) stops the server as Ctrl+C does, so the folder goes then too.
+    """
+    from gradio.utils import get_upload_folder
+
+    base = get_upload_folder()
+    os.makedirs(base, exist_ok=True)
+    folder = tempfile.mkdtemp(prefix="genre-hf-app-", dir=base)
+    os.environ["GRADIO_TEMP_DIR"] = folder
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    return folder
+
+
 def serve(host: str, port: int, model_ids: list[str] | None = None, examples_dir: str | None = None, log=print) -> None:
     """`genre-hf app`: check the port, load each model once, compile it for serving, serve until stopped."""
     check_port(host, port)
+    use_private_upload_folder()
     classifiers, where = {}, {}
     for source in model_ids or model_sources():
         log(f"Loading the model from {source}")
