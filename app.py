@@ -7,7 +7,7 @@ See `python app.py --help` for where the model comes from and the environment va
 
 import sys
 
-from genre_hf.cli import main
+from genre_hf.cli import entry_point
 
 if __name__ == "__main__":
-    sys.exit(main(["app", *sys.argv[1:]]))
+    entry_point(["app", *sys.argv[1:]])

@@ -9,7 +9,7 @@ Without --data it reads the shared data set beside this checkout.
 import os
 import sys
 
-from genre_hf.cli import main
+from genre_hf.cli import entry_point
 
 SHARED_DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "shared", "data", "imdb-multimodal")
 
@@ -17,4 +17,4 @@ if __name__ == "__main__":
     arguments = sys.argv[1:]
     if "--data" not in arguments and not any(a.startswith("--data=") for a in arguments) and "GENRE_HF_DATA" not in os.environ:
         arguments += ["--data", SHARED_DATA]
-    sys.exit(main(["train", *arguments]))
+    entry_point(["train", *arguments])

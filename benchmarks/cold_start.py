@@ -8,7 +8,9 @@ processes' wall times, their ratio, and the in-process stages of the genre_hf ru
 model's first predict is split further: KerasHub's import, the tokenizer's and the backbone's builds
 (the backbone's random initial weights, overwritten by the preset's, included) and the rest (the
 first trace and run). A third process, `import tensorflow` with Keras' optional imports of
-scikit-learn, pandas and matplotlib refused, shows how much of the floor those take.
+scikit-learn, pandas and matplotlib refused, shows how much of the floor those take. Each of the
+two is also run ending in `os._exit` once done, as the `genre-hf` command does (genre_hf/cli/_exit.py):
+the difference is Python's teardown of the process.
 """
 
 import argparse
@@ -58,6 +60,9 @@ print(json.dumps({"import genre_hf": imported - started, "from_pretrained": load
 """
 
 
+NO_TEARDOWN = "\nimport os, sys; sys.stdout.flush(); os._exit(0)"  # what the genre-hf command's exit skips
+
+
 def wall(command: list[str], env: dict) -> tuple[float, str]:
     started = time.perf_counter()
     done = subprocess.run(command, cwd="/", env=env, capture_output=True, text=True, check=True)
@@ -71,15 +76,19 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    floors, totals, stages, floors_without_optional = [], [], [], []
+    floors, totals, stages, floors_without_optional, floors_no_teardown, totals_no_teardown = [], [], [], [], [], []
+    child = [str(Path(args.model).resolve()), args.poster]
     for _ in range(args.runs):
         floors.append(wall([sys.executable, "-c", BASELINE], env)[0])
         floors_without_optional.append(wall([sys.executable, "-c", WITHOUT_OPTIONAL], env)[0])
-        seconds, out = wall([sys.executable, "-c", CHILD, str(Path(args.model).resolve()), args.poster], env)
+        seconds, out = wall([sys.executable, "-c", CHILD, *child], env)
         totals.append(seconds)
         stages.append(json.loads(out.strip().splitlines()[-1]))
+        floors_no_teardown.append(wall([sys.executable, "-c", BASELINE + NO_TEARDOWN], env)[0])
+        totals_no_teardown.append(wall([sys.executable, "-c", CHILD + NO_TEARDOWN, *child], env)[0])
     floor, total = statistics.median(floors), statistics.median(totals)
     without_optional = statistics.median(floors_without_optional)
+    floor_no_teardown, total_no_teardown = statistics.median(floors_no_teardown), statistics.median(totals_no_teardown)
     for key in ("import genre_hf", "from_pretrained", "first predict", "import keras_hub", "tokenizer build",
                 "backbone build", "first trace and run", "in-process total"):
         if key in stages[0]:
@@ -90,6 +99,10 @@ def main() -> None:
     print(f"{'ratio':>30}: {total / floor:6.2f}x   (goal: 1.10x from scratch, 1.25x pretrained)")
     print(f"{'floor without optional imports':>30}: {without_optional:6.2f} s   "
           f"({without_optional / floor:.2f}x: scikit-learn, pandas, matplotlib refused)")
+    print(f"{'teardown':>30}: {floor - floor_no_teardown:6.2f} s of the floor, {total - total_no_teardown:.2f} s of "
+          f"import + load + predict (each whole process, ended by os._exit once done)")
+    print(f"{'ratio without teardown':>30}: {total_no_teardown / floor:6.2f}x the floor ({total_no_teardown / floor_no_teardown:.2f}x "
+          f"the floor without its own)")
     print(f"{'heavy modules loaded':>30}: {stages[0]['heavy'] or 'none'}")
 
 

@@ -1,7 +1,5 @@
 """`python -m genre_hf ...` is the `genre-hf` command."""
 
-import sys
+from genre_hf.cli import entry_point
 
-from genre_hf.cli import main
-
-sys.exit(main())
+entry_point()

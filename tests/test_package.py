@@ -66,7 +66,7 @@ def test_the_wheel_carries_the_templates_licence_and_command(wheel):
         entry_points = archive.read(info.replace("METADATA", "entry_points.txt")).decode()
     assert {"genre_hf/hub/model_card.md", "genre_hf/evaluation/metrics/multilabel_genres.py", "genre_hf/cli/__init__.py"} <= names
     assert any(name.endswith("licenses/LICENSE") for name in names) and "License-Expression: Apache-2.0" in meta
-    assert "genre-hf = genre_hf.cli:main" in entry_points
+    assert "genre-hf = genre_hf.cli:entry_point" in entry_points
     assert not any(name.startswith(("tests/", "benchmarks/")) or name.endswith((".h5", ".jpg")) for name in names)
 
 

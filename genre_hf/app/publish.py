@@ -22,9 +22,9 @@ SPACE_DESCRIPTION = "Genres from a movie poster, its plot, or both"
 SPACE_EXTRAS = ("app", "pretrained")  # the Space serves either model family
 APP_PY = '''"""The genre_hf Space: serves the model named in space_config.json (or $GENRE_HF_MODEL)."""
 
-from genre_hf.cli import main
+from genre_hf.cli import entry_point
 
-main(["app"])
+entry_point(["app"])
 '''
 
 

@@ -6,7 +6,8 @@ Each command module has `NAME`, `HELP` (and optionally `DESCRIPTION`), `ORDER` (
 `add_arguments(parser)`, optionally `check(args)` (what can be refused before TensorFlow starts:
 a missing extra, an argument out of range, a destination that cannot be written) and `run(args)`. Parsing imports nothing heavy, so `--help` is instant;
 each command imports what it needs. Errors that a user can fix end in one line on stderr and exit
-status 2, never a traceback (`_errors.py` lists them); Ctrl-C ends with 130.
+status 2, never a traceback (`_errors.py` lists them); Ctrl-C ends with 130. `main` returns the
+status (for callers in the same process); `entry_point`, the installed command, exits with it.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import sys
 
 from genre_hf.cli._common import TENSORFLOW_ENVIRONMENT, environment_help
 from genre_hf.cli._errors import exit_status
+from genre_hf.cli._exit import exit_now
 
 
 def commands() -> list:
@@ -64,6 +66,12 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(message, file=sys.stderr)
         return status
+
+
+def entry_point(argv: list[str] | None = None):
+    """`genre-hf`, `python -m genre_hf`, app.py and train.py: `main`, then exit with its status
+    (past TensorFlow's teardown: `_exit.py`)."""
+    exit_now(main(argv))
 
 
 def _version() -> str:
