@@ -21,6 +21,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.pop("GENRE_HF_PRESET_MIRROR", None)  # encoders come from the test Hub, the way users get them
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "imdb-multimodal"
+# The end of each script a test runs in a fresh process: it exits as the genre-hf command does, past
+# Python's teardown of TensorFlow (genre_hf/cli/_exit.py: about 1.3 s of CPU a process).
+END_SCRIPT = "\nfrom genre_hf.cli._exit import exit_now\nexit_now(0)\n"
 # The files that take longest (pytest --durations), handed out first: xdist gives a worker a whole file
 # at a time, so a long file left to the end runs alone while the other worker idles.
 LONGEST_FILES = ("test_distribute.py", "test_hardening.py", "test_pretrained.py", "test_training.py", "test_app.py",

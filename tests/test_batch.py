@@ -12,7 +12,7 @@ import datasets
 import pyarrow.parquet as pq
 import pytest
 
-from tests.conftest import write_subset
+from tests.conftest import END_SCRIPT, write_subset
 
 ROOT = Path(__file__).resolve().parents[1]
 MEMORY_SCRIPT = """
@@ -31,7 +31,7 @@ before = rss("VmRSS:")
 open("/proc/self/clear_refs", "w").write("5")  # reset the peak, so it measures the big run alone
 report = predict_file(clf, sys.argv[2], sys.argv[3] + "/big.parquet", split="big", progress=False)
 print(json.dumps({"before": before, "peak": rss("VmHWM:"), "predicted": report.predicted}))
-"""
+""" + END_SCRIPT
 
 
 @pytest.fixture(scope="module")

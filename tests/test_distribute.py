@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from genre_hf.training.distribute import make_distribution
-from tests.conftest import free_port, write_subset
+from tests.conftest import END_SCRIPT, free_port, write_subset
 
 ROOT = Path(__file__).resolve().parents[1]
 RUN = """
@@ -30,7 +30,7 @@ arguments = json.loads(sys.argv[1])
 config = tiny_config(epochs_poster=2, epochs_overview=1, epochs_fusion=1, batch_size=32)
 result = train_and_save(arguments["data"], arguments["out"], config=config, options=TrainOptions(**arguments["options"]))
 print("SAVED" if result is not None else "NOT SAVED")
-"""
+""" + END_SCRIPT
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ import pytest
 
 from genre_hf.data.loader import load_movies
 from genre_hf.hub.folder import FolderError
-from tests.conftest import HUB_TOKEN, free_port, write_subset
+from tests.conftest import END_SCRIPT, HUB_TOKEN, free_port, write_subset
 
 ROOT = Path(__file__).resolve().parents[1]
 LOAD_MEASURED = """
@@ -32,7 +32,7 @@ except ValueError as error:
     outcome = "refused: " + str(error)
 print(json.dumps({"outcome": outcome, "seconds": time.perf_counter() - started,
                   "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
-"""
+""" + END_SCRIPT
 
 
 def tampered(source: Path, target: Path, config=None, stamp: bool = False, files=None) -> Path:
@@ -100,7 +100,7 @@ from genre_hf.config import GenreConfig
 import json
 config = GenreConfig.from_dict(json.loads(sys.argv[1]))
 GenreClassifier(config, ["", "[UNK]"] + [f"w{i}" for i in range(199_998)]).save_pretrained(sys.argv[2])
-"""
+""" + END_SCRIPT
     saved = subprocess.run([sys.executable, "-c", script, json.dumps(config.to_dict()), str(tmp_path / "worst")], cwd=ROOT,
                            capture_output=True, text=True, timeout=600)
     assert saved.returncode == 0, saved.stderr[-3000:]

@@ -13,6 +13,7 @@ from PIL import Image
 
 from genre_hf import GenreClassifier
 from genre_hf.hub.folder import MODEL_FILES, FolderError
+from tests.conftest import END_SCRIPT
 from tests.conftest import HUB_TOKEN as TOKEN
 from tests.hub_server import HubServer, hub_env, subprocess_env
 
@@ -22,7 +23,7 @@ import json, sys
 from genre_hf import GenreClassifier
 clf = GenreClassifier.from_pretrained(sys.argv[1])
 print(json.dumps(clf.predict(poster=sys.argv[2], overview=sys.argv[3])))
-"""
+""" + END_SCRIPT
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from packaging.requirements import Requirement
 
-from tests.conftest import HUB_TOKEN
+from tests.conftest import END_SCRIPT, HUB_TOKEN
 from tests.hub_server import subprocess_env
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,7 +35,7 @@ url = clf.push_to_hub("user/from-wheel", private=True)
 again = GenreClassifier.from_pretrained("user/from-wheel").predict(poster=poster, overview=overview)
 print(json.dumps({"file": genre_hf.__file__, "card": (Path(out) / "README.md").read_text(),
                   "same": [before[m]["probabilities"] == again[m]["probabilities"] for m in before], "url": url}))
-"""
+""" + END_SCRIPT
 
 
 def run(command, **kwargs):

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from huggingface_hub import HfApi
 
-from tests.conftest import HUB_TOKEN, serving_repo, tiny_config
+from tests.conftest import END_SCRIPT, HUB_TOKEN, serving_repo, tiny_config
 from tests.hub_server import subprocess_env
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -28,7 +28,7 @@ try:
     print(json.dumps({name: result[name]["probabilities"] for name in result}))
 except ValueError as error:
     print(json.dumps({"error": str(error)}))
-"""
+""" + END_SCRIPT
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,7 @@ from genre_hf.features.input_mode import MEMORY_LIMIT, choose_input
 from genre_hf.features.npy import NpyArray, NpyWriter
 from genre_hf.features.pipeline import input_pipeline
 from genre_hf.training.prepare import prepare
-from tests.conftest import tiny_config, write_subset
+from tests.conftest import END_SCRIPT, tiny_config, write_subset
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -266,7 +266,7 @@ for name, build in (("stream", lambda: cached_features(movies, featurizer, {"spl
     growth[name] = (peak_kb() - before) * 1024
     del features
 print(json.dumps({"movies": len(movies), "growth": growth}))
-"""
+""" + END_SCRIPT
 
 
 def test_building_the_cache_takes_flat_memory(data_dir, tmp_path):
