@@ -92,6 +92,22 @@ def test_the_encoder_through_hf_is_the_shared_folder_and_sentence_transformers(c
     assert unit.shape == (3, 384) and float(unit[0] @ unit[1]) > float(unit[0] @ unit[2]) + 0.3  # it knows what words mean
 
 
+def test_predict_tokenizes_each_overview_once_for_its_embedding_and_its_note(classifier, monkeypatch):
+    """The embedding and the note on a cut overview come from one WordPiece pass per distinct overview
+    (KerasHub's tokenizer runs in Python here: a second pass cost about a tenth of predict)."""
+    embedder = classifier.encoders["overview"]._embedder()
+    tokenized, tokenizer = [], embedder.tokenizer
+    monkeypatch.setattr(embedder, "tokenizer", lambda texts: tokenized.extend(texts) or tokenizer(texts))
+    short, long = "A heist in Lyon goes wrong, twice.", "A heist in Lyon goes wrong, again and again. " * 20  # 181 pieces
+    result = classifier.predict(overview=[short, long, short])
+    assert sorted(tokenized) == sorted([short, long])
+    assert [row["overview"]["notes"] for row in result] == [[], [
+        "The overview is longer than the 128 word pieces the overview models read; the rest is ignored."], []]
+    assert result[0] == result[2]
+    classifier.predict(overview=[long])
+    assert sorted(tokenized) == sorted([short, long])  # remembered
+
+
 def test_a_preset_mirror_stands_in_for_the_hub_and_keeps_the_weights_check(monkeypatch):
     """$GENRE_HF_PRESET_MIRROR: machines without the Hub use a local copy of the encoder's Hub files;
     the model still names the Hub id, and other weights are still refused."""

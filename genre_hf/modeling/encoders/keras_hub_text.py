@@ -102,6 +102,7 @@ class TextEmbedder:
         self.num_layers = backbone.num_layers
         self.special = (self.tokenizer.cls_token_id, self.tokenizer.sep_token_id)
         self._memory: dict[str, np.ndarray] = {}  # training embeds each overview for the models and the baseline
+        self._token_memory: dict[str, list[int]] = {}  # predict reads each overview's length too (notes): tokenized once
 
         @tf.function(input_signature=[tf.TensorSpec([None, None], tf.int32)])
         def pooled(tokens):
@@ -123,9 +124,17 @@ class TextEmbedder:
         return "embeddings_layer_norm" if layer == 0 else f"transformer_layer_{layer - 1}"
 
     def token_ids(self, texts: list[str]) -> list[list[int]]:
-        """WordPiece ids with [CLS] and [SEP], cut to the sequence length."""
-        cls, sep = self.special
-        return [[cls, *np.asarray(ids).tolist()[: self.sequence_length - 2], sep] for ids in self.tokenizer(list(texts))]
+        """WordPiece ids with [CLS] and [SEP], cut to the sequence length; each distinct text is
+        tokenized once per process (up to MEMORY of them: KerasHub's WordPiece runs in Python here,
+        about a tenth of an embedding's time)."""
+        new = list(dict.fromkeys(text for text in texts if text not in self._token_memory))
+        if new:
+            if len(self._token_memory) + len(new) > MEMORY:
+                self._token_memory.clear()
+            cls, sep = self.special
+            self._token_memory.update(
+                (text, [cls, *np.asarray(ids).tolist()[: self.sequence_length - 2], sep]) for text, ids in zip(new, self.tokenizer(new)))
+        return [self._token_memory[text] for text in texts]
 
     def __call__(self, texts: list[str]) -> np.ndarray:
         """Embeddings of `texts`, N x dimension; each distinct overview is embedded once per process
