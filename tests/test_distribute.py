@@ -55,6 +55,26 @@ def finish(process: subprocess.Popen, timeout: float = 400) -> str:
     return output
 
 
+def finish_together(processes: list[subprocess.Popen], timeout: float = 400) -> list[str]:
+    """`finish` for processes that wait on each other: if one fails or hangs, all are stopped and all
+    their outputs shown (a worker that died is why its peer waits)."""
+    deadline, outputs = time.monotonic() + timeout, []
+    for process in processes:
+        try:
+            outputs.append(process.communicate(timeout=max(1.0, deadline - time.monotonic()))[0])
+        except subprocess.TimeoutExpired:
+            outputs.append(None)
+            break
+    if len(outputs) == len(processes) and all(process.returncode == 0 for process in processes):
+        return outputs
+    for process in processes:
+        process.kill()
+    shown = [output if output is not None else process.communicate()[0] for process, output in zip(processes, outputs)]
+    shown += [process.communicate()[0] for process in processes[len(outputs):]]
+    raise AssertionError("\n".join(f"worker {index}, status {process.returncode}:\n{output[-3000:]}"
+                                    for index, (process, output) in enumerate(zip(processes, shown))))
+
+
 def check_model(out: Path, sample_movie, replicas: int, workers: int) -> dict:
     from genre_hf import GenreClassifier
     from tests.conftest import tiny_config
@@ -95,7 +115,7 @@ def test_two_workers_on_localhost_train_together_and_the_chief_saves(small_dir, 
         options = {"strategy": "multiworker", "input": "stream", "cache_dir": str(tmp_path / f"cache{index}")}
         tf_config = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})
         processes.append(start({"data": str(small_dir), "out": str(out), "options": options}, {"TF_CONFIG": tf_config}))
-    outputs = [finish(process) for process in processes]
+    outputs = finish_together(processes)
     assert "worker 0 of 2 workers (chief)" in outputs[0] and outputs[0].rstrip().endswith("SAVED")
     assert "worker 1 of 2 workers (not the chief)" in outputs[1] and outputs[1].rstrip().endswith("NOT SAVED")
     assert "this worker is not the chief" in outputs[1]
