@@ -44,35 +44,22 @@ def start(arguments: dict, env: dict | None = None) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
-def finish(process: subprocess.Popen, timeout: float = 400) -> str:
+def finish(*processes: subprocess.Popen, timeout: float = 400) -> list[str]:
+    """Each process's output once all have exited 0; otherwise all are stopped and every one's status
+    and output shown (a worker that died is why its peer waits)."""
+    deadline, outputs, timed_out = time.monotonic() + timeout, [], False
     try:
-        output, _ = process.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        output, _ = process.communicate()
-        raise AssertionError(f"timed out:\n{output[-4000:]}") from None
-    assert process.returncode == 0, output[-4000:]
-    return output
-
-
-def finish_together(processes: list[subprocess.Popen], timeout: float = 400) -> list[str]:
-    """`finish` for processes that wait on each other: if one fails or hangs, all are stopped and all
-    their outputs shown (a worker that died is why its peer waits)."""
-    deadline, outputs = time.monotonic() + timeout, []
-    for process in processes:
-        try:
+        for process in processes:
             outputs.append(process.communicate(timeout=max(1.0, deadline - time.monotonic()))[0])
-        except subprocess.TimeoutExpired:
-            outputs.append(None)
-            break
-    if len(outputs) == len(processes) and all(process.returncode == 0 for process in processes):
+    except subprocess.TimeoutExpired:
+        timed_out = True
+    if not timed_out and all(process.returncode == 0 for process in processes):
         return outputs
     for process in processes:
         process.kill()
-    shown = [output if output is not None else process.communicate()[0] for process, output in zip(processes, outputs)]
-    shown += [process.communicate()[0] for process in processes[len(outputs):]]
-    raise AssertionError("\n".join(f"worker {index}, status {process.returncode}:\n{output[-3000:]}"
-                                    for index, (process, output) in enumerate(zip(processes, shown))))
+    outputs += [process.communicate()[0] for process in processes[len(outputs):]]  # the rest, the hung one's included
+    raise AssertionError((f"timed out after {timeout:g} s\n" if timed_out else "") + "\n".join(
+        f"process {index}, status {process.returncode}:\n{output[-3000:]}" for index, (process, output) in enumerate(zip(processes, outputs))))
 
 
 def check_model(out: Path, sample_movie, replicas: int, workers: int) -> dict:
@@ -99,7 +86,7 @@ def check_model(out: Path, sample_movie, replicas: int, workers: int) -> dict:
 def test_a_mirrored_run_on_two_logical_cpus_saves_a_model_that_loads(small_dir, tmp_path, sample_movie):
     out = tmp_path / "model"
     options = {"strategy": "mirrored", "cpu_devices": 2, "input": "memory"}
-    output = finish(start({"data": str(small_dir), "out": str(out), "options": options}))
+    output, = finish(start({"data": str(small_dir), "out": str(out), "options": options}))
     assert "Strategy: mirrored over 2 logical CPU devices" in output
     assert "2 replicas: global batch 64 (32 a replica), learning rates x2" in output and "SAVED" in output
     report = check_model(out, sample_movie, replicas=2, workers=1)
@@ -115,7 +102,7 @@ def test_two_workers_on_localhost_train_together_and_the_chief_saves(small_dir, 
         options = {"strategy": "multiworker", "input": "stream", "cache_dir": str(tmp_path / f"cache{index}")}
         tf_config = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})
         processes.append(start({"data": str(small_dir), "out": str(out), "options": options}, {"TF_CONFIG": tf_config}))
-    outputs = finish_together(processes)
+    outputs = finish(*processes)
     assert "worker 0 of 2 workers (chief)" in outputs[0] and outputs[0].rstrip().endswith("SAVED")
     assert "worker 1 of 2 workers (not the chief)" in outputs[1] and outputs[1].rstrip().endswith("NOT SAVED")
     assert "this worker is not the chief" in outputs[1]

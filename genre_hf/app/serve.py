@@ -43,8 +43,7 @@ def use_private_upload_folder() -> str:
 
     Gradio names an upload by its content hash under one folder shared by every app on the machine
     (GRADIO_TEMP_DIR, else /tmp/gradio), and a stopping app deletes every file it created there. A
-    second app holding the same poster then lost it mid-call: "not a readable image". SIGTERM
-    (`docker stop`, a Space restart) stops the server as Ctrl+C does, so the folder goes then too.
+    second app holding the same poster then lost it mid-call: "not a readable image".
     """
     from gradio.utils import get_upload_folder
 
@@ -53,7 +52,6 @@ def use_private_upload_folder() -> str:
     folder = tempfile.mkdtemp(prefix="genre-hf-app-", dir=base)
     os.environ["GRADIO_TEMP_DIR"] = folder
     atexit.register(shutil.rmtree, folder, ignore_errors=True)
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
     return folder
 
 
@@ -61,6 +59,7 @@ def serve(host: str, port: int, model_ids: list[str] | None = None, examples_dir
     """`genre-hf app`: check the port, load each model once, compile it for serving, serve until stopped."""
     check_port(host, port)
     use_private_upload_folder()
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # `docker stop`, a Space restart: as Ctrl+C, exit handlers run
     classifiers, where = {}, {}
     for source in model_ids or model_sources():
         log(f"Loading the model from {source}")

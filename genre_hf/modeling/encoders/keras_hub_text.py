@@ -130,24 +130,14 @@ class TextEmbedder:
         """WordPiece ids with [CLS] and [SEP], cut to the sequence length; each distinct text is
         tokenized once per process (up to MEMORY of them), though predict reads the ids twice (the
         embedding, and the note on a cut overview)."""
-        new = list(dict.fromkeys(text for text in texts if text not in self._token_memory))
-        if new:
-            if len(self._token_memory) + len(new) > MEMORY:
-                self._token_memory.clear()
-            cls, sep = self.special
-            self._token_memory.update(
-                (text, [cls, *np.asarray(ids).tolist()[: self.sequence_length - 2], sep]) for text, ids in zip(new, self.tokenizer(new)))
-        return [self._token_memory[text] for text in texts]
+        cls, sep = self.special
+        return _remembered(self._token_memory, texts, lambda new: [
+            [cls, *np.asarray(ids).tolist()[: self.sequence_length - 2], sep] for ids in self.tokenizer(new)])
 
     def __call__(self, texts: list[str]) -> np.ndarray:
         """Embeddings of `texts`, N x dimension; each distinct overview is embedded once per process
         (up to MEMORY of them), so a training run's second pass over its overviews costs nothing."""
-        new = list(dict.fromkeys(text for text in texts if text not in self._memory))
-        if new:
-            if len(self._memory) + len(new) > MEMORY:
-                self._memory.clear()
-            self._memory.update(zip(new, self._embed(new)))
-        return np.stack([self._memory[text] for text in texts]) if texts else np.zeros((0, self.dimension), np.float32)
+        return np.stack(_remembered(self._memory, texts, self._embed)) if texts else np.zeros((0, self.dimension), np.float32)
 
     def _embed(self, texts: list[str]) -> np.ndarray:
         ids = self.token_ids(texts)
@@ -160,6 +150,17 @@ class TextEmbedder:
                 tokens[row, : len(ids[index])] = ids[index]
             embeddings[rows] = self._pooled(tokens).numpy()
         return embeddings
+
+
+def _remembered(memory: dict, texts: list[str], compute) -> list:
+    """memory[text] for each text, the missing ones computed in one call of `compute` (on the distinct
+    new texts); the memory is emptied first when it would grow past MEMORY."""
+    new = list(dict.fromkeys(text for text in texts if text not in memory))
+    if new:
+        if len(memory) + len(new) > MEMORY:
+            memory.clear()
+        memory.update(zip(new, compute(new)))
+    return [memory[text] for text in texts]
 
 
 def _tensorflow_text_imports() -> bool:
