@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import re
 
-from genre_hf.config import LOSSES, GenreConfig
+from genre_hf.config import LOSSES, SCHEDULES, GenreConfig
 
 MAX_WEIGHT_BYTES = 256 * 2**20  # what the weights of any accepted config may take (float32, the index float16)
 MAX_PASS_BYTES = 512 * 2**20  # activations of one forward pass, roughly
@@ -73,6 +73,8 @@ def problems(config: GenreConfig, trained: bool = True) -> list[str]:
         found.append("validation_fraction and test_fraction must leave movies to train on")
     if config.loss not in LOSSES:
         found.append(f"loss must be one of {', '.join(LOSSES)}")
+    if config.poster_schedule not in SCHEDULES:
+        found.append(f"poster_schedule must be one of {', '.join(SCHEDULES)}")
     if trained:
         fewest, most, longest = GENRES
         if not fewest <= len(config.genres) <= most:

@@ -8,7 +8,7 @@ from genre_hf.data.loader import load_movies
 from genre_hf.data.splits import SplitSpec
 from genre_hf.modeling.encoders._base import TOKENS_INPUT
 from genre_hf.modeling.models import build_models, input_names, model_arrays
-from genre_hf.training.fit import KeepBestWeights, fit_model
+from genre_hf.training.fit import KeepBestWeights, fit_model, learning_rate_at_each_step
 from genre_hf.training.prepare import prepare
 from genre_hf.training.trainer import head_features
 from tests.conftest import tiny_config
@@ -140,6 +140,31 @@ def test_patience_stops_training(prepared):
     history = model.fit(model_arrays(model, train.inputs), train.labels, validation_data=(model_arrays(model, validation.inputs), validation.labels),
                         epochs=30, batch_size=64, callbacks=[KeepBestWeights(patience=2)], verbose=0)
     assert len(history.history["loss"]) < 30
+
+
+def test_the_cosine_schedule_warms_up_over_the_first_epoch_then_decays_to_zero():
+    rate = learning_rate_at_each_step("cosine", 1e-2, epochs=5, steps_per_epoch=10)
+    at = {step: float(rate(step)) for step in (0, 5, 10, 30, 50)}
+    # linear to the peak over epoch 1, then 0.5 * (1 + cos(pi * t)) of it over the 40 steps left
+    expected = {0: 0.0, 5: 5e-3, 10: 1e-2, 30: 5e-3, 50: 0.0}
+    for step, value in expected.items():
+        assert at[step] == pytest.approx(value, abs=1e-9), step
+    assert learning_rate_at_each_step("constant", 1e-2, epochs=5, steps_per_epoch=10) == 1e-2
+
+
+def test_a_cosine_schedule_runs_every_epoch_and_keeps_the_best(prepared):
+    """Patience 1 at a rate that makes validation loss rise would stop a constant-rate run; the
+    cosine run goes on (its rate is high early by design) and still ends on its best epoch."""
+    config = tiny_config(genres=prepared.config.genres, poster_schedule="cosine", patience=1, seed=3)
+    train, validation = prepared.splits["train"], prepared.splits["validation"]
+    keras.utils.set_random_seed(3)
+    model = network(prepared).models["poster"]
+    fit = fit_model(model, "poster", config, train, validation, epochs=5, learning_rate=3e-2, log=lambda message: None)
+    losses = fit.history["val_loss"]
+    assert len(losses) == 5
+    assert any(losses[i] >= min(losses[:i]) for i in range(1, 4)), "the test needs a run that patience 1 would have stopped"
+    assert fit.best_epoch == int(np.argmin(losses)) + 1
+    assert float(model.optimizer.learning_rate) < 3e-2 * 0.01  # at the last step: decayed to near zero
 
 
 def test_the_fused_bilstm_is_keras_bidirectional_lstm_in_one_op_per_direction():

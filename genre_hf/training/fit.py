@@ -1,12 +1,14 @@
 """Fit one model on prepared features: `fit` on tf.data pipelines, the weights of its best epoch kept.
 
 Each replica reads `config.batch_size` movies a step (on one device, or under a `tf.distribute`
-strategy: `distribute.py`); the model ends with the weights of its epoch of lowest validation loss,
-and training stops after `config.patience` epochs without improvement.
+strategy: `distribute.py`); the model ends with the weights of its epoch of lowest validation loss.
+At a constant learning rate training stops after `config.patience` epochs without improvement; on a
+cosine schedule (`config.schedule`) it runs every epoch, since the rate is high early by design.
 """
 
 from __future__ import annotations
 
+import math
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -98,9 +100,11 @@ def fit_model(
     """Compile (inside the strategy's scope) and fit on tf.data pipelines over the features; each
     replica reads `config.batch_size` movies a step."""
     distribution = distribution or Distribution("none")
+    steps = math.ceil(len(train) / distribution.global_batch(config.batch_size))
+    schedule = config.schedule(name)
     with distribution.scope():
         model.compile(
-            optimizer=keras.optimizers.Adam(learning_rate),
+            optimizer=keras.optimizers.Adam(learning_rate_at_each_step(schedule, learning_rate, epochs, steps)),
             loss=make_loss(config, train.labels),
             metrics=[
                 keras.metrics.BinaryCrossentropy(name="bce"),
@@ -115,9 +119,10 @@ def fit_model(
     both = MODALITIES_INPUT in input_names(model)
     train_data = distribution.datasets(lambda context: input_pipeline(train, names, config.batch_size, True, config.seed, context, both))
     validation_data = distribution.datasets(lambda context: input_pipeline(validation, names, 256, False, config.seed, context, both))
-    best = KeepBestWeights(config.patience)
+    best = KeepBestWeights(config.patience if schedule == "constant" else epochs)
     throughput = Throughput(len(train), log)
-    log(f"Training {name} ({model.count_params():,} parameters, up to {epochs} epochs)")
+    log(f"Training {name} ({model.count_params():,} parameters, {'up to ' if schedule == 'constant' else ''}{epochs} epochs"
+        f"{', cosine learning rate' if schedule == 'cosine' else ''})")
     started = time.perf_counter()
     with warnings.catch_warnings():  # Keras learns a distributed dataset's length by running out of it
         warnings.filterwarnings("ignore", message="Your input ran out of data")
@@ -134,3 +139,13 @@ def fit_model(
     log(f"  {name}: best epoch {best.best_epoch} (val loss {best.best:.4f}), {seconds:.0f} s, {rate:,.0f} samples/s")
     history = {key: [float(v) for v in values] for key, values in history.history.items()}
     return FitResult(history, best.best_epoch, seconds, rate, throughput.epoch_seconds)
+
+
+def learning_rate_at_each_step(schedule: str, rate: float, epochs: int, steps_per_epoch: int):
+    """Adam's learning rate: `rate` throughout, or ("cosine") rising linearly from 0 over the first
+    epoch, then down a half cosine to 0 at the end of the last."""
+    if schedule == "constant":
+        return rate
+    warmup = steps_per_epoch if epochs > 1 else 0
+    return keras.optimizers.schedules.CosineDecay(0.0 if warmup else rate, max(1, steps_per_epoch * epochs - warmup),
+                                                  warmup_target=rate if warmup else None, warmup_steps=warmup)

@@ -1,0 +1,121 @@
+"""Fusion-head candidates of the pretrained family, measured on one trained run's stored embeddings.
+
+    .venv/bin/python benchmarks/fusion_candidates.py [--seeds 42 43 44] [--only NAME ...]
+
+Trains the family once as `genre-hf train` does (seed 42: poster CNN, overview head, fusion head),
+then keeps the trunks and refits only the fusion head for each candidate on the same stored
+embeddings (the poster CNN's and the MiniLM's features): the shipped head, the neighbour vote's
+settings, a label co-occurrence layer, and the mean of several heads' outputs (an ensemble of
+seeds). Each head is calibrated on validation as training does. Prints, per candidate, the mean
+over `--seeds` of single heads and, with more than one seed, the ensemble of those heads: validation
+and test micro F1 / macro F1 (tuned) / mAP, and the head's fit time and weights.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import time
+from pathlib import Path
+
+import numpy as np
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "imdb-multimodal"
+CANDIDATES = {  # name -> (config settings changed from the family's, label co-occurrence layer)
+    "shipped (k 25, temperature 0.05)": ({}, False),
+    "no neighbour vote": ({"neighbour_k": 0}, False),
+    "neighbour k 10": ({"neighbour_k": 10}, False),
+    "neighbour k 50": ({"neighbour_k": 50}, False),
+    "neighbour temperature 0.02": ({"neighbour_temperature": 0.02}, False),
+    "neighbour temperature 0.1": ({"neighbour_temperature": 0.1}, False),
+    "label co-occurrence layer": ({}, True),
+}
+
+
+def mean_figures(shown: list[str]) -> str:
+    """The mean of "micro / macro / mAP" figures, each as shown."""
+    values = np.mean([[float(part) for part in figures.split(" / ")] for figures in shown], axis=0)
+    return " / ".join(f"{value:.3f}" for value in values)
+
+
+def with_cooccurrence(head, num_genres: int):
+    """The head's answer corrected by what its other genres say: logit(p) + W p, with W (genres x
+    genres) starting at zero, so training starts from the head as it is."""
+    import keras
+    from keras import layers
+
+    probabilities = head.output
+    logits = layers.Lambda(lambda p: keras.ops.log(keras.ops.clip(p, 1e-7, 1 - 1e-7) / keras.ops.clip(1 - p, 1e-7, 1)))(probabilities)
+    correction = layers.Dense(num_genres, kernel_initializer="zeros", name="cooccurrence")(probabilities)
+    return keras.Model(head.inputs, layers.Activation("sigmoid")(layers.Add()([logits, correction])), name="fusion_head_cooccurrence")
+
+
+def main() -> None:
+    import keras
+
+    from genre_hf.config import GenreConfig
+    from genre_hf.data.loader import load_movies
+    from genre_hf.data.splits import SplitSpec
+    from genre_hf.evaluation.scoring import score
+    from genre_hf.modeling.models import build_models, input_names, model_arrays
+    from genre_hf.training.calibration import fit_calibration
+    from genre_hf.training.fit import fit_model
+    from genre_hf.training.trainer import head_features, train_all
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", default=str(DATA))
+    parser.add_argument("--seeds", nargs="*", type=int, default=[42])
+    parser.add_argument("--only", nargs="*", help="candidate names (or a unique start of one)")
+    args = parser.parse_args()
+    quiet = lambda message: None  # noqa: E731
+    base = GenreConfig.for_family("pretrained", seed=42)
+    movies, _ = load_movies(args.data, split=SplitSpec.from_config(base))
+    started = time.perf_counter()
+    run = train_all(base, movies, log=quiet)
+    prepared = run.prepared
+    head, embedder = run.network.fusion_head()
+    stored = {split: head_features(embedder, features, input_names(head)) for split, features in prepared.splits.items()}
+    labels = {split: features.labels for split, features in stored.items()}
+    print(f"Trained once in {time.perf_counter() - started:.0f} s; fusion heads refitted on the stored embeddings")
+    print("| candidate | heads | validation | test | fit a head (s) | head weights (MB) |\n|---|---|---|---|---|---|", flush=True)
+
+    def figures(raw: dict, config) -> tuple[str, str]:
+        calibration = fit_calibration(config, labels["train"], labels["validation"], {"fusion": raw["validation"]})["fusion"]
+        shown = []
+        for split in ("validation", "test"):
+            report = score(raw[split], labels[split], calibration, config.genres)
+            shown.append(f"{report['tuned']['micro_f1']:.3f} / {report['tuned']['macro_f1']:.3f} / {report['map']:.3f}")
+        return shown[0], shown[1]
+
+    for name, (settings, cooccurrence) in CANDIDATES.items():
+        if args.only and not any(name.startswith(start) for start in args.only):
+            continue
+        config = dataclasses.replace(prepared.config, **settings)
+        outputs, seconds = [], []
+        for seed in args.seeds:
+            keras.utils.set_random_seed(seed)
+            network = build_models(dataclasses.replace(config, seed=seed), prepared.encoders, len(prepared.tokenizer.vocabulary))
+            network.set_statistics(prepared.train.inputs, prepared.train.labels)
+            candidate, _ = network.fusion_head()
+            if cooccurrence:
+                candidate = with_cooccurrence(candidate, config.num_genres)
+            fit = fit_model(candidate, "fusion", config, stored["train"], stored["validation"], config.epochs_fusion,
+                            config.fusion_learning_rate, log=quiet)
+            seconds.append(fit.seconds)
+            outputs.append({split: candidate.predict(model_arrays(candidate, stored[split].inputs), batch_size=256, verbose=0)
+                            for split in ("validation", "test")})
+            size = sum(np.prod(weight.shape) * 4 for weight in candidate.trainable_weights) / 1e6
+        singles = [figures(raw, config) for raw in outputs]
+        for index, (validation, test) in enumerate(singles):
+            print(f"| {name} | seed {args.seeds[index]} | {validation} | {test} | {seconds[index]:.0f} | {size:.1f} |", flush=True)
+        if len(outputs) > 1:
+            print(f"| {name} | mean of {len(outputs)} single heads | {mean_figures([v for v, _ in singles])} | "
+                  f"{mean_figures([t for _, t in singles])} | {np.mean(seconds):.0f} | {size:.1f} |")
+            mean = {split: np.mean([raw[split] for raw in outputs], axis=0) for split in ("validation", "test")}
+            validation, test = figures(mean, config)
+            print(f"| {name} | mean of {len(outputs)} heads' outputs | {validation} | {test} | {sum(seconds):.0f} | "
+                  f"{size * len(outputs):.1f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
