@@ -144,6 +144,9 @@ def test_decide_takes_the_most_likely_genres_over_their_thresholds_up_to_the_cap
     np.testing.assert_array_equal(decide(p, thresholds), p >= 0.5)
     np.testing.assert_array_equal(decide(p, thresholds, 2), [[True, True, False, False], [False, True, True, False]])
     np.testing.assert_array_equal(decide(p, thresholds, 1), [[True, False, False, False], [False, False, True, False]])
+    # thresholds differ by genre: the second genre is likelier than the third but under its own
+    # threshold, so it takes no place under a cap of 2 (the first and third are listed)
+    np.testing.assert_array_equal(decide([[0.9, 0.8, 0.3, 0.2]], [0.5, 0.85, 0.25, 0.1], 2), [[True, False, True, False]])
 
 
 def test_the_cardinality_fit_holds_the_mean_number_of_genres_and_keeps_the_best_micro_f1():

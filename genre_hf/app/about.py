@@ -42,7 +42,7 @@ def family_details(classifier, model_id: str, report: dict | None) -> str:
     table = report_markdown(report) if report else "_No benchmark with this model._"
     return (f"Loaded from {model_link(model_id)}. It predicts {len(classifier.genres)} genres: {', '.join(classifier.genres)}. "
             "Probabilities are calibrated (temperature scaling); a model lists a genre when it passes that model's "
-            "threshold for it and is among its most likely few, both tuned on the validation split.\n\n" + table)
+            "threshold for it, at most a few a movie (the likeliest of those that pass), both tuned on the validation split.\n\n" + table)
 
 
 def api_example(labels: list[str]) -> str:

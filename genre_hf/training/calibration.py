@@ -134,12 +134,15 @@ THRESHOLD_RAISES = np.round(np.arange(0.0, 3.001, 0.05), 2)  # logit units added
 
 
 def decide(probabilities, thresholds, max_genres: int | None = None) -> np.ndarray:
-    """Which genres are predicted (N x G bool): over their threshold, and among the movie's
-    `max_genres` most likely. `predict`, the scores and the app all decide with this."""
+    """Which genres are predicted (N x G bool): those over their thresholds, at most `max_genres`
+    of them, the most likely first. A genre under its own threshold takes no place: thresholds
+    differ by genre, so a likelier genre may be under its threshold while a rarer one is over its
+    own. `predict`, the scores and the app all decide with this."""
     p = np.asarray(probabilities)
     chosen = p >= np.asarray(thresholds)
     if max_genres is not None and max_genres < p.shape[-1]:
-        rank = np.argsort(np.argsort(-p, axis=-1, kind="stable"), axis=-1, kind="stable")
+        over = np.where(chosen, p, -np.inf)  # ranks among the genres over their thresholds
+        rank = np.argsort(np.argsort(-over, axis=-1, kind="stable"), axis=-1, kind="stable")
         chosen &= rank < max_genres
     return chosen
 
