@@ -121,7 +121,7 @@ class GenreConfig:
     epochs_poster: int = 15
     # The poster CNN's learning rate: "cosine" warms up over the first epoch and decays to zero by the
     # last, with no early stop (the best epoch is still kept): over 3 seeds its validation mAP beat a
-    # constant rate by more than the spread (README, "What we tried"); "constant" stops after
+    # constant rate by more than the spread (README, "The poster model's candidates"); "constant" stops after
     # `patience` epochs without improvement, as the other models do.
     poster_schedule: str = "cosine"
     epochs_overview: int = 20
