@@ -6,8 +6,8 @@ Trains the family once as `genre-hf train` does (seed 42: poster CNN, overview h
 then keeps the trunks and refits only the fusion head for each candidate on the same stored
 embeddings (the poster CNN's and the MiniLM's features): the shipped head, the neighbour vote's
 settings, a label co-occurrence layer, and the mean of several heads' outputs (an ensemble of
-seeds). Each head is calibrated on validation as training does. Prints, per candidate, the mean
-over `--seeds` of single heads and, with more than one seed, the ensemble of those heads: validation
+seeds). Each head is calibrated on validation as training does. Prints, per candidate, the head of
+each of `--seeds`, their mean and, with more than one seed, the ensemble of those heads: validation
 and test micro F1 / macro F1 (tuned) / mAP, and the head's fit time and weights.
 """
 
@@ -32,10 +32,9 @@ CANDIDATES = {  # name -> (config settings changed from the family's, label co-o
 }
 
 
-def mean_figures(shown: list[str]) -> str:
-    """The mean of "micro / macro / mAP" figures, each as shown."""
-    values = np.mean([[float(part) for part in figures.split(" / ")] for figures in shown], axis=0)
-    return " / ".join(f"{value:.3f}" for value in values)
+def shown(figures) -> str:
+    """micro F1 / macro F1 / mAP as printed."""
+    return " / ".join(f"{value:.3f}" for value in figures)
 
 
 def with_cooccurrence(head, num_genres: int):
@@ -79,13 +78,11 @@ def main() -> None:
     print(f"Trained once in {time.perf_counter() - started:.0f} s; fusion heads refitted on the stored embeddings")
     print("| candidate | heads | validation | test | fit a head (s) | head weights (MB) |\n|---|---|---|---|---|---|", flush=True)
 
-    def figures(raw: dict, config) -> tuple[str, str]:
+    def figures(raw: dict, config) -> np.ndarray:
+        """[validation, test] x [micro F1, macro F1 (tuned), mAP], calibrated on validation."""
         calibration = fit_calibration(config, labels["train"], labels["validation"], {"fusion": raw["validation"]})["fusion"]
-        shown = []
-        for split in ("validation", "test"):
-            report = score(raw[split], labels[split], calibration, config.genres)
-            shown.append(f"{report['tuned']['micro_f1']:.3f} / {report['tuned']['macro_f1']:.3f} / {report['map']:.3f}")
-        return shown[0], shown[1]
+        reports = [score(raw[split], labels[split], calibration, config.genres) for split in ("validation", "test")]
+        return np.array([[report["tuned"]["micro_f1"], report["tuned"]["macro_f1"], report["map"]] for report in reports])
 
     for name, (settings, cooccurrence) in CANDIDATES.items():
         if args.only and not any(name.startswith(start) for start in args.only):
@@ -106,14 +103,14 @@ def main() -> None:
                             for split in ("validation", "test")})
             size = sum(np.prod(weight.shape) * 4 for weight in candidate.trainable_weights) / 1e6
         singles = [figures(raw, config) for raw in outputs]
-        for index, (validation, test) in enumerate(singles):
-            print(f"| {name} | seed {args.seeds[index]} | {validation} | {test} | {seconds[index]:.0f} | {size:.1f} |", flush=True)
+        for seed, (validation, test), time_taken in zip(args.seeds, singles, seconds):
+            print(f"| {name} | seed {seed} | {shown(validation)} | {shown(test)} | {time_taken:.0f} | {size:.1f} |", flush=True)
         if len(outputs) > 1:
-            print(f"| {name} | mean of {len(outputs)} single heads | {mean_figures([v for v, _ in singles])} | "
-                  f"{mean_figures([t for _, t in singles])} | {np.mean(seconds):.0f} | {size:.1f} |")
+            validation, test = np.mean(singles, axis=0)
+            print(f"| {name} | mean of {len(outputs)} single heads | {shown(validation)} | {shown(test)} | {np.mean(seconds):.0f} | {size:.1f} |")
             mean = {split: np.mean([raw[split] for raw in outputs], axis=0) for split in ("validation", "test")}
             validation, test = figures(mean, config)
-            print(f"| {name} | mean of {len(outputs)} heads' outputs | {validation} | {test} | {sum(seconds):.0f} | "
+            print(f"| {name} | mean of {len(outputs)} heads' outputs | {shown(validation)} | {shown(test)} | {sum(seconds):.0f} | "
                   f"{size * len(outputs):.1f} |", flush=True)
 
 

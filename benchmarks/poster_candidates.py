@@ -22,6 +22,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from genre_hf.training.fit import KeepBestWeights
+
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "imdb-multimodal"
 BEFORE = {
     "size": (64, 64), "filters": (16, 32, 64, 128), "stem_stride": 2, "block": "plain", "dropout": 0.4, "embedding": 128,
@@ -39,7 +41,7 @@ CANDIDATES = {  # name -> settings changed from BEFORE
     "96 x 64, mixup 0.2": {"size": (96, 64), "mixup": 0.2},
     "96 x 64, label smoothing 0.1": {"size": (96, 64), "smoothing": 0.1},
     "96 x 64, zoom 0.1": {"size": (96, 64), "zoom": 0.1},
-    "96 x 64, cosine with warm-up, 20 epochs": {"size": (96, 64), "schedule": "cosine", "epochs": 20, "patience": 20},
+    "96 x 64, cosine with warm-up, 20 epochs": {"size": (96, 64), **COSINE},
     "96 x 64, EMA 0.99": {"size": (96, 64), "ema": 0.99},
     "96 x 64, AdamW 1e-2": {"size": (96, 64), "weight_decay": 1e-2},
     "64 x 64, cosine with warm-up, 20 epochs": COSINE,
@@ -64,7 +66,7 @@ def poster_array(paths: list[str], size: tuple[int, int]) -> np.ndarray:
     return out
 
 
-def load(data: Path, seed: int):
+def load(data: Path):
     from datasets import Image as ImageFeature
 
     from genre_hf.config import GenreConfig
@@ -72,7 +74,7 @@ def load(data: Path, seed: int):
     from genre_hf.data.splits import SplitSpec
     from genre_hf.features.featurizer import multi_hot
 
-    movies, _ = load_movies(data, split=SplitSpec.from_config(GenreConfig(seed=seed)), decode_posters=False)
+    movies, _ = load_movies(data, split=SplitSpec.from_config(GenreConfig()), decode_posters=False)
     genres = collect_genres(movies["train"])
     splits = {}
     for name, part in movies.items():
@@ -155,7 +157,7 @@ def fit_and_score(settings: dict, genres, splits, posters, seed: int) -> dict:
     from genre_hf.config import GenreConfig
     from genre_hf.evaluation.scoring import score
     from genre_hf.training.calibration import fit_calibration
-    from genre_hf.training.fit import KeepBestWeights, learning_rate_at_each_step
+    from genre_hf.training.fit import learning_rate_at_each_step
     from genre_hf.training.losses import make_loss
 
     keras.utils.set_random_seed(seed)
@@ -191,26 +193,16 @@ def predict(model, images: np.ndarray, settings: dict) -> np.ndarray:
     return outputs
 
 
-class EmaAwareBest:
+class EmaAwareBest(KeepBestWeights):
     """KeepBestWeights for an EMA optimizer: the averaged weights are the ones validated and kept."""
 
-    def __new__(cls, patience: int):
-        from genre_hf.training.fit import KeepBestWeights
+    def on_test_end(self, logs=None):  # SwapEMAWeights has swapped the averages in for this evaluation
+        self.averaged = self.model.get_weights()
 
-        class _Best(KeepBestWeights):
-            def on_test_end(self, logs=None):  # SwapEMAWeights has swapped the averages in for this evaluation
-                self._averaged = self.model.get_weights()
-
-            def on_epoch_end(self, epoch, logs=None):
-                value = (logs or {}).get(self.monitor)
-                if value is not None and value < self.best:
-                    self.best, self.best_epoch, self.wait, self.best_weights = value, epoch + 1, 0, self._averaged
-                else:
-                    self.wait += 1
-                    if self.wait >= self.patience:
-                        self.model.stop_training = True
-
-        return _Best(patience)
+    def on_epoch_end(self, epoch, logs=None):
+        super().on_epoch_end(epoch, logs)
+        if self.best_epoch == epoch + 1:
+            self.best_weights = self.averaged
 
 
 def main() -> None:
@@ -220,7 +212,7 @@ def main() -> None:
     parser.add_argument("--seeds", nargs="*", type=int, default=[42])
     args = parser.parse_args()
     chosen = [name for name in CANDIDATES if not args.only or any(name.startswith(start) for start in args.only)]
-    genres, splits = load(Path(args.data), 42)
+    genres, splits = load(Path(args.data))
     print(f"{len(splits['train'][0])} train, {len(splits['validation'][0])} validation, {len(splits['test'][0])} test movies")
     posters = {}
     print("| candidate | seed | val mAP | val micro F1 | test mAP | test micro F1 | test macro F1 | best epoch | fit (s) |")

@@ -121,8 +121,8 @@ def fit_model(
     validation_data = distribution.datasets(lambda context: input_pipeline(validation, names, 256, False, config.seed, context, both))
     best = KeepBestWeights(config.patience if schedule == "constant" else epochs)
     throughput = Throughput(len(train), log)
-    log(f"Training {name} ({model.count_params():,} parameters, {'up to ' if schedule == 'constant' else ''}{epochs} epochs"
-        f"{', cosine learning rate' if schedule == 'cosine' else ''})")
+    length = f"up to {epochs} epochs" if schedule == "constant" else f"{epochs} epochs, {schedule} learning rate"
+    log(f"Training {name} ({model.count_params():,} parameters, {length})")
     started = time.perf_counter()
     with warnings.catch_warnings():  # Keras learns a distributed dataset's length by running out of it
         warnings.filterwarnings("ignore", message="Your input ran out of data")
