@@ -1,4 +1,4 @@
-"""Poster CNN candidates, measured one at a time: size and aspect, design, augmentation, schedule, EMA.
+"""Poster CNN candidates, measured one at a time: size, aspect and padding, design, augmentation, schedule, EMA, SWA.
 
     .venv/bin/python benchmarks/poster_candidates.py [--only NAME ...] [--seeds 42 43 44]
 
@@ -28,7 +28,7 @@ DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "imdb-multimoda
 BEFORE = {
     "size": (64, 64), "filters": (16, 32, 64, 128), "stem_stride": 2, "block": "plain", "dropout": 0.4, "embedding": 128,
     "flip": True, "shift": 0.06, "zoom": 0.0, "mixup": 0.0, "smoothing": 0.0, "schedule": "constant", "epochs": 15,
-    "patience": 4, "ema": 0.0, "learning_rate": 2e-3, "weight_decay": 0.0, "flip_at_test": False,
+    "patience": 4, "ema": 0.0, "learning_rate": 2e-3, "weight_decay": 0.0, "flip_at_test": False, "pad": False, "swa": 0,
 }
 COSINE = {"schedule": "cosine", "epochs": 20, "patience": 20}
 CANDIDATES = {  # name -> settings changed from BEFORE
@@ -53,16 +53,26 @@ CANDIDATES = {  # name -> settings changed from BEFORE
     "64 x 64, cosine with warm-up, 15 epochs (shipped)": {**COSINE, "epochs": 15, "patience": 15},
     "64 x 64, cosine with warm-up, 30 epochs": {**COSINE, "epochs": 30, "patience": 30},
     "64 x 64, cosine 20 epochs, learning rate 4e-3": {**COSINE, "learning_rate": 4e-3},
+    "64 x 64, true aspect padded to a square, cosine 15 epochs": {**COSINE, "epochs": 15, "patience": 15, "pad": True},
+    "64 x 64, cosine 15 epochs, SWA of the last 5 epochs": {**COSINE, "epochs": 15, "patience": 15, "swa": 5},
 }
 
 
-def poster_array(paths: list[str], size: tuple[int, int]) -> np.ndarray:
+def poster_array(paths: list[str], size: tuple[int, int], pad: bool = False) -> np.ndarray:
+    """Posters resized to `size`; with `pad`, resized at their own aspect to fit inside it and centred on
+    black (an 86 x 128 poster becomes 43 x 64 inside 64 x 64)."""
     height, width = size
     out = np.zeros((len(paths), height, width, 3), np.uint8)
     for row, path in enumerate(paths):
         with Image.open(path) as image:
             image.draft("RGB", (width * 2, height * 2))
-            out[row] = np.asarray(image.convert("RGB").resize((width, height), Image.Resampling.BILINEAR, reducing_gap=3.0))
+            inner = (width, height)
+            if pad:
+                scale = min(width / image.width, height / image.height)
+                inner = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+            resized = np.asarray(image.convert("RGB").resize(inner, Image.Resampling.BILINEAR, reducing_gap=3.0))
+            top, left = (height - inner[1]) // 2, (width - inner[0]) // 2
+            out[row, top : top + inner[1], left : left + inner[0]] = resized
     return out
 
 
@@ -172,7 +182,8 @@ def fit_and_score(settings: dict, genres, splits, posters, seed: int) -> dict:
                  else keras.optimizers.Adam(rate, **ema))
     model.compile(optimizer=optimizer, loss=make_loss(config, train_y))
     callbacks = [keras.callbacks.SwapEMAWeights(swap_on_epoch=True)] if settings["ema"] else []
-    best = EmaAwareBest(settings["patience"]) if settings["ema"] else KeepBestWeights(settings["patience"])
+    best = (EmaAwareBest(settings["patience"]) if settings["ema"] else
+            AverageOfLastEpochs(settings["epochs"], settings["swa"]) if settings["swa"] else KeepBestWeights(settings["patience"]))
     started = time.perf_counter()
     model.fit(dataset(train_x, train_y, settings, seed, True), validation_data=dataset(val_x, val_y, settings, seed, False),
               epochs=settings["epochs"], callbacks=[*callbacks, best], verbose=0)
@@ -205,6 +216,24 @@ class EmaAwareBest(KeepBestWeights):
             self.best_weights = self.averaged
 
 
+class AverageOfLastEpochs(KeepBestWeights):
+    """SWA: the model ends with the mean of its weights (batch-norm statistics included, the usual
+    shortcut for recomputing them) at the ends of its last `count` epochs, instead of the best epoch's;
+    best_epoch still reports where validation loss was lowest."""
+
+    def __init__(self, epochs: int, count: int):
+        super().__init__(patience=epochs)
+        self.first, self.snapshots = epochs - count, []
+
+    def on_epoch_end(self, epoch, logs=None):
+        super().on_epoch_end(epoch, logs)
+        if epoch >= self.first:
+            self.snapshots.append(self.model.get_weights())
+
+    def on_train_end(self, logs=None):
+        self.model.set_weights([np.mean(values, axis=0) for values in zip(*self.snapshots)])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default=str(DATA))
@@ -219,11 +248,12 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|---|", flush=True)
     for name in chosen:
         settings = {**BEFORE, **CANDIDATES[name]}
-        size = tuple(settings["size"])
+        size = (*settings["size"], settings["pad"])
         if size not in posters:
             started = time.perf_counter()
-            posters[size] = {split: poster_array(paths, size) for split, (paths, _) in splits.items()}
-            print(f"  (posters decoded at {size[0]} x {size[1]} in {time.perf_counter() - started:.1f} s)", flush=True)
+            posters[size] = {split: poster_array(paths, size[:2], size[2]) for split, (paths, _) in splits.items()}
+            print(f"  (posters decoded at {size[0]} x {size[1]}{', padded' if size[2] else ''} in "
+                  f"{time.perf_counter() - started:.1f} s)", flush=True)
         results = []
         for seed in args.seeds:
             result = fit_and_score(settings, genres, splits, posters[size], seed)

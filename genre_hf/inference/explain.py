@@ -174,7 +174,7 @@ class Explainer:
         probe = keras.Model(model.inputs, [conv, head.input])
         dense = isinstance(head, keras.layers.Dense)
 
-        @tf.function(input_signature=[predictor.network.signature(model), tf.TensorSpec((), tf.int32)])
+        @tf.function(input_signature=[predictor.network.signature(model), tf.TensorSpec((), tf.int32)], autograph=False)
         def gradients(batch, genre):
             with tf.GradientTape() as tape:
                 activations, before = probe(batch, training=False)
@@ -250,7 +250,7 @@ class Explainer:
         poster_spec = specs[encoder.input_name]
         signature = [tf.TensorSpec((1, *poster_spec.shape[1:]), poster_spec.dtype), {name: specs[name] for name in others}]
 
-        @tf.function(input_signature=signature)
+        @tf.function(input_signature=signature, autograph=False)
         def text_side(poster, batch):
             shared = poster_branch(poster, training=False)
             count = tf.shape(batch[MODALITIES_INPUT])[0]

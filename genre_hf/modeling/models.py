@@ -214,7 +214,9 @@ class GenreNetwork:
             import tensorflow as tf
 
             whole = self.whole
-            self._forward = tf.function(lambda batch: whole(batch, training=False), input_signature=[self.signature()])
+            # autograph=False: the pass has no Python control flow to convert, and not converting it shortens the trace
+            self._forward = tf.function(lambda batch: whole(batch, training=False), input_signature=[self.signature()],
+                                        autograph=False)
         arrays = model_arrays(self.whole, inputs, present)
         size, rows = len(next(iter(arrays.values()))), rows_per_pass(self.config)  # bounds a pass's memory however large the batch
         chunks = [

@@ -91,7 +91,7 @@ class ImageEmbedder:
         self.dimension = int(output.shape[-1])
         class_token = len(output.shape) == 3 and getattr(backbone, "use_class_token", True)
 
-        @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.uint8)])
+        @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.uint8)], autograph=False)  # nothing to convert
         def pooled(images):
             features = backbone(converter(tf.cast(images, tf.float32)), training=False)
             if len(output.shape) == 4:

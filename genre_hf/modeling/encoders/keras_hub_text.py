@@ -107,7 +107,7 @@ class TextEmbedder:
         self._memory: dict[str, np.ndarray] = {}  # training embeds each overview for the models and the baseline
         self._token_memory: dict[str, list[int]] = {}  # predict reads each overview's length too (notes): tokenized once
 
-        @tf.function(input_signature=[tf.TensorSpec([None, None], tf.int32)])
+        @tf.function(input_signature=[tf.TensorSpec([None, None], tf.int32)], autograph=False)  # nothing to convert
         def pooled(tokens):
             mask = tf.cast(tokens != 0, tf.int32)
             states = model({"token_ids": tokens, "segment_ids": tf.zeros_like(tokens), "padding_mask": mask}, training=False)
