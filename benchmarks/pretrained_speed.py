@@ -1,10 +1,10 @@
 """Batch speed of the pretrained family against its limit, in one run, on the same movies.
 
-    .venv/bin/python benchmarks/pretrained_speed.py [MODEL] [--movies 611] [--repeats 3]
+    .venv/bin/python benchmarks/pretrained_speed.py [MODEL] [--movies 611] [--repeats 5]
 
 The limit is the MiniLM backbone's own forward pass over the movies' overviews, tokenized
-beforehand, sorted by length and padded per batch: nothing genre_hf adds. Against it, best of
-`--repeats` each (fresh embedding and token memories every time):
+beforehand, sorted by length and padded per batch: nothing genre_hf adds. Against it, the best of
+`--repeats` each, the three run in turn (fresh embedding and token memories every time):
 - `predict` of a batch (poster paths and overviews in, answers out: decoding, tokenizing, all
   three models, calibration);
 - embedding for training (`TextEmbedder`, tokenizing included).
@@ -21,20 +21,23 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "imdb-multimodal"
 
 
-def best(function, repeats: int) -> float:
-    times = []
+def best_of_interleaved(functions: dict, repeats: int) -> dict[str, float]:
+    """The fastest of `repeats` timings of each function, run in turn (one of each, then again), so a
+    change in the machine's load over the run reaches every one of them alike."""
+    times = {name: [] for name in functions}
     for _ in range(repeats):
-        started = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - started)
-    return min(times)
+        for name, function in functions.items():
+            started = time.perf_counter()
+            function()
+            times[name].append(time.perf_counter() - started)
+    return {name: min(values) for name, values in times.items()}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("model", nargs="?", default=str(ROOT / "artifacts" / "model-pretrained"))
     parser.add_argument("--movies", type=int, default=611)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
     import numpy as np
 
@@ -80,7 +83,7 @@ def main() -> None:
         embedder(overviews)
 
     classifier.predict(poster=posters[:2], overview=overviews[:2])  # traced before timing
-    seconds = {"limit": best(limit, args.repeats), "predict": best(predict, args.repeats), "embed": best(embed, args.repeats)}
+    seconds = best_of_interleaved({"limit": limit, "predict": predict, "embed": embed}, args.repeats)
     mean_tokens = np.mean([len(x) for x in ids])
     print(f"{count} test-split movies, mean {mean_tokens:.0f} WordPiece tokens an overview (with [CLS] and [SEP])")
     print(f"{'backbone alone (the limit)':>34}: {count / seconds['limit']:7.1f} movies/s")

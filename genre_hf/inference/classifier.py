@@ -183,14 +183,15 @@ class GenreClassifier(
         count = len(posters if posters is not None else overviews)
         text_notes = self.encoders["overview"].notes(overviews) if overviews is not None else [[]] * count
         missing = "no poster" if posters is None else "no overview" if overviews is None else None
+        answers = {name: self._answers(name, values) for name, values in probabilities.items()}
         results = []
         for row in range(count):
             result = ModelResults()
-            for name, values in probabilities.items():
+            for name, rows in answers.items():
                 notes = list(text_notes[row]) if "overview" in MODEL_INPUTS[name] and overviews is not None else []
                 if name == "fusion" and missing:
                     notes.append(f"The fusion model read the {'overview' if posters is None else 'poster'} alone ({missing}).")
-                result[name] = self._describe(values[row], name, notes)
+                result[name] = {**rows[row], "notes": notes}
             results.append(result)
         return results if batched else results[0]
 
@@ -209,14 +210,17 @@ class GenreClassifier(
             where = f"poster {index}: " if index is not None else ""
             raise ValueError(f"{where}{error}") from None
 
-    def _describe(self, probabilities: np.ndarray, name: str, notes: list[str]) -> dict:
-        order = np.argsort(-probabilities, kind="stable")
-        genres, chosen = self.config.genres, decide(probabilities, self.thresholds(name), self.max_genres(name))
-        return {
-            "probabilities": {genres[i]: float(probabilities[i]) for i in order},
-            "genres": [genres[i] for i in order if chosen[i]],
-            "notes": notes,
-        }
+    def _answers(self, name: str, probabilities: np.ndarray) -> list[dict]:
+        """Model `name`'s answer for each movie (N x G calibrated probabilities in): its probabilities
+        most likely first and the genres it predicts; ranked and decided for the whole batch at once."""
+        genres = self.config.genres
+        orders = np.argsort(-probabilities, axis=1, kind="stable").tolist()
+        chosen = decide(probabilities, self.thresholds(name), self.max_genres(name)).tolist()
+        values = probabilities.tolist()  # Python floats, as float() of each would give
+        return [
+            {"probabilities": {genres[i]: row[i] for i in order}, "genres": [genres[i] for i in order if picked[i]]}
+            for row, order, picked in zip(values, orders, chosen)
+        ]
 
     # ---- the folder format (see hub/folder.py) ----------------------------------------------------
 
