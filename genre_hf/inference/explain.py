@@ -34,6 +34,7 @@ from PIL import Image
 
 from genre_hf.data.posters import poster_to_array
 from genre_hf.inference.inputs import check_inputs
+from genre_hf.modeling.traced import traced
 
 CAM_MODELS = ("poster", "fusion")  # the models that see the poster
 WORD_MODELS = ("overview", "fusion")  # the models that read the overview
@@ -174,7 +175,7 @@ class Explainer:
         probe = keras.Model(model.inputs, [conv, head.input])
         dense = isinstance(head, keras.layers.Dense)
 
-        @tf.function(input_signature=[predictor.network.signature(model), tf.TensorSpec((), tf.int32)], autograph=False)
+        @traced([predictor.network.signature(model), tf.TensorSpec((), tf.int32)])
         def gradients(batch, genre):
             with tf.GradientTape() as tape:
                 activations, before = probe(batch, training=False)
@@ -250,7 +251,7 @@ class Explainer:
         poster_spec = specs[encoder.input_name]
         signature = [tf.TensorSpec((1, *poster_spec.shape[1:]), poster_spec.dtype), {name: specs[name] for name in others}]
 
-        @tf.function(input_signature=signature, autograph=False)
+        @traced(signature)
         def text_side(poster, batch):
             shared = poster_branch(poster, training=False)
             count = tf.shape(batch[MODALITIES_INPUT])[0]

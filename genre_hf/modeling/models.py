@@ -22,6 +22,7 @@ from genre_hf.config import MODEL_NAMES, GenreConfig
 from genre_hf.limits import rows_per_pass
 from genre_hf.modeling.encoders._base import TOKENS_INPUT, Encoder
 from genre_hf.modeling.layers import ModalityDropout, NeighbourGenres, TfIdf
+from genre_hf.modeling.traced import traced
 
 MODALITIES_INPUT = "modalities"  # fusion only: N x 2 of 1/0, whether the poster / overview is given
 
@@ -211,12 +212,8 @@ class GenreNetwork:
         ops differently in a graph), so the same input gets the same answer whichever call it is.
         """
         if self._forward is None:
-            import tensorflow as tf
-
             whole = self.whole
-            # autograph=False: the pass has no Python control flow to convert, and not converting it shortens the trace
-            self._forward = tf.function(lambda batch: whole(batch, training=False), input_signature=[self.signature()],
-                                        autograph=False)
+            self._forward = traced([self.signature()])(lambda batch: whole(batch, training=False))
         arrays = model_arrays(self.whole, inputs, present)
         size, rows = len(next(iter(arrays.values()))), rows_per_pass(self.config)  # bounds a pass's memory however large the batch
         chunks = [

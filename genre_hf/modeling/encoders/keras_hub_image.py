@@ -13,6 +13,7 @@ import numpy as np
 
 from genre_hf.modeling.encoders import register_encoder
 from genre_hf.modeling.encoders._preset import KerasHubPreset
+from genre_hf.modeling.traced import traced
 
 BATCH = 32  # posters per forward pass: bounds the memory a 224 px backbone takes
 
@@ -91,7 +92,7 @@ class ImageEmbedder:
         self.dimension = int(output.shape[-1])
         class_token = len(output.shape) == 3 and getattr(backbone, "use_class_token", True)
 
-        @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.uint8)], autograph=False)  # nothing to convert
+        @traced([tf.TensorSpec([None, None, None, 3], tf.uint8)])
         def pooled(images):
             features = backbone(converter(tf.cast(images, tf.float32)), training=False)
             if len(output.shape) == 4:

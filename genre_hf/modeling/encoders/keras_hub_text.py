@@ -15,6 +15,7 @@ import numpy as np
 
 from genre_hf.modeling.encoders import register_encoder
 from genre_hf.modeling.encoders._preset import KerasHubPreset
+from genre_hf.modeling.traced import traced
 
 BATCH = 64
 MEMORY = 20_000  # overviews whose embeddings a process keeps (at most about 180 MB at 2,304 floats each)
@@ -107,7 +108,7 @@ class TextEmbedder:
         self._memory: dict[str, np.ndarray] = {}  # training embeds each overview for the models and the baseline
         self._token_memory: dict[str, list[int]] = {}  # predict reads each overview's length too (notes): tokenized once
 
-        @tf.function(input_signature=[tf.TensorSpec([None, None], tf.int32)], autograph=False)  # nothing to convert
+        @traced([tf.TensorSpec([None, None], tf.int32)])
         def pooled(tokens):
             mask = tf.cast(tokens != 0, tf.int32)
             states = model({"token_ids": tokens, "segment_ids": tf.zeros_like(tokens), "padding_mask": mask}, training=False)
