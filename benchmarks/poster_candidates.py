@@ -248,15 +248,16 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|---|", flush=True)
     for name in chosen:
         settings = {**BEFORE, **CANDIDATES[name]}
-        size = (*settings["size"], settings["pad"])
-        if size not in posters:
+        key = (settings["size"], settings["pad"])  # posters are decoded once per size and padding
+        if key not in posters:
+            (height, width), pad = key
             started = time.perf_counter()
-            posters[size] = {split: poster_array(paths, size[:2], size[2]) for split, (paths, _) in splits.items()}
-            print(f"  (posters decoded at {size[0]} x {size[1]}{', padded' if size[2] else ''} in "
+            posters[key] = {split: poster_array(paths, (height, width), pad) for split, (paths, _) in splits.items()}
+            print(f"  (posters decoded at {height} x {width}{', padded' if pad else ''} in "
                   f"{time.perf_counter() - started:.1f} s)", flush=True)
         results = []
         for seed in args.seeds:
-            result = fit_and_score(settings, genres, splits, posters[size], seed)
+            result = fit_and_score(settings, genres, splits, posters[key], seed)
             results.append(result)
             print(f"| {name} | {seed} | {result['val_map']:.3f} | {result['val_f1']:.3f} | {result['test_map']:.3f} | "
                   f"{result['test_f1']:.3f} | {result['test_macro']:.3f} | {result['epoch']} | {result['seconds']:.0f} |", flush=True)
