@@ -128,3 +128,20 @@ def test_memory_stays_flat_over_a_large_streamed_source(tiny_model_dir, data_dir
     assert result["predicted"] == 3000
     print(f"RSS before {result['before']} MB, peak during 3,000 movies {result['peak']} MB")
     assert result["peak"] - result["before"] < 150, result
+
+
+def test_predicting_one_split_writes_the_movies_evaluate_scores_in_it(classifier, subset_dir, tmp_path):
+    """`--split test` of an upstream folder (which has no splits of its own) is the test split that
+    training cut and `genre-hf evaluate --split test` scores: the same movies, by the model's id hash."""
+    from genre_hf.data.loader import load_movies
+    from genre_hf.data.splits import SplitSpec
+    from genre_hf.inference.batch import predict_file
+
+    movies, _ = load_movies(subset_dir, split=SplitSpec.from_config(classifier.config))
+    for split in ("test", "validation"):
+        report = predict_file(classifier, subset_dir, tmp_path / f"{split}.csv", split=split, progress=False)
+        written = [row["id"] for row in csv.DictReader(open(tmp_path / f"{split}.csv", encoding="utf-8"))]
+        assert written == list(movies[split]["id"]) and report.rows_in == len(movies[split]) < sum(map(len, movies.values()))
+    with pytest.raises(ValueError, match=r"no split 'tset' in the data; it has \['test', 'train', 'validation'\]"):
+        predict_file(classifier, subset_dir, tmp_path / "typo.csv", split="tset", progress=False)
+    assert not (tmp_path / "typo.csv").exists()

@@ -44,6 +44,19 @@ def test_bad_data(capsys, tiny_model_dir, tmp_path):
     assert "cannot read movies from" in one_line(capsys, ["evaluate", "--model", str(tiny_model_dir), "--data", str(tmp_path / "notes.txt")])
 
 
+def test_a_split_the_data_lacks_is_refused_before_tensorflow_starts(capsys, monkeypatch, tiny_model_dir, subset_dir, tmp_path):
+    from genre_hf.cli import _quiet
+
+    def started(show_logs):
+        raise AssertionError("TensorFlow was started before the split was checked")
+
+    monkeypatch.setattr(_quiet, "start_tensorflow", started)
+    expected = "error: no split 'tset' in the data; it has ['test', 'train', 'validation']"
+    assert one_line(capsys, ["evaluate", "--model", str(tiny_model_dir), "--data", str(subset_dir), "--split", "tset"]) == expected
+    assert one_line(capsys, ["predict", "--model", str(tiny_model_dir), "--data", str(subset_dir), "--split", "tset",
+                             "--output", str(tmp_path / "x.csv")]) == expected
+
+
 def test_bad_model_folder(capsys, tmp_path, subset_dir):
     (tmp_path / "empty").mkdir()
     assert "not a complete genre_hf model folder" in one_line(capsys, ["predict", "--model", str(tmp_path / "empty"), "--data",

@@ -111,3 +111,29 @@ def test_parse_genres_drops_not_a_genre():
     assert parse_genres(["Action", " N/A ", ""]) == ["Action"]
     assert parse_genres("Action|Crime") == ["Action", "Crime"]
     assert parse_genres("[broken") is None  # unreadable: the row is skipped as such, not as one without genres
+
+
+def test_the_split_names_known_before_reading_are_the_splits_loaded(data_dir, subset_dir, tmp_path):
+    """`split_names` (what `genre-hf evaluate` and `predict` check a --split against before TensorFlow
+    starts) names exactly the splits `load_movies` gives, for every kind of source whose splits are
+    known without reading it."""
+    from genre_hf.data.loader import split_names
+    from tests.conftest import write_mmimdb
+
+    movies, _ = load_movies(subset_dir)
+    part = datasets.concatenate_datasets([movies["train"].select(range(20)), movies["validation"].select(range(10)),
+                                          movies["test"].select(range(10))])  # every cut split has movies
+    part.save_to_disk(tmp_path / "one")  # a Dataset: cut by the id hash
+    datasets.DatasetDict({"train": part.select(range(30)), "dev": part.select(range(30, 40))}).save_to_disk(tmp_path / "dev")
+    datasets.DatasetDict({"train": part.select(range(30)), "test": part.select(range(30, 40))}).save_to_disk(tmp_path / "test")
+    datasets.DatasetDict({"warm": part.select(range(10)), "big": part.select(range(10, 40))}).save_to_disk(tmp_path / "named")
+    part.to_parquet(tmp_path / "movies.parquet")
+    mmimdb, _ = write_mmimdb(data_dir, tmp_path / "mmimdb", rows=40)
+    expected = {subset_dir: {"train", "validation", "test"}, tmp_path / "one": {"train", "validation", "test"},
+                tmp_path / "dev": {"train", "validation"}, tmp_path / "test": {"train", "validation", "test"},
+                tmp_path / "named": {"warm", "big"}, tmp_path / "movies.parquet": {"train", "validation", "test"},
+                mmimdb: {"train", "validation", "test"}}
+    for source, names in expected.items():
+        loaded, _ = load_movies(source)
+        assert set(split_names(source)) == set(loaded) == names, source
+    assert split_names("someone/movies") is None  # a Hub dataset's splits are known once it is opened

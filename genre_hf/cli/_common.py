@@ -43,11 +43,12 @@ def model_source(args) -> str:
     return args.model or model_sources()[0]
 
 
-def check_data(source: str) -> None:
-    """The data source recognised before TensorFlow starts (`Source.of` says what is wrong with it)."""
-    from genre_hf.data.sources import Source
+def check_data(source: str, split: str | None = None) -> None:
+    """The data source recognised (`Source.of` says what is wrong with it), and the split asked for
+    found in it when its splits are known without reading it, before TensorFlow starts."""
+    from genre_hf.data.loader import check_split, split_names
 
-    Source.of(source)
+    check_split(split, split_names(source))
 
 
 def check_local_model(source: str) -> None:

@@ -37,7 +37,7 @@ def add_arguments(parser) -> None:
 
 
 def check(args) -> None:
-    check_data(args.data)
+    check_data(args.data, args.split)
     check_local_model(model_source(args))
 
 

@@ -30,7 +30,7 @@ def check(args) -> None:
 
     if Path(args.output).expanduser().resolve() == Path(args.data).expanduser().resolve():
         raise ValueError(f"--output {args.output} is the data it reads: write the predictions to another file")
-    check_data(args.data)
+    check_data(args.data, args.split)
     check_local_model(model_source(args))
     if args.chunk_size < 1:
         raise ValueError(f"--chunk-size must be at least 1 movie, not {args.chunk_size}")

@@ -9,6 +9,7 @@ data is made before training reads it. `stream_movies` reads every row for predi
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import datasets
@@ -16,7 +17,7 @@ import datasets
 from genre_hf.data import mmimdb, upstream
 from genre_hf.data.cleaning import FEATURES, ColumnNames, LoadReport, check_columns, clean, column_names, problem
 from genre_hf.data.sources import Source
-from genre_hf.data.splits import SplitSpec, assign
+from genre_hf.data.splits import SplitSpec, assign, plan
 
 
 def load_movies(
@@ -57,8 +58,7 @@ def all_rows(movies: datasets.DatasetDict, split: str | None = None) -> datasets
     """One split by name, or every row when no split is named (e.g. a held-out folder)."""
     if split is None:
         return datasets.concatenate_datasets(list(movies.values()))
-    if split not in movies:
-        raise ValueError(f"no split {split!r} in the data; it has {sorted(movies)}")
+    check_split(split, list(movies))
     return movies[split]
 
 
@@ -97,36 +97,60 @@ def iter_movies(movies, chunk_size: int = 256, report: LoadReport | None = None)
             yield kept
 
 
-def stream_movies(source: str | Path | Source, *, columns: ColumnNames | None = None, split: str | None = None):
+def stream_movies(source: str | Path | Source, *, columns: ColumnNames | None = None, split: str | None = None,
+                  spec: SplitSpec | None = None):
     """(rows, total or None): every row of a source as {"id", "overview", "poster"}, one at a time.
 
     For prediction: genres are not needed and no row is dropped here. Parquet files and Hub
     datasets are streamed, a save_to_disk folder is memory-mapped and an upstream folder's posters
-    are read one by one, so memory does not grow with the size of the data. `split` picks one split;
-    by default every split is read.
+    are read one by one, so memory does not grow with the size of the data. `split` picks one split
+    by the names `load_movies` gives (`splits.plan`), the movies of a cut split picked by `spec`'s id
+    hash as `load_movies` picks them; by default every split is read.
     """
-    source, columns = Source.of(source), columns or ColumnNames()
+    source, columns, spec = Source.of(source), columns or ColumnNames(), spec or SplitSpec()
     if source.kind == "upstream":
-        return (_prediction_row(row) for row in upstream.records(source.path)), source.count()
-    if source.kind == "mmimdb":
-        given = mmimdb.read_split_ids(source.path)
-        if split is not None and split not in given:
-            raise ValueError(f"no split {split!r} in the data; it has {sorted(given)}")
-        ids = [movie_id for name, part in given.items() if split in (None, name) for movie_id in part]
-        return (_prediction_row(row) for row in mmimdb.records(source.path, ids)), len(ids)
-    loaded = source.open(streaming=source.streams)
-    if split is not None and split not in loaded:
-        raise ValueError(f"no split {split!r} in the data; it has {sorted(loaded)}")
-    parts = [loaded[split]] if split else list(loaded.values())
-    needed = {"id": columns.id, "overview": columns.overview, "poster": columns.poster}
-    for part in parts:
-        check_columns(column_names(part), list(needed.values()))
-    rows = (
-        _prediction_row({key: row[name] for key, name in needed.items()})
-        for part in parts
-        for row in part.select_columns(list(needed.values())).cast_column(columns.poster, datasets.Image(decode=False))
-    )
-    return rows, source.count(split, opened=loaded)
+        given = source.own_splits()
+        read, count = (lambda name: map(_prediction_row, upstream.records(source.path))), (lambda name: source.count())
+    elif source.kind == "mmimdb":
+        ids = mmimdb.read_split_ids(source.path)
+        given = list(ids)
+        read, count = (lambda name: map(_prediction_row, mmimdb.records(source.path, ids[name]))), (lambda name: len(ids[name]))
+    else:
+        loaded = source.open(streaming=source.streams)
+        given = list(loaded)
+        needed = {"id": columns.id, "overview": columns.overview, "poster": columns.poster}
+
+        def read(name):  # the columns checked now, the rows read later
+            check_columns(column_names(loaded[name]), list(needed.values()))
+            part = loaded[name].select_columns(list(needed.values())).cast_column(columns.poster, datasets.Image(decode=False))
+            return (_prediction_row({key: row[column] for key, column in needed.items()}) for row in part)
+
+        def count(name):
+            return source.count(name, opened=loaded)
+
+    names, cut = given, False
+    if split is not None:
+        planned = plan(given)
+        check_split(split, list(planned))
+        names, cut = planned[split]
+    rows = itertools.chain.from_iterable([read(name) for name in names])
+    if cut:
+        return (row for row in rows if spec.cut(row["id"], given) == split), None
+    counts = [count(name) for name in names]
+    return rows, None if None in counts else sum(counts)
+
+
+def split_names(source: str | Path | Source) -> list[str] | None:
+    """The splits `load_movies` gives a source, known before its rows are read (None for a Hub
+    dataset; a cut test split that turns out empty is dropped then)."""
+    given = Source.of(source).own_splits()
+    return None if given is None else list(plan(given))
+
+
+def check_split(split: str | None, names: list[str] | None) -> None:
+    """Refuse a split the data does not have (`names`, when known)."""
+    if split is not None and names is not None and split not in names:
+        raise ValueError(f"no split {split!r} in the data; it has {sorted(names)}")
 
 
 def _prediction_row(row: dict) -> dict:

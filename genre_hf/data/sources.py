@@ -7,6 +7,7 @@ Sources: the upstream folder layout (`upstream.py`), the MM-IMDb release layout 
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -87,6 +88,20 @@ class Source:
         if isinstance(loaded, datasets.Dataset):
             loaded = datasets.DatasetDict({"all": loaded})
         return loaded
+
+    def own_splits(self) -> list[str] | None:
+        """The names of the source's own splits, from what it knows without reading its rows (the
+        split file, a save_to_disk folder's index); None for a Hub dataset, known once it is opened."""
+        if self.kind == "upstream":
+            return ["all"]
+        if self.kind == "mmimdb":
+            return list(mmimdb.read_split_ids(self.path))
+        if self.kind == "parquet":
+            return ["train"]  # what `datasets` names the rows of a lone file
+        if self.kind == "disk":
+            index = self.path / "dataset_dict.json"
+            return list(json.loads(index.read_text())["splits"]) if index.is_file() else ["all"]
+        return None
 
     def raw_splits(self, columns: ColumnNames, streaming: bool = False) -> dict:
         """Split name -> the source's rows in the loader's columns, not yet cleaned or split."""

@@ -24,6 +24,7 @@ from genre_hf.config import MODEL_NAMES
 from genre_hf.data.cleaning import ColumnNames
 from genre_hf.data.loader import stream_movies
 from genre_hf.data.posters import poster_to_array
+from genre_hf.data.splits import SplitSpec
 
 CHUNK = 256
 FORMATS = (".parquet", ".csv", ".jsonl")
@@ -62,7 +63,7 @@ def predict_file(
     output = Path(output)
     if output.suffix not in FORMATS:
         raise ValueError(f"the output must end in one of {', '.join(FORMATS)}, not {output.name!r}")
-    rows, total = stream_movies(source, columns=columns, split=split)
+    rows, total = stream_movies(source, columns=columns, split=split, spec=SplitSpec.from_config(classifier.config))
     report = BatchReport()
     output.parent.mkdir(parents=True, exist_ok=True)
     partial = output.with_name(f".{output.name}.partial")
