@@ -10,12 +10,13 @@ seeds). Each head is calibrated on validation as training does. Prints, per cand
 each of `--seeds`, their mean and, with more than one seed, the ensemble of those heads: validation
 and test micro F1 / macro F1 (tuned) / mAP, and the head's fit time and weights.
 
-`--cross-fit K` adds one more candidate, which uses the validation movies for training too: the
-train and validation movies pooled and cut into K folds, one head per fold trained on the other
-folds (early stopping on its own fold, the neighbour vote's index of the other folds' movies), the
-K heads' outputs averaged on test, and the calibration fitted on every pooled movie's out-of-fold
-output (5x the movies validation alone gives). Its "validation" figures are the validation movies'
-out-of-fold outputs, scored with that calibration. The test split is never used to fit or tune.
+`--cross-fit K` adds one more candidate: the movies of `--cross-fit-pool` (train and validation by
+default, or train alone) cut into K folds, one head per fold trained on the other folds (early
+stopping on its own fold, the neighbour vote's index of the other folds' movies), the K heads'
+outputs averaged on the splits outside the pool, and the calibration fitted on every pooled movie's
+out-of-fold output. With validation in the pool, its "validation" figures are the validation
+movies' out-of-fold outputs, scored with that calibration; with train alone, validation is scored
+as test is, never fitted or tuned on. The test split is never used to fit or tune.
 """
 
 from __future__ import annotations
@@ -73,7 +74,9 @@ def main() -> None:
     parser.add_argument("--data", default=str(DATA))
     parser.add_argument("--seeds", nargs="*", type=int, default=[42])
     parser.add_argument("--only", nargs="*", help="candidate names (or a unique start of one)")
-    parser.add_argument("--cross-fit", type=int, default=0, metavar="K", help="also the K-fold candidate over train + validation")
+    parser.add_argument("--cross-fit", type=int, default=0, metavar="K", help="also the K-fold candidate (see above)")
+    parser.add_argument("--cross-fit-pool", choices=("train+validation", "train"), default="train+validation",
+                        help="the movies cut into folds; with train alone, validation is never fitted or tuned on")
     args = parser.parse_args()
     quiet = lambda message: None  # noqa: E731
     base = GenreConfig.for_family("pretrained", seed=42)
@@ -126,19 +129,21 @@ def main() -> None:
         return MovieFeatures([features.ids[i] for i in index], {key: value[index] for key, value in features.inputs.items()},
                              features.labels[index])
 
-    def pooled(first, second) -> MovieFeatures:
-        return MovieFeatures(list(first.ids) + list(second.ids),
-                             {key: np.concatenate([np.asarray(first.inputs[key]), np.asarray(second.inputs[key])]) for key in first.inputs},
-                             np.concatenate([np.asarray(first.labels), np.asarray(second.labels)]))
+    def pooled(*parts) -> MovieFeatures:
+        return MovieFeatures([movie for part in parts for movie in part.ids],
+                             {key: np.concatenate([np.asarray(part.inputs[key]) for part in parts]) for key in parts[0].inputs},
+                             np.concatenate([np.asarray(part.labels) for part in parts]))
 
     if args.cross_fit > 1:
         config = prepared.config
-        pool, raw_pool = pooled(stored["train"], stored["validation"]), pooled(prepared.train, prepared.validation)
-        is_validation = np.arange(len(pool)) >= len(stored["train"])
+        pool_splits = args.cross_fit_pool.split("+")
+        pool, raw_pool = pooled(*(stored[name] for name in pool_splits)), pooled(*(prepared.splits[name] for name in pool_splits))
+        in_pool = np.concatenate([np.full(len(stored[name]), name) for name in pool_splits])
+        outside = [name for name in ("validation", "test") if name not in pool_splits]
         for seed in args.seeds:
             fold = np.random.default_rng(seed).permutation(len(pool)) % args.cross_fit
             out_of_fold = np.zeros(pool.labels.shape, np.float32)
-            tests, seconds = [], 0.0
+            predicted, seconds = {name: [] for name in outside}, 0.0
             for k in range(args.cross_fit):
                 keep, hold = np.flatnonzero(fold != k), np.flatnonzero(fold == k)
                 keras.utils.set_random_seed(seed * 100 + k)
@@ -150,15 +155,17 @@ def main() -> None:
                                 config.fusion_learning_rate, log=quiet)
                 seconds += fit.seconds
                 out_of_fold[hold] = candidate.predict(model_arrays(candidate, rows(pool, hold).inputs), batch_size=256, verbose=0)
-                tests.append(candidate.predict(model_arrays(candidate, stored["test"].inputs), batch_size=256, verbose=0))
+                for name in outside:
+                    predicted[name].append(candidate.predict(model_arrays(candidate, stored[name].inputs), batch_size=256, verbose=0))
             size = sum(np.prod(weight.shape) * 4 for weight in candidate.trainable_weights) / 1e6
             calibration = fit_calibration(config, pool.labels, pool.labels, {"fusion": out_of_fold})["fusion"]
-            validation = score(out_of_fold[is_validation], pool.labels[is_validation], calibration, config.genres)
-            test = score(np.mean(tests, axis=0), labels["test"], calibration, config.genres)
-            validation, test = ([report["tuned"]["micro_f1"], report["tuned"]["macro_f1"], report["map"]] for report in (validation, test))
-            print(f"| cross-fitted over train + validation, {args.cross_fit} heads | folds of seed {seed} | {shown(validation)} | "
+            raw = {name: np.mean(outputs, axis=0) for name, outputs in predicted.items()}
+            if "validation" in pool_splits:  # the validation movies' out-of-fold outputs
+                raw["validation"] = out_of_fold[in_pool == "validation"]
+            reports = [score(raw[name], labels[name], calibration, config.genres) for name in ("validation", "test")]
+            validation, test = ([report["tuned"]["micro_f1"], report["tuned"]["macro_f1"], report["map"]] for report in reports)
+            print(f"| cross-fitted over {args.cross_fit_pool}, {args.cross_fit} heads | folds of seed {seed} | {shown(validation)} | "
                   f"{shown(test)} | {seconds:.0f} | {size * args.cross_fit:.1f} |", flush=True)
-
 
 if __name__ == "__main__":
     main()
