@@ -155,8 +155,13 @@ class GenreConfig:
     def epochs(self, model: str) -> int:
         return getattr(self, f"epochs_{model}")
 
+    def learning_rate_of(self, model: str) -> float:
+        """A model's learning rate (before any scaling with replicas): the fusion head has its own."""
+        return self.fusion_learning_rate if model == "fusion" else self.learning_rate
+
     def schedule(self, model: str) -> str:
-        """A model's learning-rate schedule (SCHEDULES): a setting for the poster CNN only, the one measured."""
+        """A model's learning-rate schedule (SCHEDULES): a setting for the poster CNN only, where cosine
+        won; for the others it tied or lost (README, "The from-scratch models' early best epoch")."""
         return self.poster_schedule if model == "poster" else "constant"
 
     def to_dict(self) -> dict:

@@ -102,7 +102,7 @@ def train_all(
     with distribution.scope():
         network = build_models(config, prepared.encoders, len(prepared.tokenizer.vocabulary))
     run = TrainingRun(prepared, network, distribution=distribution)
-    base = {"poster": config.learning_rate, "overview": config.learning_rate, "fusion": config.fusion_learning_rate}
+    base = {name: config.learning_rate_of(name) for name in MODEL_NAMES}
     run.learning_rates = {name: distribution.learning_rate(rate, options.scale_learning_rate) for name, rate in base.items()}
     if distribution.replicas > 1:
         log(f"{distribution.replicas} replicas: global batch {distribution.global_batch(config.batch_size)} "
