@@ -167,5 +167,6 @@ def main() -> None:
             print(f"| cross-fitted over {args.cross_fit_pool}, {args.cross_fit} heads | folds of seed {seed} | {shown(validation)} | "
                   f"{shown(test)} | {seconds:.0f} | {size * args.cross_fit:.1f} |", flush=True)
 
+
 if __name__ == "__main__":
     main()
