@@ -5,9 +5,11 @@ Each run is a fresh process: logical devices and the multi-worker runtime are se
 TensorFlow starts, once per process.
 """
 
+import contextlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -95,7 +97,7 @@ def test_a_mirrored_run_on_two_logical_cpus_saves_a_model_that_loads(small_dir, 
 
 def test_two_workers_on_localhost_train_together_and_the_chief_saves(small_dir, tmp_path, sample_movie):
     """Two processes, one per 'machine' (each its own feature cache, streamed), TF_CONFIG naming both."""
-    cluster = {"worker": [f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"]}
+    cluster = {"worker": [f"127.0.0.1:{port}" for port in free_ports(2)]}
     out = tmp_path / "model"
     processes = []
     for index in (0, 1):
@@ -117,6 +119,8 @@ def test_two_workers_on_localhost_train_together_and_the_chief_saves(small_dir, 
     (None, "needs the TF_CONFIG environment variable"),
     ("{not json", "TF_CONFIG must name the cluster's workers and this task"),
     ('{"cluster": {"worker": ["127.0.0.1:1"]}, "task": {"type": "worker", "index": 3}}', "TF_CONFIG must name"),
+    ('{"cluster": {"worker": ["127.0.0.1:7", "127.0.0.1:7"]}, "task": {"type": "worker", "index": 0}}',
+     "TF_CONFIG names 127.0.0.1:7 for more than one task: each worker needs its own host:port"),
 ])
 def test_multiworker_without_a_usable_tf_config_is_a_clear_error(monkeypatch, tf_config, message):
     if tf_config is None:
@@ -159,17 +163,37 @@ def test_a_mirrored_run_on_one_device_trains_all_three_models(small_dir, tmp_pat
         "poster", "overview", "fusion"}
 
 
-def two_worker_config(index: int) -> str:
-    return json.dumps({"cluster": {"worker": [f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"]}, "task": {"type": "worker", "index": index}})
+def free_ports(count: int) -> list[int]:
+    """`count` free ports, bound at once so no two are the same (two free_port() calls can be)."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+@contextlib.contextmanager
+def config_with_a_peer_that_never_starts(index: int):
+    """TF_CONFIG for worker `index` of two on 127.0.0.1, and the other worker's address. Its port stays
+    bound (not listening) meanwhile: a probe of it is refused, and no other process of the test run can
+    take the port and answer for the worker that never starts (the waiting worker would then go on
+    into TensorFlow's runtime, which Ctrl-C cannot interrupt)."""
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        ports = {index: free_port(), 1 - index: held.getsockname()[1]}  # distinct: the held port is taken
+        workers = [f"127.0.0.1:{ports[0]}", f"127.0.0.1:{ports[1]}"]
+        yield json.dumps({"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}), workers[1 - index]
 
 
 def test_a_worker_whose_peer_never_comes_up_gives_up_naming_it(small_dir, tmp_path):
-    tf_config = two_worker_config(0)
-    peer = json.loads(tf_config)["cluster"]["worker"][1]
     started = time.monotonic()
-    process = command(["train", "--data", str(small_dir), "--out", str(tmp_path / "model"), "--strategy", "multiworker",
-                       "--peer-timeout", "3"], {"TF_CONFIG": tf_config})
-    _, errors = process.communicate(timeout=120)
+    with config_with_a_peer_that_never_starts(0) as (tf_config, peer):
+        process = command(["train", "--data", str(small_dir), "--out", str(tmp_path / "model"), "--strategy", "multiworker",
+                           "--peer-timeout", "3"], {"TF_CONFIG": tf_config})
+        _, errors = process.communicate(timeout=120)
     assert process.returncode == 2
     assert errors.strip().splitlines() == [f"error: gave up after 3 s waiting for worker 1 ({peer}): start it with the same TF_CONFIG "
                                            "and its own task index, or wait longer with --peer-timeout SECONDS"]
@@ -178,14 +202,15 @@ def test_a_worker_whose_peer_never_comes_up_gives_up_naming_it(small_dir, tmp_pa
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_ctrl_c_or_sigterm_stops_a_worker_waiting_for_its_peer(small_dir, tmp_path, signum):
-    process = command(["train", "--data", str(small_dir), "--out", str(tmp_path / "model"), "--strategy", "multiworker"],
-                      {"TF_CONFIG": two_worker_config(1)})
-    for line in process.stdout:  # it waits for worker 0, for up to 300 s
-        if "waiting up to 300 s for worker 0" in line:
-            break
-    time.sleep(1)
-    process.send_signal(signum)
-    _, errors = process.communicate(timeout=30)
+    with config_with_a_peer_that_never_starts(1) as (tf_config, _):
+        process = command(["train", "--data", str(small_dir), "--out", str(tmp_path / "model"), "--strategy", "multiworker"],
+                          {"TF_CONFIG": tf_config})
+        for line in process.stdout:  # it waits for worker 0, for up to 300 s
+            if "waiting up to 300 s for worker 0" in line:
+                break
+        time.sleep(1)
+        process.send_signal(signum)
+        _, errors = process.communicate(timeout=30)
     assert process.returncode == 130 and errors.strip().splitlines() == ["interrupted"]
 
 

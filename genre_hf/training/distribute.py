@@ -153,6 +153,10 @@ def tf_config() -> tuple[dict, dict]:
             raise KeyError("task")
     except (ValueError, KeyError, TypeError, AttributeError):
         raise ValueError(f"TF_CONFIG must name the cluster's workers and this task (addresses as host:port), e.g. {example}; it is {text!r}") from None
+    addresses = [address for listed in cluster.values() for address in listed]
+    repeated = sorted({address for address in addresses if addresses.count(address) > 1})
+    if repeated:  # a worker would answer its own probe for its twin, then wait in TensorFlow for ever
+        raise ValueError(f"TF_CONFIG names {', '.join(repeated)} for more than one task: each worker needs its own host:port")
     return cluster, task
 
 
