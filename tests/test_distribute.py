@@ -140,11 +140,16 @@ def test_bad_strategy_settings_are_clear_errors():
     assert none.replicas == 1 and none.is_chief and none.learning_rate(0.002) == 0.002 and none.global_batch(64) == 64
 
 
+# A background job of a non-interactive shell (as CI runs this suite) inherits SIGINT ignored, and
+# Python then leaves it ignored; a user at a terminal has Ctrl-C, so the command starts with it.
+AS_AT_A_TERMINAL = "import runpy, signal; signal.signal(signal.SIGINT, signal.default_int_handler); runpy.run_module('genre_hf', run_name='__main__')"
+
+
 def command(arguments: list[str], env: dict | None = None) -> subprocess.Popen:
-    """`genre-hf ...` in a fresh process, as a user runs it."""
+    """`genre-hf ...` in a fresh process, as a user at a terminal runs it."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
     env.pop("TF_CPP_MIN_LOG_LEVEL", None)
-    return subprocess.Popen([sys.executable, "-m", "genre_hf", *arguments], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+    return subprocess.Popen([sys.executable, "-c", AS_AT_A_TERMINAL, *arguments], cwd=ROOT, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
 
 
