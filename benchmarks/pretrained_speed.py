@@ -3,16 +3,19 @@
     .venv/bin/python benchmarks/pretrained_speed.py [MODEL] [--movies 611] [--repeats 5]
 
 The limit is the MiniLM backbone's own forward pass over the movies' overviews, tokenized
-beforehand, sorted by length and padded per batch: nothing genre_hf adds. Against it, the best of
-`--repeats` each, the three run in turn (fresh embedding and token memories every time):
+beforehand, sorted by length and padded per batch: nothing genre_hf adds. Against it, in `--repeats`
+rounds that each run the three in turn (fresh embedding and token memories every time):
 - `predict` of a batch (poster paths and overviews in, answers out: decoding, tokenizing, all
   three models, calibration);
 - embedding for training (`TextEmbedder`, tokenizing included).
-Prints movies/s and each as a ratio of the limit.
+Prints movies/s (the best round of each) and each as a ratio of the limit: the ratio of the best
+times, and the median and range of the rounds' own ratios (a round's three runs share the machine's
+load of that moment, so its ratio moves less than the times do).
 """
 
 import argparse
 import os
+import statistics
 import time
 from pathlib import Path
 
@@ -21,16 +24,16 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "imdb-multimodal"
 
 
-def best_of_interleaved(functions: dict, repeats: int) -> dict[str, float]:
-    """The fastest of `repeats` timings of each function, run in turn (one of each, then again), so a
-    change in the machine's load over the run reaches every one of them alike."""
+def interleaved(functions: dict, repeats: int) -> dict[str, list[float]]:
+    """`repeats` timings of each function, run in turn (one of each, then again), so a change in the
+    machine's load over the run reaches every one of them alike."""
     times = {name: [] for name in functions}
     for _ in range(repeats):
         for name, function in functions.items():
             started = time.perf_counter()
             function()
             times[name].append(time.perf_counter() - started)
-    return {name: min(values) for name, values in times.items()}
+    return times
 
 
 def main() -> None:
@@ -83,12 +86,15 @@ def main() -> None:
         embedder(overviews)
 
     classifier.predict(poster=posters[:2], overview=overviews[:2])  # traced before timing
-    seconds = best_of_interleaved({"limit": limit, "predict": predict, "embed": embed}, args.repeats)
+    times = interleaved({"limit": limit, "predict": predict, "embed": embed}, args.repeats)
+    best = {name: min(values) for name, values in times.items()}
     mean_tokens = np.mean([len(x) for x in ids])
     print(f"{count} test-split movies, mean {mean_tokens:.0f} WordPiece tokens an overview (with [CLS] and [SEP])")
-    print(f"{'backbone alone (the limit)':>34}: {count / seconds['limit']:7.1f} movies/s")
-    print(f"{'predict, a batch':>34}: {count / seconds['predict']:7.1f} movies/s   {seconds['limit'] / seconds['predict']:.2f}x the limit (goal 0.95x)")
-    print(f"{'embedding for training':>34}: {count / seconds['embed']:7.1f} movies/s   {seconds['limit'] / seconds['embed']:.2f}x the limit")
+    print(f"{'backbone alone (the limit)':>34}: {count / best['limit']:7.1f} movies/s")
+    for name, title, goal in (("predict", "predict, a batch", " (goal 0.95x)"), ("embed", "embedding for training", "")):
+        rounds = sorted(limit_time / time_ for limit_time, time_ in zip(times["limit"], times[name]))
+        print(f"{title:>34}: {count / best[name]:7.1f} movies/s   {best['limit'] / best[name]:.2f}x the limit{goal}; "
+              f"rounds: median {statistics.median(rounds):.2f}x, {rounds[0]:.2f}-{rounds[-1]:.2f}x")
 
 
 if __name__ == "__main__":

@@ -57,6 +57,15 @@ def test_mixed_single_and_batch_inputs_are_refused_with_what_was_given(classifie
         assert "object at 0x" not in message
 
 
+def test_an_unreadable_poster_beside_overviews_is_named_by_its_place(classifier, posters, tmp_path):
+    """With overviews given, posters decode in a thread beside the overview encoder: the error still
+    names the poster, and the overviews' own problems do not hide it."""
+    junk = tmp_path / "junk.jpg"
+    junk.write_bytes(b"not a picture")
+    with pytest.raises(ValueError, match=r"^poster 1: the poster file .*junk\.jpg is not a readable image"):
+        classifier.predict(poster=[str(posters[0]), str(junk)], overview=["A heist.", "A ghost."])
+
+
 def test_a_batch_array_of_posters_is_a_batch(classifier, posters):
     arrays = np.stack([np.asarray(Image.open(p).convert("RGB").resize((64, 64))) for p in posters])
     batch = classifier.predict(poster=arrays, overview=["A heist.", "A ghost.", "A wedding."])

@@ -385,15 +385,20 @@ def _reduced(strip, width: int, height: int, size: int) -> np.ndarray:
     what `resize(..., BILINEAR, reducing_gap=3.0)` does, with only a strip ever held at full size."""
     factors = (int(width / size / REDUCING_GAP) or 1, int(height / size / REDUCING_GAP) or 1)
     strip_rows = max(1, STRIP_PIXELS // (width * factors[1])) * factors[1]
-    reduced = Image.new("RGB", (-(-width // factors[0]), -(-height // factors[1])))
-    for top in range(0, height, strip_rows):
-        reduced.paste(_to_rgb(strip(top, min(height, top + strip_rows), factors)), (0, top // factors[1]))
+    if strip_rows >= height:  # one strip (most posters): no canvas to paste it into
+        reduced = _to_rgb(strip(0, height, factors))
+    else:
+        reduced = Image.new("RGB", (-(-width // factors[0]), -(-height // factors[1])))
+        for top in range(0, height, strip_rows):
+            reduced.paste(_to_rgb(strip(top, min(height, top + strip_rows), factors)), (0, top // factors[1]))
     box = (0.0, 0.0, width / factors[0], height / factors[1])
     return np.asarray(reduced.resize((size, size), Image.Resampling.BILINEAR, box=box), dtype=np.uint8)
 
 
 def _to_rgb(image: Image.Image) -> Image.Image:
     """RGB from a reduced strip: transparency over white, CMYK and the rest converted."""
+    if image.mode == "RGB":
+        return image
     if image.mode in ALPHA_MODES:
         background = Image.new("RGBA", image.size, (255, 255, 255, 255))
         image = Image.alpha_composite(background, image.convert("RGBA"))

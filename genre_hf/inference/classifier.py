@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -146,14 +147,18 @@ class GenreClassifier(
         """The most genres model `name` lists for a movie (None: every genre over its threshold)."""
         return self.calibration[name].get("max_genres")
 
-    def probabilities(self, posters: np.ndarray | None, overviews: list[str] | None) -> dict[str, np.ndarray]:
+    def probabilities(self, posters: np.ndarray | None, overviews: list[str] | None,
+                      overview_inputs: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
         """Calibrated probabilities of every model the given inputs allow, for a batch with the same
-        inputs present in every movie. The fusion model runs on either input alone too (the other blanked)."""
+        inputs present in every movie. The fusion model runs on either input alone too (the other blanked).
+        `overview_inputs`: the overviews' model inputs when the caller has computed them already."""
         count = len(posters) if posters is not None else len(overviews)
         given = {"poster": posters is not None, "overview": overviews is not None}
+        if given["overview"] and overview_inputs is None:
+            overview_inputs = self.featurizer.overview_inputs(overviews)
         inputs = {}
         inputs.update(self.featurizer.poster_inputs(posters) if given["poster"] else self.featurizer.blank_inputs("poster", count))
-        inputs.update(self.featurizer.overview_inputs(overviews) if given["overview"] else self.featurizer.blank_inputs("overview", count))
+        inputs.update(overview_inputs if given["overview"] else self.featurizer.blank_inputs("overview", count))
         present = np.tile(np.array([given["poster"], given["overview"]], np.float32), (count, 1))
         raw = self.raw_outputs(inputs, present)
         names = [name for name in MODEL_NAMES if name == "fusion" or all(given[need] for need in MODEL_INPUTS[name])]
@@ -176,10 +181,8 @@ class GenreClassifier(
         answer (the overview had no known word, was cut short, a modality was missing).
         """
         posters, overviews, batched = check_inputs(poster, overview)
-        poster_arrays = None
-        if posters is not None:
-            poster_arrays = np.stack([self._poster_array(item, i if batched else None) for i, item in enumerate(posters)])
-        probabilities = self.probabilities(poster_arrays, overviews)
+        poster_arrays, overview_inputs = self._features(posters, overviews, batched)
+        probabilities = self.probabilities(poster_arrays, overviews, overview_inputs)
         count = len(posters if posters is not None else overviews)
         text_notes = self.encoders["overview"].notes(overviews) if overviews is not None else [[]] * count
         missing = "no poster" if posters is None else "no overview" if overviews is None else None
@@ -202,6 +205,25 @@ class GenreClassifier(
         from genre_hf.inference.explain import explainer
 
         return explainer(self).explain(poster, overview, genre)
+
+    def _features(self, posters: list | None, overviews: list[str] | None, batched: bool):
+        """(decoded posters or None, the overviews' model inputs or None). With both, the posters are
+        decoded in a thread beside the overview encoder: Pillow and TensorFlow let go of the GIL while
+        they work, and a pretrained encoder's pass is most of a batch's time."""
+        if posters is None:
+            return None, self.featurizer.overview_inputs(overviews)
+        if overviews is None:
+            return self._poster_arrays(posters, batched), None
+        with ThreadPoolExecutor(1, thread_name_prefix="genre_hf-posters") as pool:
+            decoding = pool.submit(self._poster_arrays, posters, batched)
+            try:
+                overview_inputs = self.featurizer.overview_inputs(overviews)
+            finally:
+                poster_arrays = decoding.result()  # a poster's error first, as without the thread
+        return poster_arrays, overview_inputs
+
+    def _poster_arrays(self, posters: list, batched: bool) -> np.ndarray:
+        return np.stack([self._poster_array(item, i if batched else None) for i, item in enumerate(posters)])
 
     def _poster_array(self, poster, index: int | None) -> np.ndarray:
         try:
