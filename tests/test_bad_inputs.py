@@ -57,13 +57,24 @@ def test_mixed_single_and_batch_inputs_are_refused_with_what_was_given(classifie
         assert "object at 0x" not in message
 
 
-def test_an_unreadable_poster_beside_overviews_is_named_by_its_place(classifier, posters, tmp_path):
-    """With overviews given, posters decode in a thread beside the overview encoder: the error still
-    names the poster, and the overviews' own problems do not hide it."""
+def test_a_batch_decoded_beside_the_overview_encoder_answers_as_its_movies_and_names_a_bad_poster(classifier, data_dir, tmp_path):
+    """A batch of THREADED_POSTERS movies or more decodes its posters in a thread beside the overview
+    encoder: each movie gets the answer it gets alone, and an unreadable poster is still named by its place."""
+    from genre_hf.inference.classifier import THREADED_POSTERS
+
+    posters = sorted((data_dir / "Images").iterdir())[:THREADED_POSTERS]
+    overviews = [f"A heist in city {index} goes wrong." for index in range(THREADED_POSTERS)]
+    batch = classifier.predict(poster=posters, overview=overviews)
+    for index in (0, THREADED_POSTERS - 1):
+        alone = classifier.predict(poster=posters[index], overview=overviews[index])
+        for name in ("poster", "overview", "fusion"):
+            assert batch[index][name]["genres"] == alone[name]["genres"]
+            assert batch[index][name]["probabilities"] == pytest.approx(alone[name]["probabilities"], abs=1e-6)
     junk = tmp_path / "junk.jpg"
     junk.write_bytes(b"not a picture")
-    with pytest.raises(ValueError, match=r"^poster 1: the poster file .*junk\.jpg is not a readable image"):
-        classifier.predict(poster=[str(posters[0]), str(junk)], overview=["A heist.", "A ghost."])
+    posters[17] = junk
+    with pytest.raises(ValueError, match=r"^poster 17: the poster file .*junk\.jpg is not a readable image"):
+        classifier.predict(poster=posters, overview=overviews)
 
 
 def test_a_batch_array_of_posters_is_a_batch(classifier, posters):
