@@ -109,6 +109,32 @@ def test_predict_tokenizes_each_overview_once_for_its_embedding_and_its_note(cla
     assert sorted(tokenized) == sorted([short, long])  # remembered
 
 
+def test_overviews_are_embedded_in_length_batches_within_the_word_piece_budget(classifier, data_dir):
+    """Each overview once, in order of length, at most BATCH a batch and BATCH_TOKENS padded word pieces
+    (a longer one alone); on real overviews that pads less than batches of 64, and an overview's
+    embedding does not depend on the batch it was in (to float rounding)."""
+    from genre_hf.modeling.encoders.keras_hub_text import BATCH, BATCH_TOKENS, length_batches
+
+    embedder = classifier.encoders["overview"]._embedder()
+    with open(data_dir / "IMDB_overview_genres.csv", newline="", encoding="utf-8") as handle:
+        overviews = [record["Overview"] for _, record in zip(range(256), csv.DictReader(handle))]
+    lengths = [len(ids) for ids in embedder.token_ids(overviews)] + [128, 128, 3, 2000]
+    batches = length_batches(lengths)
+    rows = np.concatenate(batches)
+    assert sorted(rows.tolist()) == list(range(len(lengths))) and [lengths[i] for i in rows] == sorted(lengths)
+    for batch in batches:
+        assert len(batch) <= BATCH and (len(batch) == 1 or len(batch) * max(lengths[i] for i in batch) <= BATCH_TOKENS)
+    order = np.argsort(lengths[:256], kind="stable")
+    by_64 = sum(len(chunk) * max(lengths[i] for i in chunk) for chunk in np.split(order, range(64, 256, 64)))
+    ours = sum(len(batch) * max(lengths[i] for i in batch) for batch in length_batches(lengths[:256]))
+    assert ours < by_64
+    embedder._memory.clear()
+    together = embedder(overviews[:24])
+    embedder._memory.clear()
+    alone = np.concatenate([embedder([text]) for text in overviews[:24]])
+    np.testing.assert_allclose(together, alone, atol=1e-5)
+
+
 def test_wordpiece_runs_on_tensorflow_text_and_gives_kerashubs_python_ids(classifier, data_dir):
     """TensorFlow Text's FastWordpiece (6x faster) must give the ids KerasHub's Python WordPiece gives,
     on real overviews and on accents, case and punctuation."""

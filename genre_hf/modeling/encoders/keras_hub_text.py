@@ -17,7 +17,11 @@ from genre_hf.modeling.encoders import register_encoder
 from genre_hf.modeling.encoders._preset import KerasHubPreset
 from genre_hf.modeling.traced import traced
 
-BATCH = 64
+BATCH = 64  # overviews a backbone pass reads at most
+# ...and word pieces, padding included: the longest overviews go in smaller batches, which pad less. Over
+# the 542 test overviews cut in 20 batches instead of 9 of 64: 19,319 word pieces instead of 20,872, 1.07x
+# the speed; over training's chunks of 256 (featurizer.CHUNK), 157,933 instead of 181,800.
+BATCH_TOKENS = 1024
 MEMORY = 20_000  # overviews whose embeddings a process keeps (at most about 180 MB at 2,304 floats each)
 
 
@@ -86,7 +90,8 @@ class TextEmbedder:
     to unit length when `normalize` (so no layer outweighs the others), concatenated.
 
     Layer 0 is the embedding output, 1..N the transformer layers. Overviews are sorted by length
-    and padded per batch, which on ~40-token overviews is several times faster than fixed padding.
+    and padded per batch (`length_batches`), which on ~40-token overviews is several times faster
+    than fixed padding.
     """
 
     def __init__(self, folder: Path, sequence_length: int, layers: list[int], normalize: bool = True):
@@ -143,14 +148,26 @@ class TextEmbedder:
     def _embed(self, texts: list[str]) -> np.ndarray:
         ids = self.token_ids(texts)
         embeddings = np.zeros((len(ids), self.dimension), np.float32)
-        order = np.argsort([len(x) for x in ids], kind="stable")
-        for start in range(0, len(ids), BATCH):
-            rows = order[start : start + BATCH]
+        for rows in length_batches([len(x) for x in ids]):
             tokens = np.zeros((len(rows), max(len(ids[i]) for i in rows)), np.int32)
             for row, index in enumerate(rows):
                 tokens[row, : len(ids[index])] = ids[index]
             embeddings[rows] = self._pooled(tokens).numpy()
         return embeddings
+
+
+def length_batches(lengths: list[int], most: int = BATCH, tokens: int = BATCH_TOKENS) -> list[np.ndarray]:
+    """Row indices in order of length, cut into batches of at most `most` rows whose padded size (rows
+    x the longest) stays within `tokens` (a row longer than that goes alone)."""
+    order = np.argsort(lengths, kind="stable")
+    batches, start = [], 0
+    while start < len(order):
+        end = start + 1
+        while end < len(order) and end - start < most and (end - start + 1) * lengths[order[end]] <= tokens:
+            end += 1
+        batches.append(order[start:end])
+        start = end
+    return batches
 
 
 def _remembered(memory: dict, texts: list[str], compute) -> list:
