@@ -97,6 +97,12 @@ def main() -> None:
     print(f"Trained once in {time.perf_counter() - started:.0f} s; fusion heads refitted on the stored embeddings")
     print("| candidate | heads | validation | test | fit a head (s) | head weights (MB) |\n|---|---|---|---|---|---|", flush=True)
 
+    def new_head(config, inputs: dict, head_labels: np.ndarray):
+        """A fresh fusion head of `config`, its statistics (the neighbour vote's index) from these movies."""
+        network = build_models(config, prepared.encoders, len(prepared.tokenizer.vocabulary))
+        network.set_statistics(inputs, head_labels)
+        return network.fusion_head()[0]
+
     def figures(raw: dict, config) -> np.ndarray:
         """[validation, test] x [micro F1, macro F1 (tuned), mAP], calibrated on validation."""
         calibration = fit_calibration(config, labels["train"], labels["validation"], {"fusion": raw["validation"]})["fusion"]
@@ -110,9 +116,7 @@ def main() -> None:
         outputs, seconds = [], []
         for seed in args.seeds:
             keras.utils.set_random_seed(seed)
-            network = build_models(dataclasses.replace(config, seed=seed), prepared.encoders, len(prepared.tokenizer.vocabulary))
-            network.set_statistics(prepared.train.inputs, prepared.train.labels)
-            candidate, _ = network.fusion_head()
+            candidate = new_head(dataclasses.replace(config, seed=seed), prepared.train.inputs, prepared.train.labels)
             if cooccurrence:
                 candidate = with_cooccurrence(candidate, config.num_genres)
             fit = fit_model(candidate, "fusion", config, stored["train"], stored["validation"], config.epochs_fusion,
@@ -155,9 +159,7 @@ def main() -> None:
                 keep, hold = np.flatnonzero(fold != k), np.flatnonzero(fold == k)
                 keras.utils.set_random_seed(seed * 100 + k)
                 fold_config = dataclasses.replace(config, seed=seed, neighbour_index_size=len(keep))
-                network = build_models(fold_config, prepared.encoders, len(prepared.tokenizer.vocabulary))
-                network.set_statistics(rows(raw_pool, keep).inputs, pool.labels[keep])
-                candidate, _ = network.fusion_head()
+                candidate = new_head(fold_config, rows(raw_pool, keep).inputs, pool.labels[keep])
                 fit = fit_model(candidate, "fusion", config, rows(pool, keep), rows(pool, hold), config.epochs_fusion,
                                 config.fusion_learning_rate, log=quiet)
                 seconds += fit.seconds
@@ -179,9 +181,7 @@ def main() -> None:
         pool, raw_pool = pooled(stored["train"], stored["validation"]), pooled(prepared.train, prepared.validation)
         for seed in args.seeds:
             keras.utils.set_random_seed(seed)
-            network = build_models(dataclasses.replace(config, seed=seed), prepared.encoders, len(prepared.tokenizer.vocabulary))
-            network.set_statistics(prepared.train.inputs, prepared.train.labels)
-            first, _ = network.fusion_head()
+            first = new_head(dataclasses.replace(config, seed=seed), prepared.train.inputs, prepared.train.labels)
             fit = fit_model(first, "fusion", config, stored["train"], stored["validation"], config.epochs_fusion,
                             config.fusion_learning_rate, log=quiet)
             outputs = {split: first.predict(model_arrays(first, stored[split].inputs), batch_size=256, verbose=0)
@@ -189,9 +189,7 @@ def main() -> None:
             calibration = fit_calibration(config, labels["train"], labels["validation"], {"fusion": outputs["validation"]})["fusion"]
             keras.utils.set_random_seed(seed)
             refit_config = dataclasses.replace(config, seed=seed, neighbour_index_size=len(pool))
-            network = build_models(refit_config, prepared.encoders, len(prepared.tokenizer.vocabulary))
-            network.set_statistics(raw_pool.inputs, pool.labels)
-            refit, _ = network.fusion_head()
+            refit = new_head(refit_config, raw_pool.inputs, pool.labels)
             # The epochs validation chose, run to the end: the pool is its own "validation" (in-sample loss falls every epoch).
             refitted = fit_model(refit, "fusion", refit_config, pool, pool, fit.best_epoch, config.fusion_learning_rate, log=quiet)
             refit_test = refit.predict(model_arrays(refit, stored["test"].inputs), batch_size=256, verbose=0)

@@ -51,7 +51,7 @@ def main() -> None:
     from genre_hf.data.loader import load_movies
     from genre_hf.data.splits import SplitSpec
     from genre_hf.features.featurizer import CHUNK
-    from genre_hf.modeling.encoders.keras_hub_text import length_batches
+    from genre_hf.modeling.encoders.keras_hub_text import length_batches, padded_tokens
 
     classifier = GenreClassifier.from_pretrained(args.model)
     movies, _ = load_movies(DATA, split=SplitSpec.from_config(classifier.config))
@@ -67,17 +67,8 @@ def main() -> None:
     lengths = [len(x) for x in ids]
     order = np.argsort(lengths, kind="stable")
 
-    def padded_batches(row_batches) -> list[np.ndarray]:
-        batches = []
-        for chosen in row_batches:
-            tokens = np.zeros((len(chosen), max(len(ids[i]) for i in chosen)), np.int32)
-            for row, index in enumerate(chosen):
-                tokens[row, : len(ids[index])] = ids[index]
-            batches.append(tokens)
-        return batches
-
-    batches = padded_batches([order[start : start + 64] for start in range(0, count, 64)])
-    ours = padded_batches(length_batches(lengths))  # predict's own batches, for what predict adds to the backbone
+    batches = [padded_tokens(ids, order[start : start + 64]) for start in range(0, count, 64)]
+    ours = [padded_tokens(ids, rows) for rows in length_batches(lengths)]  # predict's own, for what predict adds to them
     embedder._pooled(batches[0])  # traced before timing
 
     def backbone(over):
@@ -117,7 +108,7 @@ def main() -> None:
         rounds = sorted(limit_time / time_ for limit_time, time_ in zip(times["limit"], times[name]))
         print(f"{title:>34}: {count / best[name]:7.1f} movies/s   {best['limit'] / best[name]:.2f}x the limit{goal}; "
               f"rounds: median {statistics.median(rounds):.2f}x, {rounds[0]:.2f}-{rounds[-1]:.2f}x")
-    rounds = sorted(ours / time_ for ours, time_ in zip(times["ours"], times["predict"]))
+    rounds = sorted(backbone_time / time_ for backbone_time, time_ in zip(times["ours"], times["predict"]))
     print(f"{'what predict adds to its backbone':>34}: {best['ours'] / best['predict']:.2f}x the backbone on the same batches; "
           f"rounds: median {statistics.median(rounds):.2f}x")
 

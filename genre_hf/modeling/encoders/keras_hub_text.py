@@ -149,11 +149,16 @@ class TextEmbedder:
         ids = self.token_ids(texts)
         embeddings = np.zeros((len(ids), self.dimension), np.float32)
         for rows in length_batches([len(x) for x in ids]):
-            tokens = np.zeros((len(rows), max(len(ids[i]) for i in rows)), np.int32)
-            for row, index in enumerate(rows):
-                tokens[row, : len(ids[index])] = ids[index]
-            embeddings[rows] = self._pooled(tokens).numpy()
+            embeddings[rows] = self._pooled(padded_tokens(ids, rows)).numpy()
         return embeddings
+
+
+def padded_tokens(ids: list[list[int]], rows) -> np.ndarray:
+    """The token ids of `rows`, zero-padded to the longest of them: one backbone batch."""
+    tokens = np.zeros((len(rows), max(len(ids[i]) for i in rows)), np.int32)
+    for row, index in enumerate(rows):
+        tokens[row, : len(ids[index])] = ids[index]
+    return tokens
 
 
 def length_batches(lengths: list[int], most: int = BATCH, tokens: int = BATCH_TOKENS) -> list[np.ndarray]:
