@@ -106,6 +106,7 @@ def test_the_command_line_reads_a_save_to_disk_folder_and_fails_cleanly(tiny_mod
     assert len(list(csv.DictReader(open(tmp_path / "predictions.csv")))) == 20
     bad = subprocess.run(command[:-1] + [str(tmp_path / "predictions.xlsx")], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert bad.returncode == 2 and "the output must end in one of .parquet, .csv, .jsonl" in bad.stderr
+    assert "Loading the model" not in bad.stderr  # said before TensorFlow starts, not after the model has loaded
     assert "Traceback" not in bad.stderr and not (tmp_path / "predictions.xlsx").exists()
 
 

@@ -47,6 +47,15 @@ class BatchReport:
         return "\n".join(lines)
 
 
+def check_output(output: str | Path) -> Path:
+    """`output` as a path if its extension names a format we write, else a one-line error (which
+    `genre-hf predict` gives before TensorFlow starts, not after the model has loaded)."""
+    output = Path(output)
+    if output.suffix not in FORMATS:
+        raise ValueError(f"the output must end in one of {', '.join(FORMATS)}, not {output.name!r}")
+    return output
+
+
 def predict_file(
     classifier,
     source: str | Path,
@@ -60,9 +69,7 @@ def predict_file(
     """Predict every movie of `source` (anything `data.stream_movies` reads) into `output`."""
     from tqdm import tqdm
 
-    output = Path(output)
-    if output.suffix not in FORMATS:
-        raise ValueError(f"the output must end in one of {', '.join(FORMATS)}, not {output.name!r}")
+    output = check_output(output)
     rows, total = stream_movies(source, columns=columns, split=split, spec=SplitSpec.from_config(classifier.config))
     report = BatchReport()
     output.parent.mkdir(parents=True, exist_ok=True)
