@@ -20,7 +20,7 @@ BENCHMARK_OUT ?= artifacts/benchmark-$(FAMILY)
 EVAL_SPLIT = $(or $(SPLIT),$(if $(filter $(DATA),$(TRAIN_DATA)),test,all))
 PORT ?= 7860
 # `make test` runs the test files on this many processes (pytest-xdist; each file stays in one, the longest
-# first: tests/conftest.py LONGEST_FILES). 1: serially.
+# first: tests/conftest.py FILE_SECONDS). 1: serially.
 PYTEST_WORKERS ?= 2
 export TF_CPP_MIN_LOG_LEVEL ?= 3
 export GRADIO_ANALYTICS_ENABLED = False

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import math
 import os
 import shutil
 import socket
@@ -24,17 +25,24 @@ DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "imdb-mu
 # The end of each script a test runs in a fresh process: it exits as the genre-hf command does, past
 # Python's teardown of TensorFlow (genre_hf/cli/_exit.py: about 1.3 s of CPU a process).
 END_SCRIPT = "\nfrom genre_hf.cli._exit import exit_now\nexit_now(0)\n"
-# The files that take longest (pytest --durations), handed out first: xdist gives a worker a whole file
-# at a time, so a long file left to the end runs alone while the other worker idles.
-LONGEST_FILES = ("test_distribute.py", "test_hardening.py", "test_pretrained.py", "test_training.py", "test_app.py",
-                 "test_hub.py", "test_browser.py", "test_encoders.py")
+# Each file's seconds in `make test` (the sum of its tests' --durations, 2026-12-05). xdist gives a worker
+# a whole file at a time, so files are handed out longest first (a file measured in the same 5 s keeps
+# pytest-randomly's order): the last ones are short, and the workers finish within seconds of each other.
+FILE_SECONDS = {
+    "test_distribute.py": 75, "test_hardening.py": 64, "test_pretrained.py": 56, "test_app.py": 43, "test_training.py": 33,
+    "test_browser.py": 32, "test_hub.py": 22, "test_encoders.py": 21, "test_batch.py": 17, "test_space.py": 17,
+    "test_compatibility.py": 16, "test_readme.py": 15, "test_evaluate.py": 13, "test_seeds.py": 13, "test_streaming.py": 12,
+    "test_explain.py": 11, "test_image_size.py": 11, "test_cli_errors.py": 10, "test_package.py": 10,
+    "test_image_preset.py": 8, "test_posters.py": 8, "test_bad_inputs.py": 7, "test_results.py": 6, "test_data.py": 6,
+    "test_mmimdb.py": 5, "test_hub_server.py": 3, "test_metrics.py": 1, "test_calibration.py": 1, "test_layers.py": 0,
+    "test_features.py": 0,
+}
 
 
 def pytest_collection_modifyitems(items):
-    """Longest files first (a stable sort: pytest-randomly's order holds within and among the rest);
+    """Files longest first, a file not measured yet before all (it may be long); a stable sort, and
     `make test` passes --no-loadscope-reorder so that xdist keeps this order."""
-    rank = {name: index for index, name in enumerate(LONGEST_FILES)}
-    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
+    items.sort(key=lambda item: -(FILE_SECONDS.get(item.path.name, math.inf) // 5))
 
 
 @pytest.fixture(scope="session", autouse=True)
