@@ -20,15 +20,18 @@ ROOT = Path(__file__).resolve().parents[1]
 MINILM = ROOT.parent / "shared" / "models" / "all-MiniLM-L6-v2"
 ENCODER_REPO = "sentence-transformers/all-MiniLM-L6-v2"
 OWNER_TOKEN = "sentence-transformers-token"  # the encoder's owner on the test Hub
+# Loads each model (argv[1:-2]: folders or Hub ids) in turn and predicts argv[-2] (poster), argv[-1]
+# (overview) with it: a line of JSON each, the probabilities or the error.
 LOAD_SCRIPT = """
 import json, sys
 from genre_hf import GenreClassifier
-try:
-    clf = GenreClassifier.from_pretrained(sys.argv[1])
-    result = clf.predict(poster=sys.argv[2], overview=sys.argv[3])
-    print(json.dumps({name: result[name]["probabilities"] for name in result}))
-except ValueError as error:
-    print(json.dumps({"error": str(error)}))
+for source in sys.argv[1:-2]:
+    try:
+        clf = GenreClassifier.from_pretrained(source)
+        result = clf.predict(poster=sys.argv[-2], overview=sys.argv[-1])
+        print(json.dumps({name: result[name]["probabilities"] for name in result}))
+    except ValueError as error:
+        print(json.dumps({"error": str(error)}))
 """ + END_SCRIPT
 
 
@@ -175,11 +178,14 @@ def test_loads_from_a_folder_and_from_the_hub_and_predicts_as_before(classifier,
     classifier.push_to_hub("user/pretrained", token=HUB_TOKEN)
     env = subprocess_env(encoder_hub, tmp_path / "fresh_home")
     env["HF_TOKEN"] = HUB_TOKEN
-    for source in (str(pretrained_dir), "user/pretrained"):
-        done = subprocess.run([sys.executable, "-c", LOAD_SCRIPT, source, str(poster), overview], env=env, cwd=ROOT,
-                              capture_output=True, text=True, timeout=300)
-        assert done.returncode == 0, done.stderr[-3000:]
-        loaded = json.loads(done.stdout.strip().splitlines()[-1])
+    sources = (str(pretrained_dir), "user/pretrained")  # in one fresh process, which builds the encoder once for both
+    done = subprocess.run([sys.executable, "-c", LOAD_SCRIPT, *sources, str(poster), overview], env=env, cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    assert len(lines) == len(sources), done.stdout[-3000:]
+    for source, line in zip(sources, lines):
+        loaded = json.loads(line)
         for name in expected:
             assert loaded[name] == pytest.approx(expected[name]["probabilities"], abs=1e-5), (source, name)
 
