@@ -117,7 +117,7 @@ class TextEmbedder:
         def pooled(tokens):
             mask = tf.cast(tokens != 0, tf.int32)
             states = model({"token_ids": tokens, "segment_ids": tf.zeros_like(tokens), "padding_mask": mask}, training=False)
-            weights = tf.cast(mask, tf.float32)[..., None]
+            weights = tf.expand_dims(tf.cast(mask, tf.float32), -1)  # not [..., None]: TFLite lacks that slice
             means = [tf.reduce_sum(s * weights, 1) / tf.reduce_sum(weights, 1) for s in (states if len(names) > 1 else [states])]
             if normalize:
                 means = [tf.math.l2_normalize(mean, axis=-1) for mean in means]
