@@ -80,19 +80,24 @@ def main() -> None:
 
     from genre_hf.data.loader import load_movies
     from genre_hf.data.splits import SplitSpec
-    from genre_hf.evaluation.scoring import score
     from genre_hf.features.featurizer import movie_features
     from genre_hf.inference.classifier import GenreClassifier
-    from genre_hf.modeling.encoders.keras_hub_text import KerasHubText, TextEmbedder
 
     classifier = GenreClassifier.from_pretrained(args.model)
     embedder = classifier.encoders["overview"]._embedder()
     movies, _ = load_movies(DATA, split=SplitSpec.from_config(classifier.config))
     features = {split: movie_features(movies[split], classifier.featurizer) for split in ("validation", "test")}
-    test_texts = [text for text in features["test"].texts()["overview"] if text]
 
+    with tempfile.TemporaryDirectory(prefix="encoder_runtimes-") as folder:  # 109 MB of converted files
+        compare(classifier, embedder, features, Path(folder), args.rounds)
+
+
+def compare(classifier, embedder, features: dict, folder: Path, rounds: int) -> None:
+    from genre_hf.evaluation.scoring import score
+    from genre_hf.modeling.encoders.keras_hub_text import KerasHubText, TextEmbedder
+
+    test_texts = [text for text in features["test"].texts()["overview"] if text]
     runs = {"TensorFlow": lambda tokens: embedder._pooled(tokens).numpy()}
-    folder = Path(tempfile.mkdtemp(prefix="encoder_runtimes-"))
     for name, int8 in (("TFLite float32", False), ("TFLite int8 weights", True)):
         started = time.perf_counter()
         path = folder / f"{name.split()[-1]}.tflite"
@@ -116,12 +121,12 @@ def main() -> None:
         print(f"{name:>20}: largest difference {np.abs(got - reference).max():.2g}, lowest cosine {cosine.min():.5f}")
 
     seconds = {name: [] for name in runs}
-    for _ in range(args.rounds):
+    for _ in range(rounds):
         for name, run in runs.items():
             started = time.perf_counter()
             embed(run, embedder, test_texts)
             seconds[name].append(time.perf_counter() - started)
-    print(f"\nspeed on predict's length batches (median of {args.rounds} alternating rounds):")
+    print(f"\nspeed on predict's length batches (median of {rounds} alternating rounds):")
     base = statistics.median(seconds["TensorFlow"])
     for name, values in seconds.items():
         median = statistics.median(values)
