@@ -73,7 +73,7 @@ train-pretrained: install $(NEEDS_DATA)
 	$(BIN)/genre-hf train --family pretrained --data $(DATA) --out $(OUT_PRETRAINED) $(ARGS)
 
 # Every model and baseline trained with $(SEEDS) seeds and scored on the test split: mean ± std, per-genre
-# tables, plots and results.json in $(BENCHMARK_OUT). DATA may be an MM-IMDb folder (see README, MM-IMDb).
+# tables, plots and results.json in $(BENCHMARK_OUT). DATA may be an MM-IMDb folder (see docs/data.md, MM-IMDb).
 benchmark: install $(NEEDS_DATA)
 	$(BIN)/genre-hf benchmark --data $(DATA) --family $(FAMILY) --seeds $(SEEDS) --out $(BENCHMARK_OUT) $(ARGS)
 
@@ -95,13 +95,16 @@ app: install
 push: install
 	$(BIN)/genre-hf push --model $(OUT) --repo $(REPO) $(if $(PRIVATE),--private)
 
-bench: install
-	$(BIN)/python benchmarks/cold_start.py $(OUT)
-	$(BIN)/python benchmarks/serving.py $(OUT)
-	$(BIN)/python benchmarks/explain.py $(OUT)
+# Speed: a fresh process's first answer against `import tensorflow`, per-call latency, explanations
+# (benchmarks/; each also runs at a tiny size in the tests). The pretrained family's batch throughput:
+# `$(BIN)/python benchmarks/pretrained_speed.py $(OUT_PRETRAINED)`; training cost as data grows: benchmarks/scaling.py.
+bench: install $(NEEDS_DATA)
+	GENRE_HF_DATA=$(DATA) $(BIN)/python benchmarks/cold_start.py $(OUT)
+	GENRE_HF_DATA=$(DATA) $(BIN)/python benchmarks/serving.py $(OUT)
+	GENRE_HF_DATA=$(DATA) $(BIN)/python benchmarks/explain.py $(OUT)
 
 # What a user gets from `pip install`: the wheel installed into fresh venvs (no extras, [app], [pretrained]), and in each,
-# outside the checkout, the commands the README's install table promises for it (tests/install_check.py; CI runs it).
+# outside the checkout, the commands the install table (docs/install.md) promises for it (tests/install_check.py; CI runs it).
 install-check: install-test $(NEEDS_DATA)
 	GENRE_HF_TEST_DATA=$(abspath $(DATA)) $(BIN)/python tests/install_check.py $(if $(ONLY),--only $(ONLY))
 

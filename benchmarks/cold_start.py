@@ -1,16 +1,17 @@
 """Cold start: a fresh process that imports genre_hf, loads a model folder and predicts one movie,
 against a fresh process that only imports TensorFlow (the floor no Keras app can go below).
 
-    .venv/bin/python benchmarks/cold_start.py [MODEL] [POSTER] [--runs 5]
+    .venv/bin/python benchmarks/cold_start.py [MODEL] [POSTER] [--runs 5] [--details]
 
 Runs the two alternately (so machine load hits both alike) and prints the medians of the whole
 processes' wall times, their ratio, and the in-process stages of the genre_hf run. A pretrained
 model's first predict is split further: KerasHub's import, the tokenizer's and the backbone's builds
 (the backbone's random initial weights, overwritten by the preset's, included) and the rest (the
-first trace and run). A third process, `import tensorflow` with Keras' optional imports of
-scikit-learn, pandas and matplotlib refused, shows how much of the floor those take. Each of the
-two is also run ending in `os._exit` once done, as the `genre-hf` command does (genre_hf/cli/_exit.py):
-the difference is Python's teardown of the process.
+first trace and run). With `--details`, a third process, `import tensorflow` with Keras' optional
+imports of scikit-learn, pandas and matplotlib refused, shows how much of the floor those take, and
+each of the two is also run ending in `os._exit` once done, as the `genre-hf` command does
+(genre_hf/cli/_exit.py): the difference is Python's teardown of the process. POSTER defaults to the
+first poster of $GENRE_HF_DATA (else data/imdb-multimodal).
 """
 
 import argparse
@@ -21,6 +22,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+from _data import data_folder
 
 ROOT = Path(__file__).resolve().parents[1]
 BASELINE = "import tensorflow"
@@ -35,7 +38,7 @@ imported = time.perf_counter()
 clf = GenreClassifier.from_pretrained(sys.argv[1])
 loaded = time.perf_counter()
 builds = {}
-if clf.config.overview_encoder == "keras_hub":  # time the pieces the first predict would build anyway
+if clf.config.overview.kind == "keras_hub":  # time the pieces the first predict would build anyway
     import keras_hub
     builds["import keras_hub"] = time.perf_counter() - loaded
     original = {name: getattr(keras_hub.models, name).from_preset for name in ("Tokenizer", "Backbone")}
@@ -69,26 +72,27 @@ def wall(command: list[str], env: dict) -> tuple[float, str]:
     return time.perf_counter() - started, done.stdout
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("model", nargs="?", default=str(ROOT / "artifacts" / "model"))
-    parser.add_argument("poster", nargs="?", default=str(ROOT.parent / "shared/data/imdb-multimodal/Images/tt0086425.jpg"))
+    parser.add_argument("poster", nargs="?", default=None)
     parser.add_argument("--runs", type=int, default=5)
-    args = parser.parse_args()
+    parser.add_argument("--details", action="store_true", help="also the floor without optional imports, and both without teardown")
+    args = parser.parse_args(argv)
+    poster = args.poster or str(min((data_folder() / "Images").iterdir()))
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     floors, totals, stages, floors_without_optional, floors_no_teardown, totals_no_teardown = [], [], [], [], [], []
-    child = [str(Path(args.model).resolve()), args.poster]
+    child = [str(Path(args.model).resolve()), poster]
     for _ in range(args.runs):
         floors.append(wall([sys.executable, "-c", BASELINE], env)[0])
-        floors_without_optional.append(wall([sys.executable, "-c", WITHOUT_OPTIONAL], env)[0])
         seconds, out = wall([sys.executable, "-c", CHILD, *child], env)
         totals.append(seconds)
         stages.append(json.loads(out.strip().splitlines()[-1]))
-        floors_no_teardown.append(wall([sys.executable, "-c", BASELINE + NO_TEARDOWN], env)[0])
-        totals_no_teardown.append(wall([sys.executable, "-c", CHILD + NO_TEARDOWN, *child], env)[0])
+        if args.details:
+            floors_without_optional.append(wall([sys.executable, "-c", WITHOUT_OPTIONAL], env)[0])
+            floors_no_teardown.append(wall([sys.executable, "-c", BASELINE + NO_TEARDOWN], env)[0])
+            totals_no_teardown.append(wall([sys.executable, "-c", CHILD + NO_TEARDOWN, *child], env)[0])
     floor, total = statistics.median(floors), statistics.median(totals)
-    without_optional = statistics.median(floors_without_optional)
-    floor_no_teardown, total_no_teardown = statistics.median(floors_no_teardown), statistics.median(totals_no_teardown)
     for key in ("import genre_hf", "from_pretrained", "first predict", "import keras_hub", "tokenizer build",
                 "backbone build", "first trace and run", "in-process total"):
         if key in stages[0]:
@@ -97,13 +101,17 @@ def main() -> None:
     print(f"{'python -c ' + repr(BASELINE):>30}: {floor:6.2f} s   (whole process, median of {args.runs})")
     print(f"{'import + load + predict':>30}: {total:6.2f} s   (whole process, median of {args.runs})")
     print(f"{'ratio':>30}: {total / floor:6.2f}x   (goal: 1.10x from scratch, 1.25x pretrained)")
+    print(f"{'heavy modules loaded':>30}: {stages[0]['heavy'] or 'none'}")
+    if not args.details:
+        return
+    without_optional = statistics.median(floors_without_optional)
+    floor_no_teardown, total_no_teardown = statistics.median(floors_no_teardown), statistics.median(totals_no_teardown)
     print(f"{'floor without optional imports':>30}: {without_optional:6.2f} s   "
           f"({without_optional / floor:.2f}x: scikit-learn, pandas, matplotlib refused)")
     print(f"{'teardown':>30}: {floor - floor_no_teardown:6.2f} s of the floor, {total - total_no_teardown:.2f} s of "
           f"import + load + predict (each whole process, ended by os._exit once done)")
     print(f"{'ratio without teardown':>30}: {total_no_teardown / floor:6.2f}x the floor ({total_no_teardown / floor_no_teardown:.2f}x "
           f"the floor without its own)")
-    print(f"{'heavy modules loaded':>30}: {stages[0]['heavy'] or 'none'}")
 
 
 if __name__ == "__main__":

@@ -14,21 +14,23 @@ import sys
 import time
 from pathlib import Path
 
+from _data import data_folder
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # this checkout's genre_hf, whichever one is installed
-DATA = ROOT.parent / "shared" / "data" / "imdb-multimodal"
 BAR = 0.5
 
 
 def real_movies(count: int) -> list[tuple[Path, str]]:
     """`count` movies spread over the whole data set (every n-th row), with a poster and an overview."""
-    with open(DATA / "IMDB_overview_genres.csv", newline="", encoding="utf-8") as handle:
+    data = data_folder()
+    with open(data / "IMDB_overview_genres.csv", newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
     step = max(1, len(rows) // (count * 2))
     movies = []
     for row in rows[::step]:
-        poster = DATA / "Images" / f"{row['Id']}.jpg"
+        poster = data / "Images" / f"{row['Id']}.jpg"
         if poster.is_file() and row["Overview"].strip():
             movies.append((poster, row["Overview"].strip()))
     return movies[:count]
@@ -39,12 +41,12 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("model", nargs="?", default=str(ROOT / "artifacts" / "model"))
     parser.add_argument("--movies", type=int, default=50)
     parser.add_argument("--warmup", type=int, default=3)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     from genre_hf import GenreClassifier
 
     classifier = GenreClassifier.from_pretrained(args.model)

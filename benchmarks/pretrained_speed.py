@@ -22,9 +22,10 @@ import statistics
 import time
 from pathlib import Path
 
+from _data import data_folder
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data" / "imdb-multimodal"
 
 
 def interleaved(functions: dict, repeats: int) -> dict[str, list[float]]:
@@ -39,22 +40,21 @@ def interleaved(functions: dict, repeats: int) -> dict[str, list[float]]:
     return times
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("model", nargs="?", default=str(ROOT / "artifacts" / "model-pretrained"))
     parser.add_argument("--movies", type=int, default=611)
     parser.add_argument("--repeats", type=int, default=5)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     import numpy as np
 
     from genre_hf import GenreClassifier
     from genre_hf.data.loader import load_movies
-    from genre_hf.data.splits import SplitSpec
     from genre_hf.features.featurizer import CHUNK
     from genre_hf.modeling.encoders.keras_hub_text import length_batches, padded_tokens
 
     classifier = GenreClassifier.from_pretrained(args.model)
-    movies, _ = load_movies(DATA, split=SplitSpec.from_config(classifier.config))
+    movies, _ = load_movies(data_folder(), split=classifier.config.split)
     import datasets
 
     rows = movies["test"].cast_column("poster", datasets.Image(decode=False)).select(range(min(args.movies, len(movies["test"]))))

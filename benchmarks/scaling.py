@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/scaling.py [--scales 1 2 5] [--epochs 2] [--image-size 64] [--models poster]
                                            [--cnn-filters 32 64 128 256]
 
-The data sets are the shared 5,714 movies repeated under new ids (`<id>x<copy>`, posters linked,
+The data sets are the data's movies (--data) repeated under new ids (`<id>x<copy>`, posters linked,
 never copied) in the upstream layout, so a 5x set has 28,570 movies and the same distribution.
 Each (scale, input) pair trains in a fresh process (`train_all` with the default architectures, or
 the poster CNN's filters given by `--cnn-filters`; `--epochs` epochs of each model in `--models`,
@@ -35,8 +35,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from _data import data_folder
+
 ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data" / "imdb-multimodal"
 
 
 def write_copies(source: Path, target: Path, copies: int) -> Path:
@@ -68,15 +69,15 @@ def child(arguments: dict) -> dict:
     from genre_hf.config import GenreConfig
     from genre_hf.data.loader import load_movies
     from genre_hf.data.sources import Source
-    from genre_hf.data.splits import SplitSpec
     from genre_hf.training.trainer import TrainOptions, train_all  # imports TensorFlow: start-up memory is measured after it
 
     baseline = status_kb("VmRSS")
     epochs = arguments["epochs"]
-    config = GenreConfig(image_size=arguments["image_size"], epochs_poster=epochs, epochs_overview=epochs, epochs_fusion=epochs,
-                         patience=epochs + 1, cnn_filters=arguments["cnn_filters"] or GenreConfig().cnn_filters)
+    poster = {"image_size": arguments["image_size"], "epochs": epochs}
+    config = GenreConfig.for_family("scratch", poster={**poster, **({"filters": arguments["cnn_filters"]} if arguments["cnn_filters"] else {})},
+                                    overview={"epochs": epochs}, fusion={"epochs": epochs}, training={"patience": epochs + 1})
     started = time.perf_counter()
-    movies, report = load_movies(arguments["data"], split=SplitSpec.from_config(config))
+    movies, report = load_movies(arguments["data"], split=config.split)
     load_seconds = time.perf_counter() - started
     options = TrainOptions(input=arguments["input"], cache_dir=arguments["cache_dir"])
     run = train_all(config, movies, log=lambda message: None, only=tuple(arguments["models"]), options=options,
@@ -110,7 +111,7 @@ def run_child(arguments: dict) -> dict:
     return measured
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--scales", type=int, nargs="+", default=[1, 2, 5])
     parser.add_argument("--inputs", nargs="+", default=["memory", "stream"], choices=("memory", "stream"))
@@ -118,10 +119,10 @@ def main() -> None:
     parser.add_argument("--image-size", type=int, default=64)
     parser.add_argument("--models", nargs="+", default=["poster"], choices=("poster", "overview", "fusion"))
     parser.add_argument("--cnn-filters", type=int, nargs="+", default=None, help="the poster CNN's filters (default: the config's)")
-    parser.add_argument("--data", type=Path, default=DATA)
+    parser.add_argument("--data", type=Path, default=None, help="the data to copy (default: $GENRE_HF_DATA, else data/imdb-multimodal)")
     parser.add_argument("--work", type=Path, default=None, help="where the synthetic data sets and caches go (default: a temporary folder)")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.child:
         print(json.dumps(child(json.loads(args.child))))
         return
@@ -132,7 +133,7 @@ def main() -> None:
           f"CNN filters {filters}; work in {work}")
     results = {}
     for scale in args.scales:
-        folder = write_copies(args.data, work / f"x{scale}", scale)
+        folder = write_copies(args.data or data_folder(), work / f"x{scale}", scale)
         for input in args.inputs:
             arguments = {"data": str(folder), "input": input, "epochs": args.epochs, "image_size": args.image_size,
                          "models": args.models, "cnn_filters": args.cnn_filters,

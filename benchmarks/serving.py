@@ -11,9 +11,10 @@ import statistics
 import time
 from pathlib import Path
 
+from _data import data_folder
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 ROOT = Path(__file__).resolve().parents[1]
-IMAGES = ROOT.parent / "shared" / "data" / "imdb-multimodal" / "Images"
 OVERVIEW = "A retired hitman seeks revenge on the gang."
 
 
@@ -26,14 +27,14 @@ def timed_calls(clf, posters, requests: int) -> list[float]:
     return times
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("model", nargs="?", default=str(ROOT / "artifacts" / "model"))
     parser.add_argument("--requests", type=int, default=50)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     from genre_hf import GenreClassifier
 
-    posters = sorted(IMAGES.iterdir())[:10]
+    posters = sorted((data_folder() / "Images").iterdir())[:10]
     automatic = timed_calls(GenreClassifier.from_pretrained(args.model), posters, args.requests)
     eager_classifier = GenreClassifier.from_pretrained(args.model)
     whole = eager_classifier.whole

@@ -15,7 +15,7 @@ def __getattr__(name):
 
         return GenreClassifier
     if name == "train_and_save":
-        from genre_hf.cli.train import train_and_save
+        from genre_hf.pipeline import train_and_save
 
         return train_and_save
     raise AttributeError(f"module 'genre_hf' has no attribute {name!r}")

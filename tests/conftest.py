@@ -56,7 +56,7 @@ END_SCRIPT = "\nfrom genre_hf.cli._exit import exit_now\nexit_now(0)\n"
 # last ones are short, and the workers finish within seconds of each other.
 FILE_SECONDS = {
     "test_distribute.py": 73, "test_hardening.py": 61, "test_pretrained.py": 46, "test_app.py": 38, "test_training.py": 38,
-    "test_browser.py": 26, "test_hub.py": 21, "test_space.py": 17, "test_compatibility.py": 17, "test_encoders.py": 16,
+    "test_browser.py": 26, "test_hub.py": 21, "test_space.py": 17, "test_encoders.py": 16,
     "test_docs.py": 17, "test_batch.py": 13, "test_seeds.py": 12, "test_streaming.py": 11, "test_evaluate.py": 11,
     "test_explain.py": 11, "test_image_size.py": 10, "test_cli_errors.py": 9, "test_package.py": 9, "test_bad_inputs.py": 8,
     "test_posters.py": 8, "test_image_preset.py": 7, "test_data.py": 6, "test_results.py": 6, "test_mmimdb.py": 5,
@@ -199,23 +199,33 @@ def subset_dir(data_dir, run_dir) -> Path:
     return built_once(run_dir, "subset", lambda folder: write_subset(data_dir, folder / "imdb", rows=600)) / "imdb"
 
 
-def tiny_config(**overrides):
+TINY = {  # per section (and encoder kind), the sizes that train in seconds
+    "split": {"validation": 0.25}, "tokens": {"max_tokens": 3000}, "fusion": {"hidden": 32},
+    ("poster", "cnn"): {"filters": [8, 16], "embedding": 32}, ("overview", "lstm"): {"word_dimension": 16, "units": 8, "embedding": 32},
+}
+
+
+def tiny_config(family: str = "scratch", epochs: int = 2, **sections):
+    """A config that trains in seconds on real data: the family's defaults with tiny layers, `epochs`
+    for every model, and `sections` on top, as `GenreConfig.for_family` takes them
+    ({"poster": {"kind": "keras_hub", ...}, "training": {...}, "genres": [...]})."""
     from genre_hf.config import GenreConfig
 
-    settings = dict(
-        epochs_poster=2, epochs_overview=2, epochs_fusion=2, cnn_filters=[8, 16], cnn_embedding=32,
-        embedding_dim=16, lstm_units=8, text_embedding=32, fusion_hidden=32, max_tokens=3000,
-        validation_fraction=0.25,
-    )
-    settings.update(overrides)
-    return GenreConfig(**settings)
+    default = GenreConfig.for_family(family)
+    merged = {}
+    for name in ("split", "tokens", "poster", "overview", "fusion", "training", "calibration"):
+        given = dict(sections.pop(name, {}))
+        kind = given.get("kind", getattr(getattr(default, name), "kind", None))
+        epochs_of = {"epochs": epochs} if name in ("poster", "overview", "fusion") else {}
+        merged[name] = {**TINY.get(name, {}), **TINY.get((name, kind), {}), **epochs_of, **given}
+    return GenreConfig.for_family(family, **merged, **sections)
 
 
 @pytest.fixture(scope="session")
 def tiny_model_dir(subset_dir, run_dir):
     """A complete model folder (weights, vocabulary, thresholds, reports, card) from a real subset.
     Tests copy it before they change it (tests/test_hardening.py, tampered)."""
-    from genre_hf.cli.train import train_and_save
+    from genre_hf.pipeline import train_and_save
 
     def train(folder):
         train_and_save(str(subset_dir), folder / "tiny", config=tiny_config(), log=lambda message: None)

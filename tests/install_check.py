@@ -1,9 +1,9 @@
 """What each install gives a user, checked as a user has it: `make install-check` (CI runs it too).
 
 The wheel is built from this checkout and installed into fresh virtual environments, one per row of
-the README's install table: no extras, `[app]` and `[pretrained]` (dependency versions held to
+the install table (docs/install.md): no extras, `[app]` and `[pretrained]` (dependency versions held to
 requirements.txt, so the check is repeatable; the pip cache keeps it fast). In each, from a folder
-outside the checkout, with only that environment on PATH, it runs what the README shows for that
+outside the checkout, with only that environment on PATH, it runs what that table promises for that
 install against a 127.0.0.1 Hub (tests/hub_server.py): `genre-hf train --epochs 1` on a small real
 subset, `predict` into CSV, Parquet and JSON Lines (and from a Parquet source), `evaluate`, `push`,
 and in Python `from_pretrained` from the Hub, `predict`, `explain`, `save_pretrained`; with `[app]`

@@ -153,13 +153,12 @@ def test_no_data_no_examples_and_no_analytics(app_url):
 
 def test_examples_are_test_movies(classifier, data_dir):
     from genre_hf.app.examples import example_movies
-    from genre_hf.data.splits import SplitSpec
 
     movies = example_movies(data_dir, classifier.config)
     assert len(movies) == 8
     for movie in movies:
         movie_id = Path(movie["poster"]).stem
-        assert SplitSpec.from_config(classifier.config).of(movie_id) == "test"
+        assert classifier.config.split.of(movie_id) == "test"
         assert movie["genres"] and movie["title"] and movie["overview"]
     assert example_movies(data_dir / "missing", classifier.config) == []
 
@@ -169,7 +168,6 @@ def test_a_test_movie_whose_poster_does_not_decode_is_never_an_example(classifie
     passed over as the loader would have dropped it, and the rest are the loader's clean movies."""
     from genre_hf.app.examples import example_movies
     from genre_hf.data.loader import load_movies
-    from genre_hf.data.splits import SplitSpec
     from tests.conftest import write_subset
 
     folder = write_subset(data_dir, tmp_path / "imdb", rows=300)
@@ -179,7 +177,7 @@ def test_a_test_movie_whose_poster_does_not_decode_is_never_an_example(classifie
     broken.write_bytes(b"\xff\xd8\xff\xe0 not a JPEG past its first bytes")
     after = example_movies(folder, classifier.config)
     assert len(before) == len(after) == 8 and before[0] not in after and after[:7] == before[1:]
-    clean, _ = load_movies(folder, split=SplitSpec.from_config(classifier.config))
+    clean, _ = load_movies(folder, split=classifier.config.split)
     assert [movie["poster"] for movie in after] == [str(folder / "Images" / f"{i}.jpg") for i in clean["test"]["id"][:8]]
 
 

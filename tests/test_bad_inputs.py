@@ -160,10 +160,18 @@ def edit_json(name, change):
     return edit
 
 
-def other_weights(path: Path) -> None:
+def other_weights(path: Path, stamped: bool = True) -> None:
+    """Another model's weights in place of the folder's, with the folder's stamps copied over (a repo
+    that forged them) or without any."""
+    import h5py
     import keras
 
+    with h5py.File(path, "r") as handle:
+        stamps = dict(handle.attrs)
     keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)]).save_weights(path)
+    if stamped:
+        with h5py.File(path, "a") as handle:
+            handle.attrs.update(stamps)
 
 
 def without_genre(values):
@@ -180,23 +188,33 @@ FOLDER_CASES = {
     "thresholds missing a genre": (edit_json("thresholds.json", without_genre), r"thresholds.json: fusion thresholds must have one value per genre"),
     "thresholds missing a model": (edit_json("thresholds.json", lambda v: {**v, "models": {k: m for k, m in v["models"].items() if k != "poster"}}),
                                    r"thresholds.json: models must have exactly \['poster', 'overview', 'fusion'\]"),
-    "thresholds of another format": (edit_json("thresholds.json", lambda v: {**v, "format_version": 7}), r"thresholds.json: format_version must be 2"),
+    "thresholds of another format": (edit_json("thresholds.json", lambda v: {**v, "format_version": 7}), r"thresholds.json: format_version must be 3"),
     "genres reordered": (edit_json("config.json", reordered), r"thresholds.json: its genres .* are not those of config.json"),
-    "image size it was not trained at": (edit_json("config.json", lambda v: {**v, "image_size": 32}),
-                                         r"config.json differs from the config model.weights.h5 was trained with: image_size is 32 \(trained with 64\)"),
-    "a string where a number goes": (edit_json("config.json", lambda v: {**v, "image_size": "64"}), r'config.json: image_size must be a whole number, not a string of 2 characters'),  # never the text itself
+    "image size it was not trained at": (edit_json("config.json", lambda v: {**v, "poster": {**v["poster"], "image_size": 32}}),
+                                         r"config.json differs from the config model.weights.h5 was trained with: poster.image_size is 32 \(trained with 64\)"),
+    "a string where a number goes": (edit_json("config.json", lambda v: {**v, "poster": {**v["poster"], "image_size": "64"}}),
+                                     r'config.json: poster.image_size must be a whole number, not a string of 2 characters'),  # never the text itself
+    "an encoder that does not exist": (edit_json("config.json", lambda v: {**v, "poster": {**v["poster"], "kind": "transformer"}}),
+                                       r"config.json: poster.kind 'transformer' is not an encoder: use one of cnn, keras_hub"),
     "a list instead of an object": (edit_json("config.json", lambda v: [v]), r"config.json must hold a JSON object, not a list"),
-    "invalid JSON": (lambda f: (f / "config.json").write_text("{'format_version': 2,"), r"config.json is not valid JSON"),
-    "a string format version": (edit_json("config.json", lambda v: {**v, "format_version": "2"}), r"config.json: format_version must be a whole number .* not '2'"),
+    "invalid JSON": (lambda f: (f / "config.json").write_text("{'format_version': 3,"), r"config.json is not valid JSON"),
+    "a string format version": (edit_json("config.json", lambda v: {**v, "format_version": "3"}),
+                                r"config.json: format_version must be a whole number .* not a string of 1 characters"),
     "no format version": (edit_json("config.json", lambda v: {k: x for k, x in v.items() if k != "format_version"}),
-                          r"config.json: format_version must be a whole number .* not None"),
-    "a format version from the future": (edit_json("config.json", lambda v: {**v, "format_version": 3}), r"format version 3 is newer: .*upgrade genre_hf"),
-    "an unknown setting": (edit_json("config.json", lambda v: {**v, "dropout_rate": 0.1}), r"config.json: unknown config keys \['dropout_rate'\]"),
+                          r"config.json: format_version must be a whole number .* not null"),
+    "an earlier format": (edit_json("config.json", lambda v: {**v, "format_version": 2}),
+                          r"config.json: format version 2 was written by an earlier, unpublished genre_hf: .* reads format version 3; retrain"),
+    "a format version from the future": (edit_json("config.json", lambda v: {**v, "format_version": 4}), r"format version 4 is newer: .*upgrade genre_hf"),
+    "an unknown setting": (edit_json("config.json", lambda v: {**v, "dropout_rate": 0.1}), r"config.json: unknown setting dropout_rate$"),
+    "an unknown setting in a section": (edit_json("config.json", lambda v: {**v, "fusion": {**v["fusion"], "heads": 2}}),
+                                        r"config.json: unknown setting fusion.heads$"),
     "non-UTF-8 vocabulary": (lambda f: (f / "vocabulary.txt").write_bytes(b"\n[UNK]\ncaf\xe9\n"), r"vocabulary.txt is not UTF-8 text"),
     "empty vocabulary": (lambda f: (f / "vocabulary.txt").write_text(""), r"vocabulary.txt must start with an empty line"),
     "truncated weights": (lambda f: (f / "model.weights.h5").write_bytes((f / "model.weights.h5").read_bytes()[:5000]),
                           r"model.weights.h5 is not a readable weights file"),
     "weights of another model": (lambda f: other_weights(f / "model.weights.h5"), r"model.weights.h5 does not fit the architecture in config.json"),
+    "weights genre_hf did not save": (lambda f: other_weights(f / "model.weights.h5", stamped=False),
+                                      r"model.weights.h5 has no stamp or a damaged one: it was not saved by genre_hf"),
     "a missing file": (lambda f: (f / "vocabulary.txt").unlink(), r"not a complete genre_hf model folder: missing vocabulary.txt"),
 }
 

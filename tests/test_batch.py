@@ -135,10 +135,9 @@ def test_predicting_one_split_writes_the_movies_evaluate_scores_in_it(classifier
     """`--split test` of an upstream folder (which has no splits of its own) is the test split that
     training cut and `genre-hf evaluate --split test` scores: the same movies, by the model's id hash."""
     from genre_hf.data.loader import load_movies
-    from genre_hf.data.splits import SplitSpec
     from genre_hf.inference.batch import predict_file
 
-    movies, _ = load_movies(subset_dir, split=SplitSpec.from_config(classifier.config))
+    movies, _ = load_movies(subset_dir, split=classifier.config.split)
     for split in ("test", "validation"):
         report = predict_file(classifier, subset_dir, tmp_path / f"{split}.csv", split=split, progress=False)
         written = [row["id"] for row in csv.DictReader(open(tmp_path / f"{split}.csv", encoding="utf-8"))]

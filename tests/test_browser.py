@@ -64,9 +64,9 @@ def app_url(tiny_model_dir, data_dir):
 
 
 def test_upload_type_click_and_read_three_panels(app_url, tiny_model_dir, sample_movie, tmp_path):
-    from genre_hf.config import GenreConfig
+    from genre_hf.hub.folder import read_config
 
-    genres = GenreConfig.load(tiny_model_dir / "config.json").genres
+    genres = read_config(tiny_model_dir).genres
     poster, overview, _ = sample_movie
     screenshot = tmp_path / "app.png"
     with page_with_movie(app_url, poster, overview) as page:

@@ -1,4 +1,4 @@
-"""Every class of error a user can fix ends in one line on stderr and exit status 2 (README, "Errors and
+"""Every class of error a user can fix ends in one line on stderr and exit status 2 (docs/cli.md, "Errors and
 exit codes"), Ctrl-C in 130, and a bug keeps its traceback; TensorFlow's start-up lines are held back."""
 
 from __future__ import annotations

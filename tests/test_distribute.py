@@ -25,11 +25,11 @@ ROOT = Path(__file__).resolve().parents[1]
 RUN = """
 import json, sys
 from genre_hf.training.trainer import TrainOptions
-from genre_hf.cli.train import train_and_save
+from genre_hf.pipeline import train_and_save
 from tests.conftest import tiny_config
 
 arguments = json.loads(sys.argv[1])
-config = tiny_config(epochs_poster=2, epochs_overview=1, epochs_fusion=1, batch_size=32)
+config = tiny_config(epochs=1, poster={"epochs": 2}, training={"batch_size": 32})
 result = train_and_save(arguments["data"], arguments["out"], config=config, options=TrainOptions(**arguments["options"]))
 print("SAVED" if result is not None else "NOT SAVED")
 """ + END_SCRIPT
@@ -74,8 +74,8 @@ def check_model(out: Path, sample_movie, replicas: int, workers: int) -> dict:
         "strategy": report["distribution"]["strategy"], "replicas": replicas, "workers": workers,
         "devices": report["distribution"]["devices"], "batch_size_per_replica": 32, "global_batch_size": 32 * replicas,
     }
-    assert report["models"]["poster"]["learning_rate"] == pytest.approx(config.learning_rate * replicas)
-    assert report["models"]["fusion"]["learning_rate"] == pytest.approx(config.fusion_learning_rate * replicas)
+    assert report["models"]["poster"]["learning_rate"] == pytest.approx(config.training.learning_rate * replicas)
+    assert report["models"]["fusion"]["learning_rate"] == pytest.approx(config.fusion.learning_rate * replicas)
     assert len(report["models"]["poster"]["history"]["loss"]) == 2
     classifier = GenreClassifier.from_pretrained(out)
     poster, overview, _ = sample_movie

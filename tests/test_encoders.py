@@ -1,5 +1,6 @@
-"""Every registered encoder trains, saves, loads and predicts: the test follows the registry, so an
-encoder added without a way to test it here fails, rather than going untested."""
+"""Every registered encoder trains, saves, loads, predicts and explains: the test follows the registry
+(`modeling.encoders.ENCODERS`), so an encoder added without a way to test it here fails, rather than
+going untested."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import contextlib
 
 import pytest
 
-from genre_hf.modeling.encoders import registered_encoders
+from genre_hf.modeling.encoders import ENCODERS
 from tests.conftest import minilm_folder, serving_repo, tiny_config, write_subset
 
 MINILM = minilm_folder()
@@ -32,9 +33,9 @@ def nothing_to_serve(request, tmp_path):
 SETUPS = {
     ("poster", "cnn"): ({}, nothing_to_serve),
     ("overview", "lstm"): ({}, nothing_to_serve),
-    ("overview", "keras_hub"): ({"overview_encoder": "keras_hub", "text_layers": [6], "text_head_units": 32, "wide_tfidf": False},
+    ("overview", "keras_hub"): ({"overview": {"kind": "keras_hub", "layers": [6], "head_units": 32}, "fusion": {"wide_tfidf": False}},
                                preset_served("sentence-transformers/all-MiniLM-L6-v2", lambda request: MINILM)),
-    ("poster", "keras_hub"): ({"poster_encoder": "keras_hub", "image_preset": "hf://genre-hf-test/tiny-resnet", "image_head_units": 32},
+    ("poster", "keras_hub"): ({"poster": {"kind": "keras_hub", "preset": "hf://genre-hf-test/tiny-resnet", "head_units": 32}},
                              preset_served("genre-hf-test/tiny-resnet", lambda request: request.getfixturevalue("image_presets")["resnet"])),
 }
 
@@ -50,28 +51,35 @@ def runs() -> dict:
     return {}
 
 
-@pytest.mark.parametrize("key", sorted(registered_encoders()), ids=lambda key: "-".join(key))
-def test_every_registered_encoder_trains_saves_loads_and_predicts(key, small_dir, sample_movie, runs, request, tmp_path):
+@pytest.mark.parametrize("key", sorted(ENCODERS), ids=lambda key: "-".join(key))
+def test_every_registered_encoder_trains_saves_loads_predicts_and_explains(key, small_dir, sample_movie, runs, request, tmp_path):
     from genre_hf import GenreClassifier
     from genre_hf.data.loader import load_movies
-    from genre_hf.data.splits import SplitSpec
     from genre_hf.training.trainer import train_all
 
     assert key in SETUPS, f"the encoder {key} has no setup in tests/test_encoders.py SETUPS: say how to train it there"
     settings, serve = SETUPS[key]
-    config = tiny_config(epochs_poster=1, epochs_overview=1, epochs_fusion=1, **settings)
+    config = tiny_config(epochs=1, **settings)
     with serve(request, tmp_path):
-        movies, _ = load_movies(small_dir, split=SplitSpec.from_config(config))
+        movies, _ = load_movies(small_dir, split=config.split)
         if repr(config) not in runs:
             runs[repr(config)] = train_all(config, movies, log=lambda message: None)
         run = runs[repr(config)]
-        assert type(run.prepared.encoders[key[0]]) is registered_encoders()[key]
+        assert type(run.prepared.encoders[key[0]]) is ENCODERS[key]
         trained = GenreClassifier.from_run(run)
         trained.save_pretrained(tmp_path / "model")
         loaded = GenreClassifier.from_pretrained(tmp_path / "model")
         poster, overview, _ = sample_movie
         before, after = trained.predict(poster=poster, overview=overview), loaded.predict(poster=poster, overview=overview)
+        explained = loaded.explain(poster=poster, overview=overview)
     assert set(after) == {"poster", "overview", "fusion"}
     for name in after:
         for genre, p in after[name]["probabilities"].items():
             assert p == pytest.approx(before[name]["probabilities"][genre], abs=1e-6)
+    # The explanation is of this model: its probabilities are predict's, and each side has its evidence.
+    genre = explained["genre"]
+    for name, p in explained["probabilities"].items():
+        assert p == pytest.approx(after[name]["probabilities"][genre], abs=1e-5)
+    assert len(explained["word_scores"]["overview"]["words"]) == len(overview.split())
+    if loaded.encoders["poster"].last_conv_layer is not None:
+        assert explained["heat_maps"]["poster"]["heatmap"].max() == pytest.approx(1.0)

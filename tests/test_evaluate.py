@@ -10,7 +10,6 @@ import pytest
 from sklearn.metrics import average_precision_score, f1_score, precision_score, recall_score
 
 from genre_hf.data.loader import all_rows, load_movies
-from genre_hf.data.splits import SplitSpec
 from genre_hf.features.featurizer import movie_features
 from genre_hf.inference.classifier import GenreClassifier
 
@@ -37,7 +36,7 @@ def test_report_matches_a_by_hand_computation(evaluated, tiny_model_dir):
     skipped = sum(report["load_report"]["skipped"].values())
     assert report["movies"] == 300 - skipped and skipped < 5 and report["split"] == "all"
     predictor = GenreClassifier.load(tiny_model_dir)
-    movies, _ = load_movies(heldout, split=SplitSpec.from_config(predictor.config))
+    movies, _ = load_movies(heldout, split=predictor.config.split)
     features = movie_features(all_rows(movies), predictor.featurizer)
     y = features.labels
     for name in ("poster", "overview", "fusion"):

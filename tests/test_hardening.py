@@ -1,5 +1,5 @@
 """Hostile model repos, malformed data, and a user's own files: each case the way it failed before
-(README, "Hardening"), now refused in one line, skipped and counted, or left alone; and a fuzz test
+(docs/hardening.md), now refused in one line, skipped and counted, or left alone; and a fuzz test
 over byte-level corruptions of a real CSV and of a model folder's JSON files."""
 
 from __future__ import annotations
@@ -36,13 +36,20 @@ print(json.dumps({"outcome": outcome, "seconds": time.perf_counter() - started,
 
 
 def tampered(source: Path, target: Path, config=None, stamp: bool = False, files=None) -> Path:
-    """A copy of a model folder with config.json changed (and, `stamp`, the weights' stamp changed to
-    match, as a malicious repo would); `files` replaces other files' text."""
+    """A copy of a model folder with config.json's settings changed ({"overview.units": 8}: dotted
+    names), and, `stamp`, the weights' stamp changed to match, as a malicious repo would; `files`
+    replaces other files' text."""
     import h5py
 
     shutil.copytree(source, target)
     if config:
-        values = {**json.loads((target / "config.json").read_text()), **config}
+        values = json.loads((target / "config.json").read_text())
+        for name, value in config.items():
+            *sections, key = name.split(".")
+            section = values
+            for part in sections:
+                section = section[part]
+            section[key] = value
         (target / "config.json").write_text(json.dumps(values))
         if stamp:
             with h5py.File(target / "model.weights.h5", "a") as handle:
@@ -63,17 +70,17 @@ def load_in_a_process(folder: Path) -> dict:
 
 def test_a_tampered_config_is_refused_before_anything_is_built_in_bounded_memory(tiny_model_dir, tmp_path):
     """Before: `"embedding_dim": 400000` built the model first (over 7 GB in 16 s) and compared after."""
-    result = load_in_a_process(tampered(tiny_model_dir, tmp_path / "big", {"embedding_dim": 400_000}))
-    assert result["outcome"].startswith("refused: config.json: embedding_dim must be a whole number from 1 to 1,024")
+    result = load_in_a_process(tampered(tiny_model_dir, tmp_path / "big", {"overview.word_dimension": 400_000}))
+    assert result["outcome"].startswith("refused: config.json: overview.word_dimension must be a whole number from 1 to 1,024")
     # Importing TensorFlow alone peaks at 0.9-1.3 GB depending on the machine; the tampered build took over 7 GB.
     assert result["peak_mb"] < 2_000 and result["seconds"] < 30, result
 
 
 @pytest.mark.parametrize("change, message", [
-    ({"image_size": 100_000}, "image_size must be a whole number from 16 to 512"),
-    ({"sequence_length": 10**7}, "sequence_length must be a whole number from 0 to 1,024"),
-    ({"lstm_units": 200_000}, "lstm_units must be a whole number from 1 to 1,024"),
-    ({"max_tokens": 200_000, "text_embedding": 2048, "embedding_dim": 1024}, "its weights would take"),
+    ({"poster.image_size": 100_000}, "poster.image_size must be a whole number from 16 to 512"),
+    ({"tokens.sequence_length": 10**7}, "tokens.sequence_length must be a whole number from 0 to 1,024"),
+    ({"overview.units": 200_000}, "overview.units must be a whole number from 1 to 1,024"),
+    ({"tokens.max_tokens": 200_000, "overview.embedding": 2048, "overview.word_dimension": 1024}, "its weights would take"),
 ])
 def test_out_of_range_sizes_are_refused_even_with_the_stamp_edited_to_match(tiny_model_dir, tmp_path, change, message):
     from genre_hf import GenreClassifier
@@ -85,14 +92,15 @@ def test_out_of_range_sizes_are_refused_even_with_the_stamp_edited_to_match(tiny
 
 def test_the_worst_allowed_config_loads_within_the_stated_bound(tmp_path):
     """A config at the edge of every range that the budget lets through (about 230 MB of weights)
-    loads in a fresh process under 2.5 GB and a minute: the bound README, "Hardening" states."""
-    from genre_hf import limits
+    loads in a fresh process under 2.5 GB and a minute: the bound docs/hardening.md states."""
+    from genre_hf.config import MAX_WEIGHT_BYTES
     from tests.conftest import tiny_config
 
-    config = tiny_config(genres=[f"g{i}" for i in range(40)], sequence_length=1024, max_tokens=200_000, embedding_dim=80,
-                         text_embedding=128, lstm_units=128, cnn_filters=[64, 128, 256, 512], cnn_embedding=1024,
-                         fusion_hidden=2048, image_size=256, cnn_stem_stride=1)
-    assert limits.problems(config) == [] and limits.weight_bytes(config) > 0.8 * limits.MAX_WEIGHT_BYTES
+    config = tiny_config(genres=[f"g{i}" for i in range(40)], tokens={"sequence_length": 1024, "max_tokens": 200_000},
+                         overview={"word_dimension": 80, "embedding": 128, "units": 128},
+                         poster={"filters": [64, 128, 256, 512], "embedding": 1024, "image_size": 256, "stem_stride": 1},
+                         fusion={"hidden": 2048})
+    assert config.problems() == [] and config.weight_bytes() > 0.8 * MAX_WEIGHT_BYTES
     script = """
 import sys
 from genre_hf import GenreClassifier

@@ -56,13 +56,6 @@ def test_predict_shapes_and_thresholds(classifier, sample_movie):
     assert classifier.predict(poster=poster, overview="   ").keys() == {"poster", "fusion"}
 
 
-def test_the_format_1_names_still_work(classifier, sample_movie):
-    result = classifier.predict(poster=sample_movie[0], overview=sample_movie[1])
-    assert result["cnn"] is result["poster"] and result["lstm"] is result["overview"]
-    assert "cnn" in result and result.get("lstm") is result["overview"]
-    assert "cnn" not in classifier.predict(overview=sample_movie[1]) and set(json.loads(json.dumps(result))) == {"poster", "overview", "fusion"}
-
-
 def test_batch_is_the_same_as_one_by_one(classifier, data_dir, sample_movie):
     posters = sorted((data_dir / "Images").iterdir())[:3]
     overviews = [sample_movie[1], "A detective hunts a killer.", "Two friends fall in love in Paris."]
@@ -115,19 +108,8 @@ def test_a_newer_format_version_is_a_clear_error(classifier, tmp_path):
     config = json.loads((tmp_path / "future" / "config.json").read_text())
     config["format_version"] = 99
     (tmp_path / "future" / "config.json").write_text(json.dumps(config))
-    with pytest.raises(ValueError, match=r"config.json: format version 99 is newer: .* reads format version 2; upgrade genre_hf"):
+    with pytest.raises(ValueError, match=r"config.json: format version 99 is newer: .* reads format version 3; upgrade genre_hf"):
         GenreClassifier.from_pretrained(tmp_path / "future")
-
-
-def test_a_folder_saved_before_newer_settings_rebuilds_the_architecture_it_was_trained_with(tiny_model_dir):
-    """Settings added within format 2 default, for a folder that lacks them, to what it was trained with."""
-    from genre_hf.config import ADDED_SINCE_FORMAT, GenreConfig
-
-    values = json.loads((tiny_model_dir / "config.json").read_text())
-    assert GenreConfig.from_dict(values).cnn_stem_stride == 2  # a current folder keeps its own values
-    old = GenreConfig.from_dict({key: value for key, value in values.items() if key not in ADDED_SINCE_FORMAT})
-    assert old.cnn_stem_stride == 1 and not old.text_normalize_layers
-    assert not old.fusion_reads_features and not old.fusion_on_stored_embeddings
 
 
 def test_card_metadata_holds_the_report_numbers(tiny_model_dir):

@@ -34,21 +34,22 @@ def preset_commit(image_hub):
 @pytest.fixture(scope="module")
 def trained(image_hub, preset_commit, subset_dir, tmp_path_factory):
     """(model folder, the classifier as trained): the scratch family with the image preset for posters, 1 epoch."""
-    from genre_hf.cli.train import train_and_save
+    from genre_hf.pipeline import train_and_save
 
     out = tmp_path_factory.mktemp("image_preset") / "model"
-    config = tiny_config(poster_encoder="keras_hub", image_preset=f"hf://{PRESET_REPO}", image_head_units=32,
-                         epochs_poster=1, epochs_overview=1, epochs_fusion=1)
+    config = tiny_config(epochs=1, poster={"kind": "keras_hub", "preset": f"hf://{PRESET_REPO}", "head_units": 32})
     classifier = train_and_save(str(subset_dir), out, config=config, log=lambda message: None)
     return out, classifier
 
 
 def test_a_keras_hub_poster_encoder_needs_a_preset():
-    from genre_hf.config import GenreConfig
     from genre_hf.modeling.encoders import encoder_class
 
-    with pytest.raises(ValueError, match="poster_encoder 'keras_hub' needs image_preset"):
-        encoder_class("poster", "keras_hub").pinned_settings(GenreConfig(poster_encoder="keras_hub"))
+    cls = encoder_class("poster", "keras_hub")
+    with pytest.raises(ValueError, match="poster.kind 'keras_hub' needs poster.preset"):
+        cls.pinned(cls.Settings())
+    with pytest.raises(ValueError, match="^poster: preset must name the image backbone: hf://owner/name or a local KerasHub preset folder$"):
+        tiny_config(poster={"kind": "keras_hub"})
 
 
 def test_the_feature_cache_is_keyed_by_the_image_preset_and_its_pins():
@@ -57,18 +58,18 @@ def test_the_feature_cache_is_keyed_by_the_image_preset_and_its_pins():
     from genre_hf.config import GenreConfig
     from genre_hf.features.cache import feature_key
     from genre_hf.features.featurizer import Featurizer
-    from genre_hf.modeling.encoders import make_encoders
     from genre_hf.modeling.tokenizer import Tokenizer
 
     def featurizer(config):
-        tokenizer = Tokenizer(config, ["", "[UNK]"])
-        return Featurizer(config, make_encoders(config, tokenizer), tokenizer)
+        tokenizer = Tokenizer(config.tokens, ["", "[UNK]"])
+        return Featurizer(config, config.encoders(tokenizer), tokenizer)
 
-    config = GenreConfig(poster_encoder="keras_hub", image_preset="hf://owner/net", image_preset_sha256="1" * 64)
+    config = tiny_config(poster={"kind": "keras_hub", "preset": "hf://owner/net", "sha256": "1" * 64})
     key = feature_key(featurizer(config), "source", "train")
-    assert key["image_encoder"] == ["hf://owner/net", "", "1" * 64]
-    assert feature_key(featurizer(dataclasses.replace(config, image_preset_sha256="2" * 64)), "source", "train") != key
-    assert "image_encoder" not in feature_key(featurizer(GenreConfig()), "source", "train")
+    assert key["poster_encoder"] == "keras_hub" and key["poster_encoder_pins"] == ["hf://owner/net", "", "1" * 64]
+    changed = dataclasses.replace(config, poster=dataclasses.replace(config.poster, sha256="2" * 64))
+    assert feature_key(featurizer(changed), "source", "train") != key
+    assert "poster_encoder_pins" not in feature_key(featurizer(GenreConfig()), "source", "train")
 
 
 def test_the_folder_pins_the_preset_and_its_image_size_and_keeps_none_of_its_weights(trained, preset_commit, image_presets):
@@ -76,10 +77,11 @@ def test_the_folder_pins_the_preset_and_its_image_size_and_keeps_none_of_its_wei
     config = json.loads((folder / "config.json").read_text())
     commit = preset_commit
     weights = hashlib.sha256((image_presets["resnet"] / "model.weights.h5").read_bytes()).hexdigest()
-    assert config["poster_encoder"] == "keras_hub" and config["image_preset"] == f"hf://{PRESET_REPO}"
-    assert config["image_preset_revision"] == commit and config["image_preset_sha256"] == weights
-    assert config["image_size"] == CONVERTER_SIZE  # the preset's image converter's, not the CNN's default
-    assert config["image_embedding_dim"] == 32  # the last stack's filters
+    poster = config["poster"]
+    assert poster["kind"] == "keras_hub" and poster["preset"] == f"hf://{PRESET_REPO}"
+    assert poster["revision"] == commit and poster["sha256"] == weights
+    assert poster["image_size"] == CONVERTER_SIZE  # the preset's image converter's, not the CNN's default
+    assert poster["embedding_dim"] == 32  # the last stack's filters
     assert classifier.models["poster"].input_shape == (None, 32) and classifier.whole.get_layer("poster_embedding").units == 32
     assert not any("res_net" in layer.name for layer in classifier.whole.layers)  # the backbone is not in the models
     card = (folder / "README.md").read_text()
@@ -151,7 +153,7 @@ def test_an_image_preset_with_other_weights_is_refused(trained, image_hub, image
     changed[-1000] ^= 0xFF
     owner = HfApi(endpoint=image_hub.url, token=OWNER_TOKEN)
     owner.upload_file(path_or_fileobj=bytes(changed), path_in_repo="model.weights.h5", repo_id=PRESET_REPO)
-    trained_with = json.loads((folder / "config.json").read_text())["image_preset_sha256"]
+    trained_with = json.loads((folder / "config.json").read_text())["poster"]["sha256"]
     try:
         with pytest.MonkeyPatch.context() as patch:
             hub_env(patch, image_hub, tmp_path / "fresh_home")

@@ -11,7 +11,6 @@ from genre_hf import GenreClassifier
 from genre_hf.cli import main
 from genre_hf.cli.evaluate import evaluate
 from genre_hf.data.loader import load_movies
-from genre_hf.data.splits import SplitSpec
 from tests.conftest import tiny_config, write_subset
 
 
@@ -21,12 +20,12 @@ def small_dir(data_dir, tmp_path_factory):
 
 
 def test_a_128_px_model_end_to_end(small_dir, tmp_path, sample_movie, capsys):
-    from genre_hf.cli.train import train_and_save
+    from genre_hf.pipeline import train_and_save
 
     out = tmp_path / "model"
-    config = tiny_config(image_size=128, epochs_poster=1, epochs_overview=1, epochs_fusion=1)
+    config = tiny_config(epochs=1, poster={"image_size": 128})
     train_and_save(str(small_dir), out, config=config, log=lambda message: None)
-    assert json.loads((out / "config.json").read_text())["image_size"] == 128
+    assert json.loads((out / "config.json").read_text())["poster"]["image_size"] == 128
     assert json.loads((out / "training_report.json").read_text())["image_size"] == 128
 
     classifier = GenreClassifier.from_pretrained(out)
@@ -48,8 +47,8 @@ def test_a_128_px_model_end_to_end(small_dir, tmp_path, sample_movie, capsys):
 def test_a_224_px_poster_model_trains_saves_loads_predicts_and_evaluates(small_dir, tmp_path, sample_movie):
     from genre_hf.training.trainer import TrainOptions, train_all
 
-    config = tiny_config(image_size=224, epochs_poster=1)
-    movies, _ = load_movies(small_dir, split=SplitSpec.from_config(config))
+    config = tiny_config(epochs=1, poster={"image_size": 224})
+    movies, _ = load_movies(small_dir, split=config.split)
     run = train_all(config, movies, log=lambda message: None, only=("poster",), options=TrainOptions(input="stream", cache_dir=str(tmp_path / "cache")))
     assert run.train.inputs["poster"].shape[1:] == (224, 224, 3) and len(run.fits["poster"].history["loss"]) == 1
     GenreClassifier.from_run(run).save_pretrained(tmp_path / "model")
@@ -66,7 +65,7 @@ def test_a_224_px_poster_model_trains_saves_loads_predicts_and_evaluates(small_d
 
 
 def test_the_train_command_takes_the_poster_size_and_the_scaling_options(monkeypatch, tmp_path):
-    import genre_hf.cli.train
+    import genre_hf.pipeline
 
     seen = {}
 
@@ -74,7 +73,7 @@ def test_the_train_command_takes_the_poster_size_and_the_scaling_options(monkeyp
         seen.update(config=config, options=options)
         return None  # as a worker that is not the chief
 
-    monkeypatch.setattr(genre_hf.cli.train, "train_and_save", fake_train)
+    monkeypatch.setattr(genre_hf.pipeline, "train_and_save", fake_train)
     (tmp_path / "IMDB_overview_genres.csv").write_text("Id,Genre,Overview\n")  # a data folder: the command checks it first
     argv = ["train", "--data", str(tmp_path), "--image-size", "224", "--input", "stream", "--cache-dir", str(tmp_path / "c"),
             "--strategy", "mirrored", "--cpu-devices", "2", "--no-lr-scaling"]

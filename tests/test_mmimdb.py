@@ -70,11 +70,11 @@ def test_prediction_streams_one_official_split(release):
 
 
 def test_training_on_mmimdb_reports_it_beside_the_published_figures(release, tmp_path):
-    from genre_hf.cli.train import train_and_save
+    from genre_hf.pipeline import train_and_save
 
     folder, split = release
     out = tmp_path / "model"
-    train_and_save(str(folder), out, config=tiny_config(epochs_poster=1, epochs_overview=1, epochs_fusion=1), log=lambda message: None)
+    train_and_save(str(folder), out, config=tiny_config(epochs=1), log=lambda message: None)
     results = json.loads((out / "results.json").read_text())
     assert results["data"]["name"] == "MM-IMDb" and results["data"]["split_rule"] == "given by the source"
     assert results["split"] == "test" and results["used_in_training"] is False

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -50,11 +51,10 @@ def encoder_commit(encoder_hub):
 
 @pytest.fixture(scope="module")
 def pretrained_dir(encoder_hub, encoder_commit, subset_dir, tmp_path_factory):
-    from genre_hf.cli.train import train_and_save
-    from genre_hf.config import FAMILIES
+    from genre_hf.pipeline import train_and_save
 
     out = tmp_path_factory.mktemp("pretrained") / "model"
-    config = tiny_config(**{**FAMILIES["pretrained"], "text_layers": [5, 6], "text_head_units": 64, "fusion_hidden": 32})
+    config = tiny_config("pretrained", overview={"layers": [5, 6], "head_units": 64})
     train_and_save(str(subset_dir), out, config=config, log=lambda message: None)
     return out
 
@@ -69,9 +69,10 @@ def classifier(pretrained_dir):
 def test_the_folder_names_its_encoder_and_keeps_none_of_its_weights(pretrained_dir, encoder_commit):
     config = json.loads((pretrained_dir / "config.json").read_text())
     commit = encoder_commit
-    assert config["overview_encoder"] == "keras_hub" and config["text_preset"] == f"hf://{ENCODER_REPO}"
-    assert config["text_preset_revision"] == commit and config["text_embedding_dim"] == 2 * 384
-    assert config["text_preset_sha256"] == "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+    overview = config["overview"]
+    assert overview["kind"] == "keras_hub" and overview["preset"] == f"hf://{ENCODER_REPO}"
+    assert overview["revision"] == commit and overview["embedding_dim"] == 2 * 384
+    assert overview["sha256"] == "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
     size = sum(path.stat().st_size for path in pretrained_dir.glob("*.weights.h5"))
     assert size < 5_000_000  # the 90 MB encoder stays in the Hub cache
     card = (pretrained_dir / "README.md").read_text()
@@ -291,3 +292,15 @@ def test_the_space_switches_families_in_a_browser_and_through_the_api(classifier
         assert "Overview LSTM" in scratch_panel and "%" in scratch_panel
     finally:
         demo.close()
+
+
+def test_the_throughput_benchmark_runs_at_a_tiny_size(pretrained_dir, encoder_hub, subset_dir, monkeypatch, capsys):
+    """benchmarks/pretrained_speed.py on this family's model and 8 test-split movies (see tests/test_benchmarks.py)."""
+    from tests.test_benchmarks import benchmark
+
+    monkeypatch.setenv("GENRE_HF_DATA", str(subset_dir))
+    benchmark("pretrained_speed").main([str(pretrained_dir), "--movies", "8", "--repeats", "1"])
+    out = capsys.readouterr().out
+    assert re.search(r"^8 test-split movies, mean \d+ WordPiece tokens", out, re.M)
+    assert re.search(r"backbone alone \(the limit\): +[\d.]+ movies/s", out)
+    assert re.search(r"predict, a batch: +[\d.]+ movies/s +[\d.]+x the limit", out)

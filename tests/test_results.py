@@ -13,11 +13,11 @@ import pytest
 from huggingface_hub import ModelCard
 from huggingface_hub.errors import HfHubHTTPError
 
-from genre_hf.config import GenreConfig
 from genre_hf.data.loader import load_movies
 from genre_hf.evaluation import results
 from genre_hf.evaluation.published import COURSEWORK
 from genre_hf.hub.card import TEMPLATE, render_card
+from genre_hf.hub.folder import read_config
 from tests.conftest import HUB_TOKEN
 from tests.hub_server import subprocess_env
 
@@ -33,7 +33,7 @@ def test_train_writes_a_results_file_that_stands_on_its_own(trained, tiny_model_
     benchmark = json.loads((tiny_model_dir / "benchmark.json").read_text())
     config = json.loads((tiny_model_dir / "config.json").read_text())
     assert trained["kind"] == "train" and trained["split"] == "test" and trained["used_in_training"] is False
-    assert trained["seeds"] == [config["seed"]] and trained["config"] == config and trained["genres"] == config["genres"]
+    assert trained["seeds"] == [config["training"]["seed"]] and trained["config"] == config and trained["genres"] == config["genres"]
     for name in ("poster", "overview", "fusion", "prior", "tfidf_logreg"):
         scores = {**benchmark["test"]["models"], **benchmark["test"]["baselines"]}[name]
         assert trained["metrics"][name]["map"] == {"mean": scores["map"], "std": None, "values": [scores["map"]]}
@@ -84,7 +84,7 @@ def test_the_card_tells_the_truth(tiny_model_dir, tmp_path):
     assert set(re.findall(r"\d+\.\d+", template)) <= {"0.5"} and COURSEWORK["citation"] in card.text  # 0.5: the threshold
     assert f"| coursework CNN | {COURSEWORK['models']['poster']['val_bce']:.4f} |" in card.text
     # The coursework comparison scales by the model's own genre count.
-    config = GenreConfig.load(tiny_model_dir / "config.json")
+    config = read_config(tiny_model_dir)
     training = json.loads((tiny_model_dir / "training_report.json").read_text())
     for genres in (len(config.genres), 13):
         text = render_card(tiny_model_dir, dataclasses.replace(config, genres=config.genres[:genres])).text
@@ -137,4 +137,4 @@ def test_evaluate_pushes_its_results_to_the_hub_model_index(tiny_model_dir, data
 def _spec(config: dict):
     from genre_hf.data.splits import SplitSpec
 
-    return SplitSpec(config["validation_fraction"], config["test_fraction"], config["split_salt"])
+    return SplitSpec(**config["split"])

@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def benchmarked(data_dir, tmp_path_factory):
     folder = write_subset(data_dir, tmp_path_factory.mktemp("bench") / "imdb", rows=300)
     out = tmp_path_factory.mktemp("bench_out")
-    config = tiny_config(epochs_poster=1, epochs_overview=1, epochs_fusion=1, seed=7)
+    config = tiny_config(epochs=1, training={"seed": 7})
     found = run_benchmark(str(folder), out, seeds=2, config=config, log=lambda message: None)
     return found, out
 

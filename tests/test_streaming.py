@@ -14,7 +14,6 @@ import pytest
 
 from genre_hf.data.loader import load_movies
 from genre_hf.data.sources import Source
-from genre_hf.data.splits import SplitSpec
 from genre_hf.features.cache import CachedFeatures
 from genre_hf.features.input_mode import MEMORY_LIMIT, choose_input
 from genre_hf.features.npy import NpyArray, NpyWriter
@@ -29,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def both(subset_dir, tmp_path_factory):
     """The real 600-movie subset prepared in memory and through a feature cache."""
     config = tiny_config()
-    movies, _ = load_movies(subset_dir, split=SplitSpec.from_config(config))
+    movies, _ = load_movies(subset_dir, split=config.split)
     cache = tmp_path_factory.mktemp("cache")
     memory = prepare(config, movies, log=lambda message: None, input="memory")
     lines = []
@@ -104,12 +103,12 @@ def test_a_cache_is_built_once_and_keyed_by_what_makes_the_features(both, subset
 
     memory, stream, cache, _ = both
     config = tiny_config()
-    movies, _ = load_movies(subset_dir, split=SplitSpec.from_config(config))
+    movies, _ = load_movies(subset_dir, split=config.split)
     lines = []
     again = prepare(config, movies, log=lines.append, input="stream", cache_dir=cache, source=Source.of(subset_dir).fingerprint())
     assert [f.folder for f in again.splits.values()] == [f.folder for f in stream.splits.values()]
     assert sum("from the feature cache" in line for line in lines) == 3 and not any("featurized into" in line for line in lines)
-    bigger = prepare(dataclasses.replace(config, image_size=96), movies, log=lambda message: None, input="stream",
+    bigger = prepare(dataclasses.replace(config, poster=dataclasses.replace(config.poster, image_size=96)), movies, log=lambda message: None, input="stream",
                      cache_dir=cache, source=Source.of(subset_dir).fingerprint())
     assert bigger.splits["train"].folder != stream.splits["train"].folder
     assert bigger.splits["train"].inputs["poster"].shape[1:] == (96, 96, 3)
@@ -149,8 +148,8 @@ def test_a_streamed_source_gives_the_loaded_features_and_counts(data_dir, tmp_pa
     source = _parquet_with_bad_rows(data_dir, tmp_path / "movies.parquet", rows=160)
     columns = ColumnNames.parse("id=movie_id,overview=plot,poster=image")
     config = tiny_config()
-    loaded, loaded_report = load_movies(source, columns=columns, split=SplitSpec.from_config(config))
-    streamed, report = load_movies(source, columns=columns, split=SplitSpec.from_config(config), streaming=True)
+    loaded, loaded_report = load_movies(source, columns=columns, split=config.split)
+    streamed, report = load_movies(source, columns=columns, split=config.split, streaming=True)
     assert isinstance(streamed["train"], datasets.IterableDataset) and "Streaming movies" in str(report)
     memory = prepare(config, loaded, log=lambda message: None, input="memory")
     stream = prepare(config, streamed, log=lambda message: None, input="stream", cache_dir=tmp_path / "cache",
@@ -164,7 +163,7 @@ def test_a_streamed_source_gives_the_loaded_features_and_counts(data_dir, tmp_pa
         "no genre": 1, "empty overview": 1, "undecodable poster": 1, "duplicate id": 1}
     assert report.rows_kept == loaded_report.rows_kept and sum(report.rows_kept.values()) == 160
     # A second run reads the cache, and the counts recorded with it.
-    again, report_again = load_movies(source, columns=columns, split=SplitSpec.from_config(config), streaming=True)
+    again, report_again = load_movies(source, columns=columns, split=config.split, streaming=True)
     lines = []
     prepare(config, again, log=lines.append, input="stream", cache_dir=tmp_path / "cache", source=Source.of(source).fingerprint(columns),
             report=report_again)
@@ -188,8 +187,8 @@ def test_a_hub_dataset_streams_from_the_hub_like_it_downloads(hub, data_dir, tmp
     api.upload_folder(folder_path=tmp_path / "ds", repo_id="user/movies", repo_type="dataset")
     assert Source.of("user/movies").count() == 104
     columns, config = ColumnNames.parse("id=movie_id,overview=plot,poster=image"), tiny_config()
-    streamed, report = load_movies("user/movies", columns=columns, split=SplitSpec.from_config(config), streaming=True)
-    loaded, loaded_report = load_movies("user/movies", columns=columns, split=SplitSpec.from_config(config))
+    streamed, report = load_movies("user/movies", columns=columns, split=config.split, streaming=True)
+    loaded, loaded_report = load_movies("user/movies", columns=columns, split=config.split)
     source = Source.of("user/movies").fingerprint(columns)
     assert source["revision"] == api.dataset_info("user/movies").sha
     stream = prepare(config, streamed, log=lambda message: None, input="stream", cache_dir=tmp_path / "cache", source=source,
@@ -237,9 +236,9 @@ MEMORY_PROBE = """
 import json, re, sys
 from genre_hf.config import GenreConfig
 from genre_hf.data.loader import load_movies
-from genre_hf.modeling.encoders import make_encoders
 from genre_hf.features.featurizer import Featurizer, movie_features
-from genre_hf.modeling.tokenizer import Tokenizer
+from genre_hf.modeling.encoders.poster_cnn import PosterCnnSettings
+from genre_hf.modeling.tokenizer import Tokenizer, TokenSettings
 from genre_hf.features.cache import cached_features
 
 def peak_kb():
@@ -253,9 +252,10 @@ def reset_peak():
 source, cache = sys.argv[1], sys.argv[2]
 movies, _ = load_movies(source)
 movies = movies["train"]
-config = GenreConfig(image_size=128, sequence_length=64, genres=sorted({g for row in movies["genres"] for g in row}))
-tokenizer = Tokenizer.adapt(config, movies["overview"])
-featurizer = Featurizer(config, make_encoders(config, tokenizer), tokenizer)
+config = GenreConfig(genres=sorted({g for row in movies["genres"] for g in row}), poster=PosterCnnSettings(image_size=128),
+                     tokens=TokenSettings(sequence_length=64))
+tokenizer = Tokenizer.adapt(config.tokens, movies["overview"])
+featurizer = Featurizer(config, config.encoders(tokenizer), tokenizer)
 key = {"split": "warm-up"}
 cached_features(movies.select(range(300)), featurizer, key, cache, log=lambda m: None)  # TensorFlow and the decoder warmed up
 growth = {}

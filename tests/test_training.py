@@ -17,21 +17,22 @@ from tests.conftest import tiny_config
 @pytest.fixture(scope="module")
 def prepared(subset_dir):
     config = tiny_config()
-    movies, _ = load_movies(subset_dir, split=SplitSpec.from_config(config))
+    movies, _ = load_movies(subset_dir, split=config.split)
     return prepare(config, movies, log=lambda message: None)
 
 
 def network(prepared):
-    return build_models(prepared.config, prepared.encoders, len(prepared.tokenizer.vocabulary))
+    config = prepared.config
+    return build_models(config.num_genres, prepared.encoders, config.fusion, len(prepared.tokenizer.vocabulary), config.training.seed)
 
 
 def test_prepare_returns_a_new_config_and_features_for_every_split(prepared):
-    assert prepared.config.genres and prepared.config.sequence_length > 0
-    assert tiny_config().genres == [] and tiny_config().sequence_length == 0  # the given config is left alone
+    assert prepared.config.genres and prepared.config.tokens.sequence_length > 0
+    assert tiny_config().genres == [] and tiny_config().tokens.sequence_length == 0  # the given config is left alone
     assert set(prepared.splits) == {"train", "validation", "test"}
     train = prepared.splits["train"]
     assert train.inputs["poster"].shape == (len(train), 64, 64, 3) and train.inputs["poster"].dtype == np.uint8
-    assert train.inputs[TOKENS_INPUT].shape == (len(train), prepared.config.sequence_length)
+    assert train.inputs[TOKENS_INPUT].shape == (len(train), prepared.config.tokens.sequence_length)
     assert train.labels.shape == (len(train), prepared.config.num_genres) and train.labels.sum(axis=1).min() >= 1
 
 
@@ -58,7 +59,10 @@ def test_the_fusion_model_shares_the_trained_trunks_and_keeps_them_as_trained(pr
         assert views["fusion"].get_layer(name) is views[source].get_layer(name) is whole.get_layer(name)
     built.freeze_trunks()
     trainable = {layer.name for layer in views["fusion"].layers if layer.trainable_weights}
-    assert trainable == {"fusion_hidden", "deep_logits", "wide_logits"}  # the head and the wide layer only
+    assert trainable == {"fusion_head"}  # the head alone: its joint layers and the wide layer
+    head = whole.get_layer("fusion_head")
+    assert {layer.name for layer in head._flatten_layers(include_self=False) if layer.trainable_weights} == {
+        "fusion_hidden", "deep_logits", "wide_logits"}
     # The whole model answers as the three views do, in one pass.
     inputs = {name: values[:6] for name, values in prepared.splits["validation"].inputs.items()}
     outputs = whole(model_arrays(whole, inputs), training=False)
@@ -79,12 +83,12 @@ def test_the_fusion_head_learns_on_stored_embeddings_and_the_whole_model_answers
     assert sorted(input_names(head)) == ["modalities", "overview_embedding", "overview_tokens", "poster_embedding"]
     assert head.count_params() < views["fusion"].count_params() / 2  # no trunk in it
     stored = {name: head_features(embedder, split, input_names(head)) for name, split in (("train", train), ("validation", validation))}
-    assert stored["train"].inputs["poster_embedding"].shape == (len(train), config.cnn_embedding)
-    before = whole.get_layer("fusion_hidden").get_weights()[0].copy()
+    assert stored["train"].inputs["poster_embedding"].shape == (len(train), config.poster.embedding)
+    before = whole.get_layer("fusion_head").hidden.get_weights()[0].copy()
     trunk_before = whole.get_layer("block1_conv").get_weights()[0].copy()
     result = fit_model(head, "fusion", config, stored["train"], stored["validation"], epochs=3, learning_rate=3e-3, log=lambda message: None)
     assert result.history["loss"][-1] < result.history["loss"][0]
-    assert np.abs(whole.get_layer("fusion_hidden").get_weights()[0] - before).max() > 1e-4  # the whole's layer learned
+    assert np.abs(whole.get_layer("fusion_head").hidden.get_weights()[0] - before).max() > 1e-4  # the whole's layer learned
     np.testing.assert_array_equal(whole.get_layer("block1_conv").get_weights()[0], trunk_before)
     inputs = {name: values[:16] for name, values in validation.inputs.items()}
     expected = views["fusion"](model_arrays(views["fusion"], inputs), training=False)
@@ -155,7 +159,7 @@ def test_the_cosine_schedule_warms_up_over_the_first_epoch_then_decays_to_zero()
 def test_a_cosine_schedule_runs_every_epoch_and_keeps_the_best(prepared):
     """Patience 1 at a rate that makes validation loss rise would stop a constant-rate run; the
     cosine run goes on (its rate is high early by design) and still ends on its best epoch."""
-    config = tiny_config(genres=prepared.config.genres, poster_schedule="cosine", patience=1, seed=3)
+    config = tiny_config(genres=prepared.config.genres, poster={"schedule": "cosine"}, training={"patience": 1, "seed": 3})
     train, validation = prepared.splits["train"], prepared.splits["validation"]
     keras.utils.set_random_seed(3)
     model = network(prepared).models["poster"]
@@ -213,11 +217,11 @@ def test_the_test_split_never_tunes_anything(data_dir, tmp_path):
     with the test rows, and must move with the validation rows (else this test could not fail)."""
     import json
 
-    from genre_hf.cli.train import train_and_save
+    from genre_hf.pipeline import train_and_save
     from tests.conftest import write_subset
 
-    config = tiny_config(epochs_poster=1, epochs_overview=1, epochs_fusion=1)
-    spec = SplitSpec.from_config(config)
+    config = tiny_config(epochs=1)
+    spec = config.split
     calibration = {}
     for variant in ("given", "test", "validation"):
         folder = write_subset(data_dir, tmp_path / variant, rows=300)

@@ -8,8 +8,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from genre_hf.app.guard import cut_overview
-from genre_hf.config import MODEL_INPUTS, MODEL_NAMES
 from genre_hf.data.posters import poster_to_array
+from genre_hf.modeling import MODEL_INPUTS, MODEL_NAMES
 
 NEEDS = {"poster": "a poster", "overview": "an overview"}
 

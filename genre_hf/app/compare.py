@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from html import escape
 
-from genre_hf.config import MODEL_NAMES
+from genre_hf.modeling import MODEL_NAMES
 
 # Calibrated probability -> the word a visitor reads. Calibrated means "70 %" is right about 70 % of the time.
 CERTAINTY = ((0.75, "very likely"), (0.5, "likely"), (0.3, "possible"), (0.0, "a long shot"))

@@ -19,8 +19,8 @@ from genre_hf.app.examples import example_movies, servable
 from genre_hf.app.explain_view import add_explain_section
 from genre_hf.app.guard import MAX_OVERVIEW_CHARS, UPLOAD_AGE, UPLOAD_SWEEP, release_memory
 from genre_hf.app.labels import family_label, model_link
-from genre_hf.config import MODEL_NAMES
 from genre_hf.hub.folder import PLOTS
+from genre_hf.modeling import MODEL_NAMES
 
 SPACE_TITLE = "Movie genres: poster vs overview"
 TOP_CLASSES = 5

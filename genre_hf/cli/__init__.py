@@ -1,10 +1,10 @@
-"""`genre-hf`: the one command line. One module per command in this package (train, benchmark,
-evaluate, predict, push, app, publish-space); adding a command is adding its module.
+"""`genre-hf`: the one command line. One module per command in this package, listed in `COMMANDS`
+in the order `--help` shows them; adding a command is adding its module and its name there.
 
-Each command module has `NAME`, `HELP` (and optionally `DESCRIPTION`), `ORDER` (its place in
-`--help`), `ENVIRONMENT` (the variables it reads), `TENSORFLOW` (whether it starts TensorFlow),
-`add_arguments(parser)`, optionally `check(args)` (what can be refused before TensorFlow starts:
-a missing extra, an argument out of range, a destination that cannot be written) and `run(args)`. Parsing imports nothing heavy, so `--help` is instant;
+Each command module has `NAME`, `HELP` (and optionally `DESCRIPTION`), `ENVIRONMENT` (the variables
+it reads), `TENSORFLOW` (whether it starts TensorFlow), `add_arguments(parser)`, optionally
+`check(args)` (what can be refused before TensorFlow starts: a missing extra, an argument out of
+range, a destination that cannot be written) and `run(args)`. Parsing imports nothing heavy, so `--help` is instant;
 each command imports what it needs. Errors that a user can fix end in one line on stderr and exit
 status 2, never a traceback (`_errors.py` lists them); Ctrl-C ends with 130. `main` returns the
 status (for callers in the same process); `entry_point`, the installed command, exits with it.
@@ -13,27 +13,22 @@ status (for callers in the same process); `entry_point`, the installed command, 
 from __future__ import annotations
 
 import argparse
-import importlib
 import os
-import pkgutil
 import sys
 
+from genre_hf.cli import app, benchmark, evaluate, predict, publish_space, push, train
 from genre_hf.cli._common import TENSORFLOW_ENVIRONMENT, environment_help
 from genre_hf.cli._errors import exit_status
 from genre_hf.cli._exit import exit_now
 
-
-def commands() -> list:
-    """The command modules of this package, in their `--help` order."""
-    modules = [importlib.import_module(f"{__name__}.{info.name}") for info in pkgutil.iter_modules(__path__) if not info.name.startswith("_")]
-    return sorted(modules, key=lambda module: module.ORDER)
+COMMANDS = (train, benchmark, evaluate, predict, push, app, publish_space)  # in their `--help` order
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="genre-hf", description="Movie genres from a poster and a plot overview.")
     parser.add_argument("--version", action="version", version=f"genre_hf {_version()}")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in commands():
+    for module in COMMANDS:
         command = subparsers.add_parser(
             module.NAME, help=module.HELP, description=getattr(module, "DESCRIPTION", module.HELP),
             epilog=environment_help(module.ENVIRONMENT + (TENSORFLOW_ENVIRONMENT if module.TENSORFLOW else ())),

@@ -6,7 +6,9 @@ import argparse
 import dataclasses
 import os
 
-from genre_hf.config import FAMILIES, LOSSES, MODEL_NAMES
+from genre_hf import settings
+from genre_hf.config import FAMILIES, LOSSES
+from genre_hf.modeling import MODEL_NAMES
 
 ENVIRONMENT = {  # name -> (what it does, its default)
     "GENRE_HF_MODEL": ("the model (Hub repo id or folder) when --model is not given; for `app`, one per family, comma-separated", "see above"),
@@ -94,23 +96,21 @@ def training_config(args, seed: int | None):
 
     config = GenreConfig.for_family(args.family)
     if args.image_size:
-        config = dataclasses.replace(config, image_size=args.image_size)
+        if "image_size" in settings.recorded(config.poster):
+            raise ValueError(f"--image-size: the {args.family} family's poster encoder decides the poster size itself")
+        config = dataclasses.replace(config, poster=dataclasses.replace(config.poster, image_size=args.image_size))
+    training = config.training
     if args.loss:
-        config = dataclasses.replace(config, loss=args.loss)
+        training = dataclasses.replace(training, loss=args.loss)
     if seed is not None:
-        config = dataclasses.replace(config, seed=seed)
+        training = dataclasses.replace(training, seed=seed)
+    config = dataclasses.replace(config, training=training)
     if args.epochs is not None:
         if args.epochs < 1:
             raise ValueError(f"--epochs must be at least 1, not {args.epochs}")
-        config = dataclasses.replace(config, **{f"epochs_{m}": min(config.epochs(m), args.epochs) for m in MODEL_NAMES})
-    check_limits(config)
-    return config
-
-
-def check_limits(config) -> None:
-    """A config out of the ranges any model may have (`limits.py`) is refused before training."""
-    from genre_hf import limits
-
-    found = limits.problems(config, trained=False)
+        config = dataclasses.replace(config, **{section: dataclasses.replace(getattr(config, section), epochs=min(config.epochs(section), args.epochs))
+                                                for section in MODEL_NAMES})
+    found = config.problems(trained=False)  # before training: a config out of range is refused in words
     if found:
         raise ValueError("the settings are out of range: " + "; ".join(found))
+    return config

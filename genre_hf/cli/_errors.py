@@ -1,5 +1,5 @@
 """Which errors a user can fix, and how the command line ends on each: one line on stderr and an
-exit status (README, "Errors and exit codes"); anything else is a bug and keeps its traceback."""
+exit status (docs/cli.md, "Errors and exit codes"); anything else is a bug and keeps its traceback."""
 
 from __future__ import annotations
 

@@ -6,7 +6,7 @@ import os
 
 from genre_hf.hub.lookup import RULE
 
-NAME, ORDER = "app", 6
+NAME = "app"
 TENSORFLOW = True
 HELP = "serve the Gradio app on this machine"
 DESCRIPTION = "Serve the Gradio app. " + RULE

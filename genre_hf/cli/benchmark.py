@@ -5,7 +5,7 @@ from __future__ import annotations
 from genre_hf.cli._common import add_input_arguments, add_training_arguments, check_data, training_config
 from genre_hf.data.cleaning import ColumnNames
 
-NAME, ORDER = "benchmark", 2
+NAME = "benchmark"
 TENSORFLOW = True
 HELP = "train every model and the baselines with several seeds; mean ± std on the test split"
 DESCRIPTION = ("Train every model and the baselines with several seeds and score them on the test split: each "

@@ -14,7 +14,7 @@ from genre_hf.cli._common import add_data_argument, add_input_arguments, check_d
 from genre_hf.data.cleaning import ColumnNames
 from genre_hf.hub.lookup import RULE
 
-NAME, ORDER = "evaluate", 3
+NAME = "evaluate"
 TENSORFLOW = True
 HELP = "score a model on any data (held out: nothing is tuned)"
 DESCRIPTION = "Score a model on any data. " + RULE

@@ -8,7 +8,7 @@ from genre_hf.cli._common import add_data_argument, check_data, check_local_mode
 from genre_hf.data.cleaning import ColumnNames
 from genre_hf.hub.lookup import RULE
 
-NAME, ORDER = "predict", 4
+NAME = "predict"
 TENSORFLOW = True
 HELP = "predict every movie of a data source into a Parquet, CSV or JSON Lines file"
 DESCRIPTION = "Predict every movie of a data source into a file (by extension: .parquet, .csv, .jsonl). " + RULE

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-NAME, ORDER = "publish-space", 7
+NAME = "publish-space"
 TENSORFLOW = False
 HELP = "publish the app as a Hugging Face Space serving a model repo"
 ENVIRONMENT = ("HF_TOKEN", "HF_ENDPOINT")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-NAME, ORDER = "push", 5
+NAME = "push"
 TENSORFLOW = True
 HELP = "upload a saved model folder to a Hub model repo"
 ENVIRONMENT = ("HF_TOKEN", "HF_ENDPOINT")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-import datasets
+from genre_hf.settings import setting
 
 VALIDATION_ALIASES = ("validation", "valid", "val", "dev")
 
@@ -17,15 +17,14 @@ VALIDATION_ALIASES = ("validation", "valid", "val", "dev")
 @dataclass(frozen=True)
 class SplitSpec:
     """How a source without given splits is cut: a hash of the movie id places each movie in
-    validation, test or train, the same on every machine and run."""
+    validation, test or train, the same on every machine and run (config.json's `split`)."""
 
-    validation: float = 0.15
-    test: float = 0.10
-    salt: str = "genre_hf-v1"
+    validation: float = setting(0.15, 0.0, 0.9)
+    test: float = setting(0.10, 0.0, 0.9)
+    salt: str = setting("genre_hf-v1", chars=200)
 
-    @classmethod
-    def from_config(cls, config) -> "SplitSpec":
-        return cls(config.validation_fraction, config.test_fraction, config.split_salt)
+    def rules(self) -> list[str]:
+        return ["validation and test must leave movies to train on"] if self.validation + self.test >= 1 else []
 
     def rule(self, given: list[str]) -> str:
         """How a source with the splits `given` is split (see `plan`), in words for reports."""
@@ -71,6 +70,8 @@ def assign(splits: dict, spec: SplitSpec) -> dict:
     """The source's splits as train / validation / test, as `plan` says. In-memory `Dataset`s are
     cut by index (and an empty test cut is dropped); streamed `IterableDataset`s are filtered as
     they are read."""
+    import datasets  # here: the config imports SplitSpec, and the command line's parsing imports the config
+
     given = list(splits)
     planned = plan(given)
     kept = {name: splits[parts[0]] for name, (parts, cut) in planned.items() if not cut}

@@ -41,13 +41,13 @@ HEADLINE = (  # (flat metric, column title): the summary table and the "who lead
 
 def run_benchmark(data: str, out: str | Path, *, seeds: int = DEFAULT_SEEDS, config: GenreConfig | None = None,
                   columns: ColumnNames | None = None, options: TrainOptions | None = None, log=print) -> dict:
-    """Train and score `seeds` runs (seeds config.seed, config.seed + 1, ...); write results.json,
+    """Train and score `seeds` runs (seeds training.seed, training.seed + 1, ...); write results.json,
     benchmark.md and plots into `out`; return the results."""
     if seeds < 2:
         raise ValueError(f"a benchmark needs at least 2 seeds to measure a spread, not {seeds}")
     started = time.perf_counter()
     config = config or GenreConfig()
-    seed_list = [config.seed + offset for offset in range(seeds)]
+    seed_list = [config.training.seed + offset for offset in range(seeds)]
     source, options = Source.of(data), options or TrainOptions()
     movies, load_report, input = load_training_data(source, config, columns, options.input, log)
     options = dataclasses.replace(options, input=input)
@@ -55,7 +55,7 @@ def run_benchmark(data: str, out: str | Path, *, seeds: int = DEFAULT_SEEDS, con
     reports, timing, baselines, first = [], [], None, None
     for index, seed in enumerate(seed_list):
         log(f"\n== Seed {seed} ({index + 1} of {seeds}) ==")
-        scored = train_and_score(dataclasses.replace(config, seed=seed), movies, log=log, options=options, source=fingerprint,
+        scored = train_and_score(dataclasses.replace(config, training=dataclasses.replace(config.training, seed=seed)), movies, log=log, options=options, source=fingerprint,
                                  report=load_report if first is None else None, baselines=baselines)
         split = headline_split(scored.reports)
         baselines = scored.baselines

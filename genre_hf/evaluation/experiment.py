@@ -53,13 +53,14 @@ def train_and_score(config: GenreConfig, movies, *, log=print, options: TrainOpt
     if baselines is None:
         log("Fitting the baselines")
         embed = getattr(run.prepared.encoders["overview"], "sentence_embeddings", None)
-        baselines = Baselines(run.config.genres, run.config.threshold_prior_strength, embed, run.config.max_genres_ratio).fit(
+        calibration = run.config.calibration
+        baselines = Baselines(run.config.genres, calibration.threshold_prior_strength, embed, calibration.max_genres_ratio).fit(
             run.train.texts(), run.validation.texts())
     titles = model_titles(run.prepared.encoders)
     reports, scored = {}, {}
     for split, features in run.prepared.splits.items():
         if split != "train":
-            reports[split], raw, calibrated = score_split(run.network, run.calibration, titles, features, baselines, split)
+            reports[split], raw, calibrated = score_split(run.network, run.config.genres, run.calibration, titles, features, baselines, split)
             scored[split] = (features.labels, raw, calibrated)
     return Scored(run, baselines, reports, scored, time.perf_counter() - started)
 
@@ -115,8 +116,8 @@ def training_report(scored: Scored, load_report: dict, source: Source, seconds: 
         "prepare_seconds": round(run.prepared.seconds, 1),
         "input": run.prepared.input,
         "image_size": run.config.image_size,
-        "distribution": {**run.distribution.describe(), "batch_size_per_replica": run.config.batch_size,
-                         "global_batch_size": run.distribution.global_batch(run.config.batch_size)},
+        "distribution": {**run.distribution.describe(), "batch_size_per_replica": run.config.training.batch_size,
+                         "global_batch_size": run.distribution.global_batch(run.config.training.batch_size)},
         "machine": f"{platform.machine()}, {_cpu_count()} CPU cores",
         "models": rows,
         "versions": {"genre_hf": genre_hf.__version__, "keras": keras.__version__, "tensorflow": tf.__version__},

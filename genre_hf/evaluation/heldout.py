@@ -16,7 +16,6 @@ import numpy as np
 from genre_hf.data.cleaning import ColumnNames
 from genre_hf.data.loader import all_rows, load_movies
 from genre_hf.data.sources import Source
-from genre_hf.data.splits import SplitSpec
 from genre_hf.evaluation import results
 from genre_hf.evaluation.baselines import Baselines
 from genre_hf.evaluation.provenance import provenance
@@ -46,7 +45,7 @@ def evaluate_classifier(classifier, data, *, model: str = "", split: str | None 
     source, config = Source.of(data), classifier.config
     per_movie = bytes_per_movie(classifier.featurizer.input_specs(), config.num_genres)
     input = choose_input(input, source.count() if input == "auto" else None, per_movie, log)
-    movies, load_report = load_movies(source, columns=columns, split=SplitSpec.from_config(config), streaming=input == "stream")
+    movies, load_report = load_movies(source, columns=columns, split=config.split, streaming=input == "stream")
     log(str(load_report))
     counts = {name: len(part) for name, part in movies.items()} if not load_report.streamed else {}
     dataset = all_rows(movies, split)
@@ -65,15 +64,15 @@ def evaluate_classifier(classifier, data, *, model: str = "", split: str | None 
     log(("WARNING: " if origin["warn"] else "") + origin["note"])
     baselines = None
     if baselines_from:
-        train_movies, _ = load_movies(baselines_from, split=SplitSpec.from_config(config))
+        train_movies, _ = load_movies(baselines_from, split=config.split)
         embed = getattr(classifier.encoders["overview"], "sentence_embeddings", None)
-        baselines = Baselines(config.genres, config.threshold_prior_strength, embed, config.max_genres_ratio).fit(train_movies["train"],
+        baselines = Baselines(config.genres, config.calibration.threshold_prior_strength, embed, config.calibration.max_genres_ratio).fit(train_movies["train"],
                                                                                                       train_movies["validation"])
-    report, raw, calibrated = score_split(classifier.network, classifier.calibration, classifier.titles, features, baselines, split or "all")
+    report, raw, calibrated = score_split(classifier.network, classifier.genres, classifier.calibration, classifier.titles, features, baselines, split or "all")
     report.update(model=model, data=str(source), load_report=load_report.to_dict(), provenance=origin)
     metrics, per_genre = results.summarize([report])
     found = results.build(
-        "evaluate", split=split or "all", used_in_training=origin["used_in_training"], seeds=[config.seed],
+        "evaluate", split=split or "all", used_in_training=origin["used_in_training"], seeds=[config.training.seed],
         data=results.data_facts(source, {split or "all": features}, load_report.to_dict(), fingerprint),
         config=config, titles=report["titles"], metrics=metrics, per_genre=per_genre,
         timing={"total_seconds": round(time.perf_counter() - started, 1), "runs": []}, model=model, provenance=origin,

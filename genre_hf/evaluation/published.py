@@ -1,5 +1,5 @@
 """Figures others published, each quoted once with where it comes from, so that no report, card or
-README table types them by hand."""
+page of the docs types them by hand."""
 
 # The public Keras coursework this project started from, on the same upstream data, its own split.
 COURSEWORK = {

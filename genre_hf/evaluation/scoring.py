@@ -42,12 +42,12 @@ def score(raw: np.ndarray, labels: np.ndarray, calibration: dict, genres: list[s
     }
 
 
-def score_split(network, calibration: dict, titles: dict[str, str], features: MovieFeatures, baselines: Baselines | None = None,
-                split: str = "all"):
+def score_split(network, genres: list[str], calibration: dict, titles: dict[str, str], features: MovieFeatures,
+                baselines: Baselines | None = None, split: str = "all"):
     """(report, raw, calibrated): the models' (and baselines') scores on one split's features, with
     their raw and calibrated probabilities (for the plots). `network` is the models (a
-    `GenreNetwork`), `calibration` thresholds.json's models, `titles` how reports name them."""
-    genres = network.config.genres
+    `GenreNetwork`) and `genres` their outputs' genres, `calibration` thresholds.json's models,
+    `titles` how reports name them."""
     raw = network.raw_outputs(features.inputs)
     calibrations = dict(calibration)
     if baselines is not None:

@@ -90,13 +90,13 @@ def feature_key(featurizer, source: dict | str, split: str) -> dict:
         "cache_version": CACHE_VERSION,
         "source": source,
         "split": split,
-        "split_spec": [config.validation_fraction, config.test_fraction, config.split_salt],
+        "split_spec": [config.split.validation, config.split.test, config.split.salt],
         "image_size": config.image_size,
-        "poster_encoder": config.poster_encoder,
-        "overview_encoder": config.overview_encoder,
+        "poster_encoder": config.poster.kind,
+        "overview_encoder": config.overview.kind,
         "vocabulary_sha256": hashlib.sha256("\n".join(vocabulary).encode()).hexdigest(),
-        "sequence_length": config.sequence_length,
-        "wide_tfidf": config.wide_tfidf,
+        "sequence_length": config.tokens.sequence_length,
+        "wide_tfidf": featurizer.wide_tokens,
         "genres": config.genres,
     }
     for encoder in featurizer.encoders.values():  # e.g. a pretrained encoder's preset and pins

@@ -40,6 +40,7 @@ class Featurizer:
 
     def __init__(self, config: GenreConfig, encoders: dict[str, Encoder], tokenizer: Tokenizer):
         self.config, self.encoders, self.tokenizer = config, encoders, tokenizer
+        self.wide_tokens = config.fusion.wide_tfidf  # the fusion head's wide path reads token ids too
 
     @property
     def image_size(self) -> int:
@@ -52,20 +53,20 @@ class Featurizer:
     def overview_inputs(self, texts: list[str]) -> dict[str, np.ndarray]:
         encoder = self.encoders["overview"]
         inputs = {encoder.input_name: encoder.features(texts)}
-        if self.config.wide_tfidf and TOKENS_INPUT not in inputs:
+        if self.wide_tokens and TOKENS_INPUT not in inputs:
             inputs[TOKENS_INPUT] = self.tokenizer(texts)
         return inputs
 
     def blank_inputs(self, modality: str, count: int) -> dict[str, np.ndarray]:
         """Zeros in place of a missing modality (the fusion model ignores them: see models.ModalityGate)."""
-        names = [self.encoders[modality].input_name] + ([TOKENS_INPUT] if modality == "overview" and self.config.wide_tfidf else [])
+        names = [self.encoders[modality].input_name] + ([TOKENS_INPUT] if modality == "overview" and self.wide_tokens else [])
         specs = self.input_specs()
         return {name: np.zeros((count, *specs[name][0]), specs[name][1]) for name in names}
 
     def input_specs(self) -> dict[str, tuple[tuple, str]]:
         specs = {encoder.input_name: encoder.input_spec() for encoder in self.encoders.values()}
-        if self.config.wide_tfidf:
-            specs[TOKENS_INPUT] = ((self.config.sequence_length,), "int32")
+        if self.wide_tokens:
+            specs[TOKENS_INPUT] = ((self.tokenizer.sequence_length,), "int32")
         return specs
 
 

@@ -11,18 +11,20 @@ import math
 import numpy as np
 
 from genre_hf.config import GenreConfig
+from genre_hf.modeling.encoders import MODALITIES
+from genre_hf.modeling.encoders._base import TOKENS_INPUT
 
 INPUT_MODES = ("auto", "memory", "stream")
 MEMORY_LIMIT = 1 << 30  # features of all splits under this many bytes stay in memory
 
 
 def estimated_bytes_per_movie(config: GenreConfig) -> int:
-    """Feature bytes of one movie before the data is read (sequence length and genres guessed)."""
-    sequence = config.sequence_length or 128
-    text = 4 * sequence if config.overview_encoder == "lstm" or config.wide_tfidf else 0
-    if config.overview_encoder == "keras_hub":
-        text += 4 * (config.text_embedding_dim or 384 * len(config.text_layers))
-    return config.image_size**2 * 3 + text + 4 * (config.num_genres or 30)
+    """Feature bytes of one movie before the data is read (each encoder's guess; the wide path's token
+    ids when the overview encoder does not read them already; the genres guessed)."""
+    total = sum(config.encoder_class(modality).feature_bytes(getattr(config, modality), config.tokens) for modality in MODALITIES)
+    if config.fusion.wide_tfidf and config.encoder_class("overview").input_name != TOKENS_INPUT:
+        total += 4 * (config.tokens.sequence_length or 128)
+    return total + 4 * (config.num_genres or 30)
 
 
 def bytes_per_movie(specs: dict[str, tuple[tuple, str]], genres: int) -> int:

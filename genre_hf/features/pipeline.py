@@ -29,7 +29,7 @@ def input_pipeline(features, names: list[str], batch_size: int, shuffle: bool, s
     """
     import tensorflow as tf
 
-    from genre_hf.modeling.models import MODALITIES_INPUT
+    from genre_hf.modeling.fusion import MODALITIES_INPUT
 
     pipelines, index = (context.num_input_pipelines, context.input_pipeline_id) if context else (1, 0)
     local = context.num_replicas_in_sync // pipelines if context else 1  # replicas this pipeline feeds

@@ -14,12 +14,15 @@ from pathlib import Path
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
-from genre_hf.config import MODEL_INPUTS, PROJECT_URL, GenreConfig
+from genre_hf.config import PROJECT_URL, GenreConfig
 from genre_hf.evaluation.published import PUBLISHED, comparable_bce
 from genre_hf.evaluation.results import flatten
 from genre_hf.evaluation.scoring import headline_split, report_markdown
 from genre_hf.hub.folder import BENCHMARK_JSON, TRAINING_JSON, VOCABULARY_FILE
-from genre_hf.modeling.encoders import make_encoders, model_titles
+from genre_hf.modeling import MODEL_INPUTS
+from genre_hf.modeling.encoders import model_titles
+from genre_hf.modeling.fusion import card_description
+from genre_hf.modeling.tokenizer import Tokenizer
 
 TEMPLATE = Path(__file__).resolve().parent / "model_card.md"
 TAGS = ["keras", "multi-label-classification", "movie-genres", "multimodal", "image-classification", "text-classification"]
@@ -50,8 +53,12 @@ def render_card(folder: Path, config: GenreConfig, repo_id: str | None = None, l
     benchmark = reports.get(headline_split(reports))
     training = _read_json(folder / TRAINING_JSON) or {}
     data = _data_facts(training)
-    encoders = make_encoders(config)
+    vocabulary = folder / VOCABULARY_FILE
+    tokens = vocabulary.read_text(encoding="utf-8").splitlines() if vocabulary.exists() else []
+    encoders = config.encoders(Tokenizer(config.tokens, tokens))
     titles = model_titles(encoders)
+    parts = [encoder.card_facts() for encoder in encoders.values()]
+    parts.append({"title": titles["fusion"], "description": card_description(config.fusion, encoders)})
     scores = {name: flatten(score) for name, score in (benchmark or {}).get("models", {}).items()}
     card_data = ModelCardData(
         library_name="genre_hf",
@@ -64,7 +71,6 @@ def render_card(folder: Path, config: GenreConfig, repo_id: str | None = None, l
         model_name=repo_id or "genre_hf-imdb",
         eval_results=eval_results(scores, titles, benchmark["split"], data) if benchmark else None,
     )
-    vocabulary = folder / VOCABULARY_FILE
     return ModelCard.from_template(
         card_data,
         template_str=TEMPLATE.read_text(encoding="utf-8"),
@@ -73,10 +79,8 @@ def render_card(folder: Path, config: GenreConfig, repo_id: str | None = None, l
         repo_url=PROJECT_URL,
         config=config,
         titles=titles,
-        poster_encoder=encoders["poster"].card_facts(),
-        text_encoder=encoders["overview"].card_facts(),
+        parts=parts,
         genres=config.genres,
-        vocabulary_size=len(vocabulary.read_text(encoding="utf-8").splitlines()) if vocabulary.exists() else "?",
         benchmark=benchmark,
         benchmark_table=report_markdown(benchmark) if benchmark else "",
         published=_published_rows(data["kind"], benchmark, training, titles, len(config.genres)),

@@ -9,7 +9,6 @@ Writing assembles the folder in a temporary one beside it, so a failed save leav
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import os
@@ -18,9 +17,12 @@ import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
-from genre_hf import limits, staging
-from genre_hf.config import FORMAT_VERSION, MODEL_NAMES, GenreConfig
+from genre_hf import staging
+from genre_hf.config import FORMAT_VERSION, GenreConfig
 from genre_hf.evaluation.files import BENCHMARK_JSON, BENCHMARK_MD, PLOT_FILES, RESULTS_FILE, TRAINING_JSON
+from genre_hf.modeling import MODEL_NAMES
+from genre_hf.settings import is_a
+from genre_hf.settings import shown as _shown
 
 CONFIG_FILE = "config.json"
 VOCABULARY_FILE = "vocabulary.txt"
@@ -37,7 +39,7 @@ TRAINED_WITH = "genre_hf_config"  # attribute of each weights file: the config i
 SAVED_WITH = "genre_hf_files"  # attribute of each weights file: the sha256 of the vocabulary and thresholds saved with it
 PINNED_FILES = (VOCABULARY_FILE, THRESHOLDS_FILE)
 TEMPERATURES = (0.01, 100.0)  # calibration fits T in about [0.05, 20]; a folder's must be within this
-MAX_VOCABULARY_BYTES = 16 * 2**20  # 200,000 tokens (limits.INTS["max_tokens"]) of up to ~80 bytes
+MAX_VOCABULARY_BYTES = 16 * 2**20  # 200,000 tokens (the most `tokens.max_tokens` allows) of up to ~80 bytes
 SPECIAL_TOKENS = ["", "[UNK]"]  # TextVectorization's padding and out-of-vocabulary tokens
 
 
@@ -76,58 +78,17 @@ def read_json_object(path: Path) -> dict:
 
 
 def read_config(folder: Path) -> GenreConfig:
-    """config.json, every value of the right type and within its range (`limits.py`), before anything is built."""
-    path = folder / CONFIG_FILE
-    values = read_json_object(path)
+    """config.json, every value of the right type and within its range (`GenreConfig.from_dict`,
+    `GenreConfig.problems`), before anything is built."""
+    values = read_json_object(folder / CONFIG_FILE)
     try:
         config = GenreConfig.from_dict(values)
     except (TypeError, ValueError) as error:
         raise FolderError(f"{CONFIG_FILE}: {_first_line(error)}") from None
-    problems = [problem for field in dataclasses.fields(GenreConfig) if (problem := _type_problem(field.name, values))]
-    if not problems:
-        problems = limits.problems(config)
+    problems = config.problems()
     if problems:
         raise FolderError(f"{CONFIG_FILE}: " + "; ".join(problems[:5]) + (f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""))
     return config
-
-
-def _type_problem(name: str, values: dict) -> str | None:
-    """Compare a config.json value with the type of the field's default (ints and floats as JSON has them)."""
-    if name not in values:
-        return None
-    default, value = getattr(GenreConfig(), name), values[name]
-    if isinstance(default, list):
-        kind = type(default[0]) if default else str
-        ok = isinstance(value, list) and all(_is(item, kind) for item in value)
-        expected = f"a list of {_type_name(kind)}"
-    else:
-        ok, expected = _is(value, type(default)), _type_name(type(default))
-    return None if ok else f"{name} must be {expected}, not {_shown(value)}"
-
-
-def _is(value, kind: type) -> bool:
-    if isinstance(value, bool) or kind is bool:
-        return isinstance(value, bool) and kind is bool
-    if kind is float:
-        return isinstance(value, (int, float))
-    return isinstance(value, kind)
-
-
-def _type_name(kind: type) -> str:
-    return {int: "a whole number", float: "a number", str: "a string", bool: "true or false"}.get(kind, kind.__name__)
-
-
-def _shown(value) -> str:
-    """A value from a file as an error may name it: its kind and size, a number itself; never the text inside."""
-    if isinstance(value, bool) or value is None:
-        return json.dumps(value)
-    if isinstance(value, (int, float)):
-        return f"{value:g}" if isinstance(value, float) else (f"{value:,}" if abs(value) < 10**15 else "a number of over 15 digits")
-    if isinstance(value, str):
-        return f"a string of {len(value):,} characters"
-    if isinstance(value, (list, dict)):
-        return f"a {'list' if isinstance(value, list) else 'JSON object'} of {len(value):,} items"
-    return type(value).__name__
 
 
 def _first_line(error: BaseException) -> str:
@@ -150,8 +111,9 @@ def read_vocabulary(folder: Path, config: GenreConfig) -> list[str]:
             f"{VOCABULARY_FILE} must start with an empty line (padding) and [UNK], then at least one word; it has {len(tokens):,} "
             f"lines{'' if tokens[:2] == SPECIAL_TOKENS else ', and its first two are not those'}"
         )
-    if len(tokens) > config.max_tokens:
-        raise FolderError(f"{VOCABULARY_FILE} has {len(tokens):,} tokens, more than max_tokens {config.max_tokens:,} in {CONFIG_FILE}")
+    if len(tokens) > config.tokens.max_tokens:
+        raise FolderError(f"{VOCABULARY_FILE} has {len(tokens):,} tokens, more than tokens.max_tokens {config.tokens.max_tokens:,} "
+                          f"in {CONFIG_FILE}")
     if len(set(tokens)) != len(tokens):
         raise FolderError(f"{VOCABULARY_FILE} has duplicate tokens")
     return tokens
@@ -173,10 +135,10 @@ def read_calibration(folder: Path, config: GenreConfig) -> dict:
     low_t, high_t = TEMPERATURES
     for name, entry in models.items():
         temperature = entry.get("temperature") if isinstance(entry, dict) else None
-        if not _is(temperature, float) or not low_t <= temperature <= high_t:
+        if not is_a(temperature, float) or not low_t <= temperature <= high_t:
             raise FolderError(f"{where}: {name} needs a temperature from {low_t:g} to {high_t:g}, not {_shown(temperature)}")
         cap = entry.get("max_genres")
-        if cap is not None and not (_is(cap, int) and 1 <= cap <= len(config.genres)):
+        if cap is not None and not (is_a(cap, int) and 1 <= cap <= len(config.genres)):
             raise FolderError(f"{where}: {name} max_genres must be null or a whole number from 1 to {len(config.genres)}, not {_shown(cap)}")
         for key, low, high in (("thresholds", 0.0, 1.0), ("logit_offsets", -50.0, 50.0)):
             per_genre = entry.get(key)
@@ -184,7 +146,7 @@ def read_calibration(folder: Path, config: GenreConfig) -> dict:
                 continue
             if not isinstance(per_genre, dict) or set(per_genre) != set(config.genres):
                 raise FolderError(f"{where}: {name} {key} must have one value per genre of {CONFIG_FILE}")
-            bad = [genre for genre, value in per_genre.items() if not _is(value, float) or not low <= value <= high]
+            bad = [genre for genre, value in per_genre.items() if not is_a(value, float) or not low <= value <= high]
             if bad:
                 raise FolderError(f"{where}: {name} {key} of {len(bad)} genre{'s' * (len(bad) > 1)} (e.g. {bad[0]}) must be numbers "
                                   f"from {low:g} to {high:g}")
@@ -210,31 +172,28 @@ def save_weights(model, path: Path, config: GenreConfig) -> None:
 
 def check_stamp(folder: Path, config: GenreConfig) -> None:
     """Before anything is built: the weights file is one a model of this config could have, its stamp
-    is this config.json, and the vocabulary and thresholds are the files it was saved with (a folder
-    saved before these stamps existed has no file stamp: its other checks still apply)."""
+    is this config.json, and the vocabulary and thresholds are the files it was saved with."""
     import h5py
 
     path = folder / WEIGHTS_FILE
-    if path.stat().st_size > limits.weight_bytes(config) * 1.25 + 2**22:
+    if path.stat().st_size > config.weight_bytes() * 1.25 + 2**22:
         raise FolderError(f"{WEIGHTS_FILE} is {path.stat().st_size / 2**20:,.1f} MB, more than the weights of the model in "
-                          f"{CONFIG_FILE} take ({limits.weight_bytes(config) / 2**20:,.1f} MB)")
+                          f"{CONFIG_FILE} take ({config.weight_bytes() / 2**20:,.1f} MB)")
     try:
         with h5py.File(path, "r") as handle:
             stamp, files = (handle.attrs.get(name) for name in (TRAINED_WITH, SAVED_WITH))
             stamp, files = (json.loads(value) if value is not None else None for value in (stamp, files))
     except (OSError, ValueError, TypeError) as error:
         raise FolderError(f"{WEIGHTS_FILE} is not a readable weights file ({type(error).__name__})") from None
-    if stamp is not None:
-        if not isinstance(stamp, dict):
-            raise FolderError(f"{WEIGHTS_FILE} has a damaged stamp")
-        differences = _differences(stamp, config.to_dict())
-        if differences:
-            raise FolderError(f"{CONFIG_FILE} differs from the config {WEIGHTS_FILE} was trained with: {', '.join(differences[:5])}")
-    if isinstance(files, dict):
-        for name in PINNED_FILES:
-            if files.get(name) != file_sha256(folder / name):
-                raise FolderError(f"{name} is not the file {WEIGHTS_FILE} was saved with (its sha256 differs): it was changed or "
-                                  "replaced after the model was saved")
+    if not isinstance(stamp, dict) or not isinstance(files, dict):
+        raise FolderError(f"{WEIGHTS_FILE} has no stamp or a damaged one: it was not saved by genre_hf")
+    differences = _differences(_flat(stamp), _flat(config.to_dict()))
+    if differences:
+        raise FolderError(f"{CONFIG_FILE} differs from the config {WEIGHTS_FILE} was trained with: {', '.join(differences[:5])}")
+    for name in PINNED_FILES:
+        if files.get(name) != file_sha256(folder / name):
+            raise FolderError(f"{name} is not the file {WEIGHTS_FILE} was saved with (its sha256 differs): it was changed or "
+                              "replaced after the model was saved")
 
 
 def file_sha256(path: Path) -> str:
@@ -258,9 +217,20 @@ def _umask() -> int:
 
 
 def _differences(trained: dict, given: dict) -> list[str]:
-    """Settings that differ; a setting newer than the weights (absent from their stamp) keeps its default."""
-    return [f"{key} is {_shown(given.get(key))} (trained with {_shown(value)})" for key, value in sorted(trained.items())
-            if given.get(key) != value]
+    """The settings (dotted names) whose values differ, or that only one of the two has."""
+    return [f"{key} is {_shown(given.get(key))} (trained with {_shown(trained.get(key))})" for key in sorted(set(trained) | set(given))
+            if given.get(key) != trained.get(key)]
+
+
+def _flat(values: dict, prefix: str = "") -> dict:
+    """{"poster.filters": [...], ...}: a config's sections flattened to dotted names."""
+    flat = {}
+    for key, value in values.items():
+        if isinstance(value, dict):
+            flat.update(_flat(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
 
 
 def is_model_folder(folder: Path) -> bool:

@@ -20,11 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
-from genre_hf.config import MODEL_NAMES
 from genre_hf.data.cleaning import ColumnNames
 from genre_hf.data.loader import stream_movies
 from genre_hf.data.posters import poster_to_array
-from genre_hf.data.splits import SplitSpec
+from genre_hf.modeling import MODEL_NAMES
 
 CHUNK = 256
 FORMATS = (".parquet", ".csv", ".jsonl")
@@ -70,7 +69,7 @@ def predict_file(
     from tqdm import tqdm
 
     output = check_output(output)
-    rows, total = stream_movies(source, columns=columns, split=split, spec=SplitSpec.from_config(classifier.config))
+    rows, total = stream_movies(source, columns=columns, split=split, spec=classifier.config.split)
     report = BatchReport()
     output.parent.mkdir(parents=True, exist_ok=True)
     partial = output.with_name(f".{output.name}.partial")

@@ -1,11 +1,13 @@
-"""`GenreClassifier`: the three models behind one `predict`, with the Hub's `from_pretrained` /
+"""`GenreClassifier`: the three models behind one `predict`, with `from_pretrained` /
 `save_pretrained` / `push_to_hub`.
 
-Built on `huggingface_hub.ModelHubMixin`. From a repo id it downloads only the files it needs into
-the usual Hub cache (a restarted Space finds them there), then rebuilds the architectures from the
-config and loads weights only: nothing in a repo is executed. Saving builds the whole folder in a
-temporary one first, and a push uploads only a folder that saved completely. No heavy import at
-module level: TensorFlow and Keras load when a classifier is built, so `import genre_hf` stays fast.
+The Hub methods are plain ones over `hub/` (as timm's are over its `_hub.py`), not a
+`huggingface_hub.ModelHubMixin`, whose public methods every one would have to override: from a
+repo id only the files a model needs are downloaded into the usual Hub cache (a restarted Space
+finds them there), then the architectures are rebuilt from the config and weights alone are loaded:
+nothing in a repo is executed. Saving builds the whole folder in a staging one first, and a push
+uploads only a folder that saved completely. No heavy import at module level: TensorFlow and Keras
+load when a classifier is built, so `import genre_hf` stays fast.
 """
 
 from __future__ import annotations
@@ -16,15 +18,15 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
-from huggingface_hub import HfApi, ModelHubMixin
 
-from genre_hf.config import LEGACY_MODEL_NAMES, MODEL_INPUTS, MODEL_NAMES, PROJECT_URL, GenreConfig
+from genre_hf.config import GenreConfig
 from genre_hf.data.posters import poster_to_array
 from genre_hf.features.featurizer import Featurizer
 from genre_hf.hub import folder as model_folder
 from genre_hf.hub import transfer
-from genre_hf.hub.card import TAGS, render_card
+from genre_hf.hub.card import render_card
 from genre_hf.inference.inputs import check_inputs
+from genre_hf.modeling import MODEL_INPUTS, MODEL_NAMES
 from genre_hf.modeling.tokenizer import Tokenizer
 from genre_hf.training.calibration import calibrate, decide
 
@@ -41,30 +43,7 @@ def default_calibration(config: GenreConfig) -> dict:
     }
 
 
-class ModelResults(dict):
-    """`{model: answer}` for one movie. The format-1 names still work: `result["cnn"]` is
-    `result["poster"]` and `result["lstm"]` is `result["overview"]`."""
-
-    def __missing__(self, key):
-        if key in LEGACY_MODEL_NAMES and LEGACY_MODEL_NAMES[key] in self:
-            return self[LEGACY_MODEL_NAMES[key]]
-        raise KeyError(key)
-
-    def __contains__(self, key):
-        return super().__contains__(LEGACY_MODEL_NAMES.get(key, key))
-
-    def get(self, key, default=None):
-        return self[key] if key in self else default
-
-
-class GenreClassifier(
-    ModelHubMixin,
-    library_name="genre_hf",
-    tags=TAGS,
-    pipeline_tag="text-classification",
-    license="other",
-    repo_url=PROJECT_URL,
-):
+class GenreClassifier:
     """Poster model, overview model and fusion model behind one `predict`.
 
     >>> clf = GenreClassifier.from_pretrained("user/imdb-genres")  # or a local folder
@@ -78,11 +57,11 @@ class GenreClassifier(
         (copied along when it is saved)."""
         self.config = config
         if network is None:
-            from genre_hf.modeling.encoders import make_encoders
             from genre_hf.modeling.models import build_models
 
-            tokenizer = Tokenizer(config, vocabulary)
-            network = build_models(config, make_encoders(config, tokenizer), len(tokenizer.vocabulary))
+            tokenizer = Tokenizer(config.tokens, vocabulary)
+            network = build_models(config.num_genres, config.encoders(tokenizer), config.fusion, len(tokenizer.vocabulary),
+                                   config.training.seed)
         self.network = network
         self.tokenizer = next(encoder.tokenizer for encoder in network.encoders.values())
         self.encoders = network.encoders
@@ -193,7 +172,7 @@ class GenreClassifier(
         answers = {name: self._answers(name, values) for name, values in probabilities.items()}
         results = []
         for row in range(count):
-            result = ModelResults()
+            result = {}
             for name, rows in answers.items():
                 notes = list(text_notes[row]) if "overview" in MODEL_INPUTS[name] and overviews is not None else []
                 if name == "fusion" and missing:
@@ -277,57 +256,38 @@ class GenreClassifier(
 
     # ---- the Hub (see hub/transfer.py) ------------------------------------------------------------
 
-    def save_pretrained(self, save_directory, *, repo_id: str | None = None, push_to_hub: bool = False, **push_kwargs):
+    def save_pretrained(self, save_directory, *, repo_id: str | None = None) -> Path:
         """Write the model folder with its reports and card; it appears (or its files are replaced)
         only once everything is written. The card's usage snippet loads `repo_id` when given, else
         this folder."""
         with model_folder.writing(save_directory) as staging:
-            self._save_pretrained(staging)
+            self.save(staging)
+            if self.files_dir and self.files_dir.resolve() != Path(save_directory).resolve():
+                for name in model_folder.REPORT_FILES:
+                    if (self.files_dir / name).is_file():
+                        shutil.copyfile(self.files_dir / name, staging / name)  # a new file: the mode the umask gives
             render_card(staging, self.config, repo_id=repo_id, location=str(save_directory)).save(staging / model_folder.CARD_FILE)
-        if push_to_hub:
-            return self.push_to_hub(repo_id or Path(save_directory).name, **push_kwargs)
-        return None
-
-    def _save_pretrained(self, save_directory: Path) -> None:
-        self.save(save_directory)
-        if self.files_dir and self.files_dir.resolve() != Path(save_directory).resolve():
-            for name in model_folder.REPORT_FILES:
-                if (self.files_dir / name).is_file():
-                    shutil.copyfile(self.files_dir / name, Path(save_directory) / name)  # a new file: the mode the umask gives
-
-    def generate_model_card(self, repo_id: str | None = None, **kwargs):
-        return render_card(self.files_dir or Path("."), self.config, repo_id=repo_id)
+        return Path(save_directory)
 
     def push_to_hub(self, repo_id: str, *, private: bool | None = None, token: str | None = None,
-                    commit_message: str = "Upload genre_hf model", branch: str | None = None, **kwargs) -> str:
+                    commit_message: str = "Upload genre_hf model", branch: str | None = None) -> str:
         """Save to a temporary folder, then create the repo (if needed) and upload it in one commit
         (`transfer.upload_folder`: nothing reaches the Hub unless the folder saved completely, and a
-        repo this call created is deleted again if the upload fails)."""
+        repo this call created is deleted again if the upload fails). Returns the commit's URL."""
+        from huggingface_hub import HfApi
+
         api = HfApi(token=token)
         repo_id = transfer.full_repo_id(api, repo_id)
         with tempfile.TemporaryDirectory() as tmp:
-            folder = Path(tmp) / "model"
-            self.save_pretrained(folder, repo_id=repo_id)
+            folder = self.save_pretrained(Path(tmp) / "model", repo_id=repo_id)
             return transfer.upload_folder(api, folder, repo_id, private=private, commit_message=commit_message, branch=branch)
 
     @classmethod
-    def from_pretrained(
-        cls, pretrained_model_name_or_path, *, revision: str | None = None, cache_dir=None, force_download: bool = False,
-        local_files_only: bool = False, token: str | None = None, **kwargs,
-    ):
-        """Load from a local folder, or from a Hub repo id (`user/name`) through the Hub cache.
-
-        Unlike the mixin's default, config.json is read only by `load`, which checks every file, so
-        a damaged folder gets an error that names the file.
-        """
-        return cls._from_pretrained(
-            model_id=str(pretrained_model_name_or_path), revision=revision, cache_dir=cache_dir,
-            force_download=force_download, local_files_only=local_files_only, token=token, **kwargs,
-        )
-
-    @classmethod
-    def _from_pretrained(cls, *, model_id, revision, cache_dir, force_download, local_files_only, token, **kwargs):
-        folder = Path(model_id).expanduser()
+    def from_pretrained(cls, model_id_or_folder, *, revision: str | None = None, cache_dir=None, force_download: bool = False,
+                        local_files_only: bool = False, token: str | None = None) -> "GenreClassifier":
+        """Load from a local folder, or from a Hub repo id (`user/name`) through the Hub cache; every
+        file is checked (`load`), and an error names the file."""
+        folder = Path(model_id_or_folder).expanduser()
         if not folder.is_dir():
-            folder = transfer.download(model_id, revision, cache_dir, force_download, local_files_only, token)
-        return cls.load(folder, files_dir=folder, **kwargs)
+            folder = transfer.download(str(model_id_or_folder), revision, cache_dir, force_download, local_files_only, token)
+        return cls.load(folder, files_dir=folder)

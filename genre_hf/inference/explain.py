@@ -234,7 +234,7 @@ class Explainer:
         import keras
         import tensorflow as tf
 
-        from genre_hf.modeling.models import MODALITIES_INPUT
+        from genre_hf.modeling.fusion import MODALITIES_INPUT
 
         encoder = self.predictor.encoders["poster"]
         model = self.predictor.models["fusion"]

@@ -178,8 +178,8 @@ class NeighbourGenres(layers.Layer):
     (cosine on one slice of a frozen encoder's features), weighted by softmax(similarity / temperature).
 
     A pretrained sentence embedding puts overviews of a genre near each other, and the vote gives
-    the head what 5k movies teach it worst, the rarer genres (measured: README, "Two model
-    families"). The training movies' embeddings and genres are stored as weights (`set_index`); in
+    the head what 5k movies teach it worst, the rarer genres (measured:
+    docs/families.md). The training movies' embeddings and genres are stored as weights (`set_index`); in
     training each movie's own row, its nearest, is left out, or the vote would be its own label.
     """
 

@@ -212,9 +212,9 @@ def logit_offsets(config, train_labels: np.ndarray) -> np.ndarray:
     A BCE weighting a genre's positives by w is minimised at logit(p) + log(w); subtracting
     log(w) recovers the unweighted optimum exactly. Plain BCE and focal loss need none.
     """
-    if config.loss != "weighted_bce":
+    if config.training.loss != "weighted_bce":
         return np.zeros(config.num_genres)
-    return -np.log(positive_weights(train_labels, config.class_weight_power))
+    return -np.log(positive_weights(train_labels, config.training.class_weight_power))
 
 
 def fit_calibration(config, train_labels, validation_labels, raw_validation: dict[str, np.ndarray]) -> dict:
@@ -224,7 +224,8 @@ def fit_calibration(config, train_labels, validation_labels, raw_validation: dic
     offsets = logit_offsets(config, train_labels)
     labels = np.asarray(validation_labels)
     return {
-        name: fit_model_calibration(raw, labels, config.genres, config.threshold_prior_strength, offsets, config.max_genres_ratio)
+        name: fit_model_calibration(raw, labels, config.genres, config.calibration.threshold_prior_strength, offsets,
+                                    config.calibration.max_genres_ratio)
         for name, raw in raw_validation.items()
     }
 

@@ -7,7 +7,7 @@
   `TF_CONFIG` environment variable. The chief (the task named "chief", else worker 0) alone writes
   the model folder: every worker holds the same weights after each step.
 
-Each replica reads `config.batch_size` movies a step, so the global batch is that times the number of
+Each replica reads `training.batch_size` movies a step, so the global batch is that times the number of
 replicas. The TensorFlow guide "Distributed training with Keras"
 (https://www.tensorflow.org/tutorials/distribute/keras) sets the global batch this way and says to
 "tune the learning rate accordingly"; we scale it linearly with the number of replicas (the rule of

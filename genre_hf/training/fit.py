@@ -1,8 +1,8 @@
 """Fit one model on prepared features: `fit` on tf.data pipelines, the weights of its best epoch kept.
 
-Each replica reads `config.batch_size` movies a step (on one device, or under a `tf.distribute`
+Each replica reads `training.batch_size` movies a step (on one device, or under a `tf.distribute`
 strategy: `distribute.py`); the model ends with the weights of its epoch of lowest validation loss.
-At a constant learning rate training stops after `config.patience` epochs without improvement; on a
+At a constant learning rate training stops after `training.patience` epochs without improvement; on a
 cosine schedule (`config.schedule`) it runs every epoch, since the rate is high early by design.
 """
 
@@ -20,7 +20,8 @@ from genre_hf.config import GenreConfig
 from genre_hf.features.cache import CachedFeatures
 from genre_hf.features.featurizer import MovieFeatures
 from genre_hf.features.pipeline import input_pipeline
-from genre_hf.modeling.models import MODALITIES_INPUT, input_names
+from genre_hf.modeling.fusion import MODALITIES_INPUT
+from genre_hf.modeling.models import input_names
 from genre_hf.training.distribute import Distribution
 from genre_hf.training.losses import make_loss
 
@@ -98,14 +99,15 @@ def fit_model(
     distribution: Distribution | None = None,
 ) -> FitResult:
     """Compile (inside the strategy's scope) and fit on tf.data pipelines over the features; each
-    replica reads `config.batch_size` movies a step."""
+    replica reads `training.batch_size` movies a step."""
     distribution = distribution or Distribution("none")
-    steps = math.ceil(len(train) / distribution.global_batch(config.batch_size))
+    training = config.training
+    steps = math.ceil(len(train) / distribution.global_batch(training.batch_size))
     schedule = config.schedule(name)
     with distribution.scope():
         model.compile(
             optimizer=keras.optimizers.Adam(learning_rate_at_each_step(schedule, learning_rate, epochs, steps)),
-            loss=make_loss(config, train.labels),
+            loss=make_loss(training, train.labels),
             metrics=[
                 keras.metrics.BinaryCrossentropy(name="bce"),
                 keras.metrics.Precision(thresholds=0.5, name="precision"),
@@ -113,13 +115,13 @@ def fit_model(
             ],
         )
         # Built now, not inside the first traced step: Keras builds it there when no strategy is set, and a
-        # step that creates variables is traced twice (0.4-0.8 s a model: benchmarks/first_epoch.py).
+        # step that creates variables is traced twice (0.4-0.8 s a model: docs/scaling.md, "The first step's trace").
         model.optimizer.build(model.trainable_variables)
     names = [key for key in input_names(model) if key != MODALITIES_INPUT]
     both = MODALITIES_INPUT in input_names(model)
-    train_data = distribution.datasets(lambda context: input_pipeline(train, names, config.batch_size, True, config.seed, context, both))
-    validation_data = distribution.datasets(lambda context: input_pipeline(validation, names, 256, False, config.seed, context, both))
-    best = KeepBestWeights(config.patience if schedule == "constant" else epochs)
+    train_data = distribution.datasets(lambda context: input_pipeline(train, names, training.batch_size, True, training.seed, context, both))
+    validation_data = distribution.datasets(lambda context: input_pipeline(validation, names, 256, False, training.seed, context, both))
+    best = KeepBestWeights(training.patience if schedule == "constant" else epochs)
     throughput = Throughput(len(train), log)
     length = f"up to {epochs} epochs" if schedule == "constant" else f"{epochs} epochs, {schedule} learning rate"
     log(f"Training {name} ({model.count_params():,} parameters, {length})")

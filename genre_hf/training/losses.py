@@ -1,7 +1,7 @@
 """Training objectives: plain BCE, class-weighted BCE and focal loss (the coursework's next steps).
 
 Rare genres (Western: 43 of 5,714 movies) contribute almost nothing to plain BCE; the two
-alternatives push their positives harder. Which one ships is decided by measurement (README).
+alternatives push their positives harder. Which one ships is decided by measurement (docs/benchmark.md).
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from genre_hf.config import GenreConfig
+from genre_hf.config import TrainingSettings
 from genre_hf.training.calibration import positive_weights
 
 
@@ -32,9 +32,9 @@ class WeightedBinaryCrossentropy(keras.losses.Loss):
         return {**super().get_config(), "positive_weights": self.positive_weights}
 
 
-def make_loss(config: GenreConfig, train_labels: np.ndarray) -> keras.losses.Loss:
-    if config.loss == "focal":
-        return keras.losses.BinaryFocalCrossentropy(gamma=config.focal_gamma, name="focal")
-    if config.loss == "weighted_bce":
-        return WeightedBinaryCrossentropy(positive_weights(train_labels, config.class_weight_power))
+def make_loss(training: TrainingSettings, train_labels: np.ndarray) -> keras.losses.Loss:
+    if training.loss == "focal":
+        return keras.losses.BinaryFocalCrossentropy(gamma=training.focal_gamma, name="focal")
+    if training.loss == "weighted_bce":
+        return WeightedBinaryCrossentropy(positive_weights(train_labels, training.class_weight_power))
     return keras.losses.BinaryCrossentropy(name="bce")

@@ -20,11 +20,10 @@ from genre_hf.config import GenreConfig
 from genre_hf.data.cleaning import ColumnNames, LoadReport
 from genre_hf.data.loader import iter_movies, load_movies
 from genre_hf.data.sources import Source
-from genre_hf.data.splits import SplitSpec
 from genre_hf.features.cache import CachedFeatures, cached_features, feature_key
 from genre_hf.features.featurizer import CHUNK, Featurizer, MovieFeatures, movie_features
 from genre_hf.features.input_mode import decide_input
-from genre_hf.modeling.encoders import encoder_classes, make_encoders
+from genre_hf.modeling.encoders import MODALITIES
 from genre_hf.modeling.encoders._base import Encoder
 from genre_hf.modeling.tokenizer import Tokenizer
 
@@ -36,7 +35,7 @@ class Prepared:
     """What training derived from the data: the config completed with it, the tokenizer, encoders
     and featurizer built from that config, and every split's features."""
 
-    config: GenreConfig  # with genres, sequence length, encoder pins and the neighbour index size filled in
+    config: GenreConfig  # with the genres, sequence length, encoder pins and neighbour index size filled in
     tokenizer: Tokenizer
     encoders: dict[str, Encoder]
     featurizer: Featurizer
@@ -61,7 +60,7 @@ def load_training_data(source: str | Source, config: GenreConfig, columns: Colum
     """
     source = Source.of(source)
     input = decide_input(input, source.count() if input == "auto" else None, config, log)
-    movies, report = load_movies(source, columns=columns, split=SplitSpec.from_config(config), streaming=input == "stream")
+    movies, report = load_movies(source, columns=columns, split=config.split, streaming=input == "stream")
     log(str(report))
     for split in ("train", "validation"):
         if split not in movies or (not report.streamed and len(movies[split]) == 0):
@@ -94,14 +93,13 @@ def prepare(
     if len(genres) < 2:
         raise ValueError(f"the training movies have {len(genres)} genre ({', '.join(genres)}): a model that tells genres apart "
                          "needs at least two")
-    learned = {"genres": genres}
-    if not config.sequence_length:
-        learned["sequence_length"] = choose_sequence_length(lengths, config.sequence_percentile)
-    for cls in encoder_classes(config).values():  # e.g. a pretrained encoder's revision, weights hash and feature size
-        learned.update(cls.pinned_settings(config))
-    config = dataclasses.replace(config, **learned)
-    tokenizer = Tokenizer(config, vocabulary)
-    encoders = make_encoders(config, tokenizer)
+    tokens = config.tokens
+    if not tokens.sequence_length:
+        tokens = dataclasses.replace(tokens, sequence_length=choose_sequence_length(lengths, tokens.sequence_percentile))
+    config = dataclasses.replace(  # what the encoders pin, e.g. a pretrained encoder's revision, weights hash and feature size
+        config, genres=genres, tokens=tokens, **{m: config.encoder_class(m).pinned(getattr(config, m)) for m in MODALITIES})
+    tokenizer = Tokenizer(config.tokens, vocabulary)
+    encoders = config.encoders(tokenizer)
     featurizer = Featurizer(config, encoders, tokenizer)
     names = [name for name in SPLITS if name in movies]
     if input == "memory":
@@ -112,12 +110,12 @@ def prepare(
                   for name in names}
     if report is not None:
         report.rows_kept = {name: len(split) for name, split in splits.items()}
-    if config.neighbour_k:  # the neighbour vote's index holds the training movies, known once they are featurized
-        config = dataclasses.replace(config, neighbour_index_size=len(splits["train"]))
+    if config.fusion.neighbour_k:  # the neighbour vote's index holds the training movies, known once they are featurized
+        config = dataclasses.replace(config, fusion=dataclasses.replace(config.fusion, neighbour_index_size=len(splits["train"])))
     seconds = time.perf_counter() - started
     log(
         f"Prepared {', '.join(f'{len(split):,} {name}' for name, split in splits.items())} movies in {seconds:.1f} s: "
-        f"{config.num_genres} genres, {len(tokenizer.vocabulary):,} tokens, sequences of {config.sequence_length} tokens, "
+        f"{config.num_genres} genres, {len(tokenizer.vocabulary):,} tokens, sequences of {config.tokens.sequence_length} tokens, "
         f"posters of {config.image_size} px"
     )
     return Prepared(config, tokenizer, encoders, featurizer, splits, seconds, input)
@@ -136,7 +134,7 @@ def scan_train(config: GenreConfig, train) -> tuple[list[str], list[int], list[s
                 lengths.append(len(text.split()))
                 yield text
 
-    vocabulary = Tokenizer.adapt(config, overviews()).vocabulary
+    vocabulary = Tokenizer.adapt(config.tokens, overviews()).vocabulary
     return sorted(genres), lengths, vocabulary
 
 

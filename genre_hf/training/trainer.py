@@ -15,13 +15,14 @@ import datasets
 import keras
 import numpy as np
 
-from genre_hf import limits
-from genre_hf.config import MODEL_NAMES, GenreConfig
+from genre_hf.config import GenreConfig
 from genre_hf.features.cache import CachedFeatures
 from genre_hf.features.featurizer import MovieFeatures
 from genre_hf.features.input_mode import decide_input
 from genre_hf.features.pipeline import input_pipeline
-from genre_hf.modeling.models import MODALITIES_INPUT, GenreNetwork, build_models, input_names
+from genre_hf.modeling import MODEL_NAMES
+from genre_hf.modeling.fusion import MODALITIES_INPUT
+from genre_hf.modeling.models import GenreNetwork, build_models, input_names
 from genre_hf.training.calibration import fit_calibration
 from genre_hf.training.distribute import PEER_TIMEOUT, Distribution
 from genre_hf.training.fit import FitResult, fit_model
@@ -87,7 +88,7 @@ def train_all(
     """
     options = options or TrainOptions()
     distribution = distribution or Distribution("none")
-    keras.utils.set_random_seed(config.seed)
+    keras.utils.set_random_seed(config.training.seed)
     input = options.input
     if input == "auto":
         sizes = [len(movies[name]) for name in SPLITS if name in movies and isinstance(movies[name], datasets.Dataset)]
@@ -96,17 +97,18 @@ def train_all(
     config, train, validation = prepared.config, prepared.train, prepared.validation
     if len(validation) == 0:
         raise ValueError("the data has no usable validation movies; see the report above")
-    found = limits.problems(config)  # what the data added (genres, sizes) within range, before a layer exists
+    found = config.problems()  # what the data added (genres, sizes) within range, before a layer exists
     if found:
         raise ValueError("the model would be out of range: " + "; ".join(found))
     with distribution.scope():
-        network = build_models(config, prepared.encoders, len(prepared.tokenizer.vocabulary))
+        network = build_models(config.num_genres, prepared.encoders, config.fusion, len(prepared.tokenizer.vocabulary), config.training.seed)
     run = TrainingRun(prepared, network, distribution=distribution)
     base = {name: config.learning_rate_of(name) for name in MODEL_NAMES}
     run.learning_rates = {name: distribution.learning_rate(rate, options.scale_learning_rate) for name, rate in base.items()}
     if distribution.replicas > 1:
-        log(f"{distribution.replicas} replicas: global batch {distribution.global_batch(config.batch_size)} "
-            f"({config.batch_size} a replica), learning rates x{run.learning_rates['poster'] / base['poster']:g}")
+        batch = config.training.batch_size
+        log(f"{distribution.replicas} replicas: global batch {distribution.global_batch(batch)} "
+            f"({batch} a replica), learning rates x{run.learning_rates['poster'] / base['poster']:g}")
     for name in MODEL_NAMES:
         if name == "fusion":  # on the trained trunks, which it shares with the single models
             network.freeze_trunks()
@@ -125,10 +127,10 @@ def train_all(
 
 
 def stores_embeddings(config: GenreConfig, input: str, distribution: Distribution, log=print) -> bool:
-    """Whether the fusion head trains on stored embeddings (config.fusion_on_stored_embeddings): only
+    """Whether the fusion head trains on stored embeddings (`FusionSettings.on_stored_embeddings`): only
     with the features in memory (they are held in memory too) and without a tf.distribute strategy
     (whose variables the head shares, mirrored, with the trunks)."""
-    if not config.fusion_on_stored_embeddings:
+    if not config.fusion.on_stored_embeddings:
         return False
     why = "the features are streamed" if input != "memory" else f"the {distribution.kind} strategy" if distribution.strategy is not None else ""
     if why:

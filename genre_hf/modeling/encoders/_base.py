@@ -1,38 +1,72 @@
-"""What every encoder is: what it reads, how its Keras trunk is built, what a model folder keeps for it.
+"""What every encoder is: its settings, what it reads, how its Keras trunk is built, what it costs.
 
 A trained encoder (the CNN, the LSTM) is a trunk inside the Keras models. A frozen pretrained
 encoder (a KerasHub preset) runs before them, once per movie, and its embedding is the model input.
 `models.build_models` puts heads on whichever encoders the config names; nothing else needs to know
-which. Keras is imported only when a trunk is built.
+which. Each encoder owns its settings (a dataclass in its module: config.json's `poster` or
+`overview` section) and everything that depends on them: the trunk, the features, the card's line,
+its weights' and activations' size. Keras is imported only when a trunk is built.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
-from genre_hf.config import GenreConfig
+from genre_hf.settings import setting
 
 POSTER_INPUT = "poster"
 TOKENS_INPUT = "overview_tokens"
+FLOAT = 4  # bytes
+
+
+@dataclass
+class EncoderSettings:
+    """What every encoder's settings hold: its kind (its name in config.json) and how many epochs its
+    model trains. Each encoder's settings class redeclares `kind` with its own name as the default."""
+
+    kind: str = setting("", chars=40)
+    epochs: int = setting(20, 1, 1000)
+
+    def rules(self, trained: bool = False) -> list[str]:
+        """What a range alone cannot say (`trained`: a model folder's settings, which training completed)."""
+        return []
 
 
 class Encoder:
     modality: str  # "poster" or "overview"
-    kind: str  # its name in config.json (`poster_encoder` / `overview_encoder`)
+    kind: str  # its name in config.json (`poster.kind` / `overview.kind`)
+    Settings: type = EncoderSettings
     title: str  # how model titles name it, e.g. "Poster CNN"
     input_name: str
     frozen = False  # True: runs before the models and is never trained here
-    head_dropout = 0.0
     last_conv_layer: str | None = None  # posters: where Grad-CAM looks (None: no convolution in the models)
 
-    def __init__(self, config: GenreConfig, tokenizer=None):
-        self.config, self.tokenizer = config, tokenizer  # tokenizer: modeling.tokenizer.Tokenizer, for token-id readers
+    def __init__(self, settings, tokenizer=None, seed: int = 0):
+        """`tokenizer` (modeling.tokenizer.Tokenizer) for token-id readers; `seed` for anything random in the trunk."""
+        self.settings, self.tokenizer, self.seed = settings, tokenizer, seed
 
     @classmethod
-    def pinned_settings(cls, config: GenreConfig) -> dict:
-        """Config values training records, before the encoder is built, so a loader gets exactly this
-        encoder (e.g. a preset's revision, weights hash and feature size)."""
-        return {}
+    def pinned(cls, settings):
+        """`settings` completed with what training records before the encoder is built, so a loader
+        gets exactly this encoder (e.g. a preset's revision, weights hash and feature size)."""
+        return settings
+
+    @property
+    def image_size(self) -> int:
+        """Posters: the side they are decoded at."""
+        return self.settings.image_size
+
+    @property
+    def head_dropout(self) -> float:
+        """Dropout before the single model's sigmoid head."""
+        return 0.0
+
+    @property
+    def feature_dropout(self) -> float:
+        """A frozen encoder: dropout on its features where the fusion head reads them whole."""
+        return 0.0
 
     def input_spec(self) -> tuple[tuple, str]:
         """(shape without the batch axis, dtype) of the model input this encoder reads."""
@@ -46,6 +80,11 @@ class Encoder:
         """Keras layers from the model input to `<modality>_embedding` (trainable unless frozen)."""
         raise NotImplementedError
 
+    def sentence_span(self) -> tuple[int, int] | None:
+        """(start, size) of a sentence embedding within this encoder's features, for the fusion head's
+        neighbour vote; None when it has none."""
+        return None
+
     def feature_key(self) -> dict:
         """What this encoder's features depend on beyond the shared settings (see `features.cache.feature_key`)."""
         return {}
@@ -55,5 +94,33 @@ class Encoder:
         return [[] for _ in texts]
 
     def card_facts(self) -> dict:
-        """What the model card says about this encoder: name, licence, link."""
-        return {"title": self.title}
+        """What the model card says about this encoder: its title and a sentence (Markdown)."""
+        return {"title": self.title, "description": ""}
+
+    # ---- what it costs, before anything is built (see config.GenreConfig.problems) -----------------
+
+    @classmethod
+    def embedding_size(cls, settings) -> int:
+        """The trunk's output size: what the single head (and the fusion head, unless it reads features) reads."""
+        raise NotImplementedError
+
+    @classmethod
+    def feature_size(cls, settings) -> int:
+        """A frozen encoder's feature size (its model input), which the fusion head may read whole."""
+        return 0
+
+    @classmethod
+    def trunk_weights(cls, settings, vocabulary: int) -> int:
+        """How many weights the trunk has (the model input's vocabulary of `vocabulary` tokens)."""
+        raise NotImplementedError
+
+    @classmethod
+    def pass_bytes(cls, settings, tokens) -> int:
+        """Roughly the activation bytes one movie takes in a forward pass (`tokens`: the TokenSettings)."""
+        raise NotImplementedError
+
+    @classmethod
+    def feature_bytes(cls, settings, tokens) -> int:
+        """A movie's feature bytes (the model input) before the data is read: how training chooses
+        between features in memory and streamed (see `features.input_mode`)."""
+        raise NotImplementedError

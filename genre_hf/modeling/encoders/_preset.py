@@ -2,17 +2,36 @@
 
 from __future__ import annotations
 
-from genre_hf.config import GenreConfig
+from dataclasses import dataclass, replace
+
 from genre_hf.extras import require
 from genre_hf.modeling import presets
-from genre_hf.modeling.encoders._base import Encoder
+from genre_hf.modeling.encoders._base import FLOAT, Encoder, EncoderSettings
+from genre_hf.settings import setting
 
 PRESET_LICENSES = {"sentence-transformers/all-MiniLM-L6-v2": "Apache-2.0"}  # Hub id -> licence, for the card
 
 
+@dataclass
+class PresetSettings(EncoderSettings):
+    """A pretrained KerasHub backbone given by its preset (hf://owner/name or a local preset folder),
+    frozen: its features go through a dropout and a dense trunk trained here."""
+
+    kind: str = setting("keras_hub", choices=("keras_hub",))
+    preset: str = setting("", chars=500)
+    revision: str = setting("", pattern="[0-9a-f]{40}", recorded=True)  # the Hub commit trained with (empty: a local folder)
+    sha256: str = setting("", pattern="[0-9a-f]{64}", recorded=True)  # its weights file's: other weights are refused
+    embedding_dim: int = setting(0, 0, 16384, recorded=True)  # the features' size, set by training
+    input_dropout: float = setting(0.2, 0.0, 0.95)
+    head_units: int = setting(512, 1, 4096)
+    head_dropout: float = setting(0.5, 0.0, 0.95)
+
+    def trained_rules(self) -> list[str]:
+        return ["embedding_dim must be positive in a trained model"] if self.embedding_dim < 1 else []
+
+
 class KerasHubPreset(Encoder):
-    """A preset given by the config's `<prefix>_preset`, pinned by `<prefix>_preset_revision` and
-    `<prefix>_preset_sha256` (recorded at training).
+    """A preset given by its settings' `preset`, pinned by `revision` and `sha256` (recorded at training).
 
     A model folder keeps only these (config.json): the backbone comes from the Hub cache (or the
     preset folder) at exactly that revision and those weights, never others. `presets.resolve`
@@ -21,46 +40,45 @@ class KerasHubPreset(Encoder):
 
     kind = "keras_hub"
     frozen = True
-    prefix: str  # "text" or "image"
     role: str  # how errors name it, e.g. "text encoder"
 
-    def __init__(self, config: GenreConfig, tokenizer=None):
-        super().__init__(config, tokenizer)
-        self._require_backbone(config)
+    def __init__(self, settings, tokenizer=None, seed: int = 0):
+        super().__init__(settings, tokenizer, seed)
+        self._require_backbone(settings)
 
     @classmethod
-    def _require_backbone(cls, config: GenreConfig) -> None:
+    def _require_backbone(cls, settings) -> None:
         """A folder of this family loads only with the pretrained extra, and says so at once."""
         for module in ("keras_hub", "tensorflow_text"):
-            require(module, f"a model with a pretrained KerasHub {cls.role} ({getattr(config, f'{cls.prefix}_preset') or 'no preset'})")
+            require(module, f"a model with a pretrained KerasHub {cls.role} ({settings.preset or 'no preset'})")
 
     @classmethod
-    def resolved(cls, config: GenreConfig):
-        """(local folder, revision, weights sha256) of the config's preset."""
-        cls._require_backbone(config)
-        preset = getattr(config, f"{cls.prefix}_preset")
-        if not preset:
-            raise ValueError(f"{cls.modality}_encoder 'keras_hub' needs {cls.prefix}_preset: hf://owner/name or a local KerasHub preset folder")
-        pins = getattr(config, f"{cls.prefix}_preset_revision"), getattr(config, f"{cls.prefix}_preset_sha256")
-        return presets.resolve(preset, *pins, role=cls.role)
+    def resolved(cls, settings):
+        """(local folder, revision, weights sha256) of the settings' preset."""
+        cls._require_backbone(settings)
+        if not settings.preset:
+            raise ValueError(f"{cls.modality}.kind 'keras_hub' needs {cls.modality}.preset: hf://owner/name or a local KerasHub preset folder")
+        return presets.resolve(settings.preset, settings.revision, settings.sha256, role=cls.role)
 
     @classmethod
-    def pinned_settings(cls, config: GenreConfig) -> dict:
-        _, revision, sha256 = cls.resolved(config)
-        return {f"{cls.prefix}_preset_revision": revision, f"{cls.prefix}_preset_sha256": sha256}
+    def pinned(cls, settings):
+        _, revision, sha256 = cls.resolved(settings)
+        return replace(settings, revision=revision, sha256=sha256)
 
     @property
-    def preset(self) -> str:
-        return getattr(self.config, f"{self.prefix}_preset")
+    def feature_dropout(self) -> float:
+        return self.settings.input_dropout
 
     @property
-    def pins(self) -> tuple[str, str]:
-        """(revision, weights sha256) the model was trained with; empty before training."""
-        return getattr(self.config, f"{self.prefix}_preset_revision"), getattr(self.config, f"{self.prefix}_preset_sha256")
+    def head_dropout(self) -> float:
+        return self.settings.head_dropout
+
+    def input_spec(self):
+        return (self.settings.embedding_dim,), "float32"
 
     @property
     def preset_name(self) -> str:
-        return self.preset.rstrip("/").rsplit("/", 1)[-1]
+        return self.settings.preset.rstrip("/").rsplit("/", 1)[-1]
 
     @property
     def title(self) -> str:
@@ -68,13 +86,49 @@ class KerasHubPreset(Encoder):
 
     @property
     def folder(self):
-        return self.resolved(self.config)[0]
+        return self.resolved(self.settings)[0]
+
+    def feature_key(self) -> dict:
+        settings = self.settings
+        return {f"{self.modality}_encoder_pins": [settings.preset, settings.revision, settings.sha256, *self.feature_settings()]}
+
+    def feature_settings(self) -> list:
+        """The settings besides the preset and its pins that this encoder's features depend on."""
+        return []
+
+    def trunk(self, features):
+        from keras import layers
+
+        x = layers.Dropout(self.settings.input_dropout, name=f"{self.modality}_input_dropout")(features)
+        return layers.Dense(self.settings.head_units, activation="relu", name=f"{self.modality}_embedding")(x)
 
     def card_facts(self) -> dict:
-        hub = self.preset.removeprefix("hf://") if self.preset.startswith("hf://") else None
-        return {
-            "title": self.title,
-            "name": hub or self.preset_name,
-            "link": f"https://huggingface.co/{hub}" if hub else self.preset,
-            "license": PRESET_LICENSES.get(hub, "see the preset's own card"),
-        }
+        settings = self.settings
+        hub = settings.preset.removeprefix(presets.HF_PREFIX) if settings.preset.startswith(presets.HF_PREFIX) else None
+        name, link = hub or self.preset_name, f"https://huggingface.co/{hub}" if hub else settings.preset
+        licence = PRESET_LICENSES.get(hub, "see the preset's own card")
+        revision = f"revision `{settings.revision}`, " if settings.revision else ""
+        return {"title": self.title, "description": (
+            f"the {self.modality} encoded by the pretrained [{name}]({link}) (licence: {licence}), "
+            f"loaded through KerasHub from `{settings.preset}` and kept frozen ({revision}weights sha256 `{settings.sha256[:12]}...`"
+            f"{self.card_details()}), its features into a head trained here.")}
+
+    def card_details(self) -> str:
+        """More the card says about this encoder's input, after its pins."""
+        return ""
+
+    @classmethod
+    def embedding_size(cls, settings) -> int:
+        return settings.head_units
+
+    @classmethod
+    def feature_size(cls, settings) -> int:
+        return settings.embedding_dim
+
+    @classmethod
+    def trunk_weights(cls, settings, vocabulary: int) -> int:
+        return settings.embedding_dim * settings.head_units + settings.head_units
+
+    @classmethod
+    def feature_bytes(cls, settings, tokens) -> int:
+        return FLOAT * (settings.embedding_dim or 2048)  # before training records it: a guess

@@ -1,4 +1,4 @@
-"""A pretrained KerasHub image backbone, frozen: a poster encoder (supported, quality unmeasured here).
+"""A pretrained KerasHub image backbone, frozen: a poster encoder.
 
 The preset's own image converter does the preprocessing it was trained with (size, scale, offset),
 so nothing here knows about a particular model; the backbone's pooled output is the model input.
@@ -7,63 +7,61 @@ so nothing here knows about a particular model; the backbone's pooled output is 
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
-from genre_hf.modeling.encoders import register_encoder
-from genre_hf.modeling.encoders._preset import KerasHubPreset
+from genre_hf.modeling.encoders._base import FLOAT
+from genre_hf.modeling.encoders._preset import KerasHubPreset, PresetSettings
 from genre_hf.modeling.traced import traced
+from genre_hf.settings import setting
 
 BATCH = 32  # posters per forward pass: bounds the memory a 224 px backbone takes
 
 
-@register_encoder
+@dataclass
+class KerasHubImageSettings(PresetSettings):
+    image_size: int = setting(224, 16, 512, recorded=True)  # what the preset's image converter wants, set by training
+    epochs: int = setting(15, 1, 1000)
+
+    def rules(self) -> list[str]:
+        return [] if self.preset else ["preset must name the image backbone: hf://owner/name or a local KerasHub preset folder"]
+
+
 class KerasHubImage(KerasHubPreset):
-    """A pretrained KerasHub image backbone given by a preset (`image_preset`), frozen: its pooled
-    output (see `ImageEmbedder`) is the model input, and a trained dense layer on it
-    is the trunk. The preset's image converter sets the poster size (`image_size`, recorded at
-    training) and its preprocessing. Unmeasured here: no image backbone's weights were at hand.
+    """A pretrained KerasHub image backbone given by a preset, frozen: its pooled output (see
+    `ImageEmbedder`) is the model input, and a trained dense layer on it is the trunk. The preset's
+    image converter sets the poster size (`image_size`, recorded at training) and its preprocessing.
     """
 
-    modality, input_name, prefix, role = "poster", "poster_features", "image", "image encoder"
-
-    @property
-    def image_size(self) -> int:
-        return self.config.image_size
-
-    @property
-    def head_dropout(self) -> float:
-        return self.config.image_head_dropout
-
-    def input_spec(self):
-        return (self.config.image_embedding_dim,), "float32"
+    modality, input_name, role = "poster", "poster_features", "image encoder"
+    Settings = KerasHubImageSettings
 
     @classmethod
-    def pinned_settings(cls, config) -> dict:
-        embedder = embedder_for(cls.resolved(config)[0])
-        return {**super().pinned_settings(config), "image_embedding_dim": embedder.dimension, "image_size": embedder.image_size}
+    def pinned(cls, settings):
+        settings = super().pinned(settings)
+        embedder = embedder_for(cls.resolved(settings)[0])
+        return replace(settings, embedding_dim=embedder.dimension, image_size=embedder.image_size)
 
     def _embedder(self) -> "ImageEmbedder":
         embedder = embedder_for(self.folder)
-        if self.pins[1] and embedder.image_size != self.image_size:
+        if self.settings.sha256 and embedder.image_size != self.image_size:
             raise ValueError(
-                f"the image encoder {self.preset}'s image converter now wants {embedder.image_size} px posters, "
+                f"the image encoder {self.settings.preset}'s image converter now wants {embedder.image_size} px posters, "
                 f"but this model was trained with {self.image_size} px: it needs the preset it was trained with"
             )
         return embedder
 
-    def feature_key(self) -> dict:
-        return {"image_encoder": [self.preset, *self.pins]}
-
     def features(self, posters: np.ndarray) -> np.ndarray:
         return self._embedder()(posters)
 
-    def trunk(self, features):
-        from keras import layers
+    def card_details(self) -> str:
+        return f"; {self.image_size}x{self.image_size} posters, preprocessed by its own image converter"
 
-        x = layers.Dropout(self.config.image_input_dropout, name="image_input_dropout")(features)
-        return layers.Dense(self.config.image_head_units, activation="relu", name="poster_embedding")(x)
+    @classmethod
+    def pass_bytes(cls, settings, tokens) -> int:
+        return FLOAT * 3 * settings.image_size**2 * 2  # the poster in float, and as large again
 
 
 class ImageEmbedder:

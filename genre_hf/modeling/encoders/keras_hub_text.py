@@ -9,13 +9,15 @@ for text.
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
-from genre_hf.modeling.encoders import register_encoder
-from genre_hf.modeling.encoders._preset import KerasHubPreset
+from genre_hf.modeling.encoders._base import FLOAT
+from genre_hf.modeling.encoders._preset import KerasHubPreset, PresetSettings
 from genre_hf.modeling.traced import traced
+from genre_hf.settings import setting
 
 BATCH = 64  # overviews a backbone pass reads at most
 # ...and word pieces, padding included: the longest overviews go in smaller batches, which pad less. Over
@@ -25,64 +27,83 @@ BATCH_TOKENS = 1024
 MEMORY = 20_000  # overviews whose embeddings a process keeps (at most about 180 MB at 2,304 floats each)
 
 
-@register_encoder
+DEFAULT_PRESET = "hf://sentence-transformers/all-MiniLM-L6-v2"
+
+
+@dataclass
+class KerasHubTextSettings(PresetSettings):
+    preset: str = setting(DEFAULT_PRESET, chars=500)
+    sequence_length: int = setting(128, 8, 512)  # WordPiece tokens, [CLS] and [SEP] included
+    # Every layer's attention-mask mean (0 = embeddings), each scaled to unit length and concatenated:
+    # genre cues sit in the middle layers as much as in the last, and the unit scale keeps one layer
+    # from drowning the others (measured: docs/families.md).
+    layers: list[int] = setting([1, 2, 3, 4, 5, 6], length=(1, 25), items=(0, 48))
+    normalize_layers: bool = setting(True)
+    epochs: int = setting(20, 1, 1000)
+
+    def trained_rules(self) -> list[str]:
+        if super().trained_rules() or self.embedding_dim % len(self.layers):
+            return ["embedding_dim must be positive and split evenly over layers in a trained model"]
+        return []
+
+
 class KerasHubText(KerasHubPreset):
     """A pretrained KerasHub text backbone given by a preset (default: the Hub's
     sentence-transformers/all-MiniLM-L6-v2), frozen: the mean-pooled states of chosen layers are the
     model input, and a trained dense layer on them is the trunk.
     """
 
-    modality, input_name, prefix, role = "overview", "overview_features", "text", "text encoder"
-
-    @property
-    def head_dropout(self) -> float:
-        return self.config.text_head_dropout
-
-    def input_spec(self):
-        return (self.config.text_embedding_dim,), "float32"
+    modality, input_name, role = "overview", "overview_features", "text encoder"
+    Settings = KerasHubTextSettings
 
     @classmethod
-    def pinned_settings(cls, config) -> dict:
-        return {**super().pinned_settings(config), "text_embedding_dim": cls._embedder_of(config).dimension}
+    def pinned(cls, settings):
+        settings = super().pinned(settings)
+        return replace(settings, embedding_dim=cls._embedder_of(settings).dimension)
 
     @classmethod
-    def _embedder_of(cls, config, layers: tuple[int, ...] | None = None) -> "TextEmbedder":
-        folder = cls.resolved(config)[0]
-        return embedder_for(folder, config.text_sequence_length, layers or tuple(config.text_layers), config.text_normalize_layers)
+    def _embedder_of(cls, settings, layers: tuple[int, ...] | None = None) -> "TextEmbedder":
+        folder = cls.resolved(settings)[0]
+        return embedder_for(folder, settings.sequence_length, layers or tuple(settings.layers), settings.normalize_layers)
 
     def _embedder(self, layers: tuple[int, ...] | None = None) -> "TextEmbedder":
-        return self._embedder_of(self.config, layers)
+        return self._embedder_of(self.settings, layers)
 
-    def feature_key(self) -> dict:
-        config = self.config
-        return {"text_encoder": [config.text_preset, config.text_preset_revision, config.text_preset_sha256,
-                                 config.text_layers, config.text_normalize_layers, config.text_sequence_length]}
+    def feature_settings(self) -> list:
+        return [self.settings.layers, self.settings.normalize_layers, self.settings.sequence_length]
 
     def features(self, texts: list[str]) -> np.ndarray:
         return self._embedder()(texts)
+
+    def sentence_span(self) -> tuple[int, int]:
+        """The deepest pooled layer's mean: the sentence embedding (the last of the concatenated layers)."""
+        size = self.settings.embedding_dim // len(self.settings.layers)
+        return (len(self.settings.layers) - 1) * size, size
 
     def sentence_embeddings(self, texts: list[str]) -> np.ndarray:
         """The backbone's usual sentence embedding (last layer, mean-pooled), for the logistic-regression
         baseline; taken from `features` when the last layer is among the pooled ones."""
         embedder = self._embedder()
-        hidden = embedder.dimension // len(self.config.text_layers)
+        hidden = embedder.dimension // len(self.settings.layers)
         last = embedder.num_layers
-        if last in self.config.text_layers:
-            start = self.config.text_layers.index(last) * hidden
+        if last in self.settings.layers:
+            start = self.settings.layers.index(last) * hidden
             return self.features(texts)[:, start : start + hidden]
         return self._embedder((last,))(texts)
 
     def notes(self, texts: list[str]) -> list[list[str]]:
         lengths = [len(ids) for ids in self._embedder().token_ids(texts)]
-        limit = self.config.text_sequence_length
+        limit = self.settings.sequence_length
         return [[f"The overview is longer than the {limit} word pieces the overview models read; the rest is ignored."]
                 if length >= limit else [] for length in lengths]
 
-    def trunk(self, embedding):
-        from keras import layers
+    @classmethod
+    def pass_bytes(cls, settings, tokens) -> int:
+        return FLOAT * settings.embedding_dim
 
-        x = layers.Dropout(self.config.text_input_dropout, name="text_input_dropout")(embedding)
-        return layers.Dense(self.config.text_head_units, activation="relu", name="overview_embedding")(x)
+    @classmethod
+    def feature_bytes(cls, settings, tokens) -> int:
+        return FLOAT * (settings.embedding_dim or 384 * len(settings.layers))  # before training records it: MiniLM's width
 
 
 class TextEmbedder:
