@@ -23,9 +23,10 @@ import sys
 import time
 from pathlib import Path
 
-from _data import data_folder
-
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # run as a script: this checkout's genre_hf and benchmarks
+from benchmarks._data import data_folder  # noqa: E402
+
 BASELINE = "import tensorflow"
 # `import tensorflow` imports Keras, which imports these when they are installed (scikit-learn and pandas
 # come with the base install): the floor without them.

@@ -14,11 +14,11 @@ import sys
 import time
 from pathlib import Path
 
-from _data import data_folder
-
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # this checkout's genre_hf, whichever one is installed
+sys.path.insert(0, str(ROOT))  # run as a script: this checkout's genre_hf and benchmarks
+from benchmarks._data import data_folder  # noqa: E402
+
 BAR = 0.5
 
 

@@ -19,13 +19,14 @@ load of that moment, so its ratio moves less than the times do).
 import argparse
 import os
 import statistics
+import sys
 import time
 from pathlib import Path
 
-from _data import data_folder
-
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # run as a script: this checkout's genre_hf and benchmarks
+from benchmarks._data import data_folder  # noqa: E402
 
 
 def interleaved(functions: dict, repeats: int) -> dict[str, list[float]]:

@@ -35,9 +35,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from _data import data_folder
-
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # run as a script: this checkout's genre_hf and benchmarks
+from benchmarks._data import data_folder  # noqa: E402
 
 
 def write_copies(source: Path, target: Path, copies: int) -> Path:

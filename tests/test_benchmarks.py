@@ -5,28 +5,17 @@ say, on a quiet machine: no timing is asserted here."""
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import re
-import sys
-from pathlib import Path
 
 import pytest
 
 from tests.conftest import write_subset
 
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
-
 
 def benchmark(name: str):
     """The script benchmarks/<name>.py as a module (its `main(argv)` runs it)."""
-    sys.path.insert(0, str(BENCHMARKS))  # its own helper, benchmarks/_data.py
-    try:
-        spec = importlib.util.spec_from_file_location(f"benchmark_{name}", BENCHMARKS / f"{name}.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.remove(str(BENCHMARKS))
-    return module
+    return importlib.import_module(f"benchmarks.{name}")
 
 
 @pytest.fixture

@@ -1,0 +1,1 @@
+"""Benchmarks a user runs to measure speed (docs/benchmark.md); each also runs at a tiny size in the tests."""
