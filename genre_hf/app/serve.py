@@ -60,12 +60,14 @@ def serve(host: str, port: int, model_ids: list[str] | None = None, examples_dir
     check_port(host, port)
     use_private_upload_folder()
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # `docker stop`, a Space restart: as Ctrl+C, exit handlers run
-    classifiers, where = {}, {}
+    classifiers, where, unavailable = {}, {}, {}
     for source in model_ids or model_sources():
         log(f"Loading the model from {source}")
         classifier = GenreClassifier.from_pretrained(source)
         classifier.compile_for_serving()
         label = family_label(classifier)
         label = label if label not in classifiers else f"{label} ({source})"
-        classifiers[label], where[label] = classifier, source
-    launch(build_demo(classifiers, examples_dir=examples_dir, model_ids=where), host, port)
+        classifiers[label], where[label], unavailable[label] = classifier, source, classifier.unavailable_inputs()
+        for modality, why in unavailable[label].items():  # served anyway: the models that do not read it answer
+            log(f"{label}: its {modality} model is unavailable here: {why}")
+    launch(build_demo(classifiers, examples_dir=examples_dir, model_ids=where, unavailable=unavailable), host, port)

@@ -27,7 +27,6 @@ def check(args) -> None:
     from genre_hf.hub.lookup import model_sources
 
     require("gradio", "genre-hf app")
-    require("pandas", "genre-hf app")
     from genre_hf.app.serve import check_port
 
     check_port(args.host, args.port)

@@ -22,6 +22,7 @@ from huggingface_hub import HfApi, snapshot_download
 from huggingface_hub.errors import LocalEntryNotFoundError, RepositoryNotFoundError
 
 from genre_hf.hub.folder import REPO_FILES, FolderError
+from genre_hf.modeling.presets import unreachable
 
 REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 CONNECT_TIMEOUT, READ_TIMEOUT = 10.0, 60.0  # seconds, unless GENRE_HF_HUB_CONNECT_TIMEOUT / GENRE_HF_HUB_TIMEOUT say otherwise
@@ -96,10 +97,9 @@ def download(repo_id: str, revision=None, cache_dir=None, force_download: bool =
             f"no model folder at {repo_id}, and no Hub repo {repo_id} (or it is private: pass token= or set HF_TOKEN)"
         ) from None
     except LocalEntryNotFoundError:
-        raise FolderError(
-            f"no model folder at {repo_id}, and the Hub repo {repo_id} is neither reachable nor in the cache "
-            "(offline, or HF_HUB_OFFLINE=1)"
-        ) from None
+        why, fix = unreachable(f"the Hub repo {repo_id}")
+        raise FolderError(f"no model folder at {repo_id}, and {why}: {fix}, or name a local model folder (--model FOLDER or "
+                          "$GENRE_HF_MODEL)") from None
     verify(folder)
     return folder
 

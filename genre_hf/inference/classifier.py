@@ -118,6 +118,13 @@ class GenreClassifier(
 
         return model_titles(self.encoders)
 
+    def unavailable_inputs(self) -> dict[str, str]:
+        """{modality: why its encoder cannot run here}: e.g. a pretrained text encoder neither in the Hub
+        cache nor reachable. Empty when every model can answer; otherwise the models that read only the
+        other input still do (`predict(poster=...)` needs no text encoder)."""
+        reasons = {modality: encoder.unavailable() for modality, encoder in self.encoders.items()}
+        return {modality: reason for modality, reason in reasons.items() if reason}
+
     # ---- named input arrays in, probabilities out ----------------------------------------------
 
     def raw_outputs(self, inputs: dict[str, np.ndarray], present: np.ndarray | None = None) -> dict[str, np.ndarray]:

@@ -88,10 +88,29 @@ def _from_hub(preset: str, revision: str, role: str) -> tuple[Path, str]:
     except RepositoryNotFoundError:
         raise ValueError(f"no Hub repo {repo_id} for the {role} {preset} (or it is private: set HF_TOKEN)") from None
     except LocalEntryNotFoundError:
-        raise ValueError(
-            f"the {role} {preset} (revision {revision or 'main'}) is neither reachable on the Hub nor in the cache"
-        ) from None
+        raise ValueError(_unreachable_preset(preset, revision, role)) from None
     return folder, folder.name  # the snapshot folder is named by its commit
+
+
+def unreachable(what: str) -> tuple[str, str]:
+    """(why `what`, a Hub repo's files, cannot be had here, the first fix): the Hub cache lacks it and
+    either HF_HUB_OFFLINE keeps the download from happening or the Hub did not answer."""
+    from huggingface_hub import constants
+
+    if constants.is_offline_mode():
+        return (f"{what} is not in the Hub cache, and HF_HUB_OFFLINE=1 keeps it from being downloaded",
+                "unset HF_HUB_OFFLINE to download it once")
+    return f"{what} is neither in the Hub cache nor reachable at {constants.ENDPOINT}", "connect to the Hub"
+
+
+def _unreachable_preset(preset: str, revision: str, role: str) -> str:
+    """The one line that says why the preset cannot be had and what fixes it: the Hub, or a local copy
+    of its files under $GENRE_HF_PRESET_MIRROR."""
+    name = preset.rstrip("/").rsplit("/", 1)[-1]
+    why, fix = unreachable(f"the {role} {preset} (revision {revision[:12] if revision else 'main'})")
+    mirror = os.environ.get("GENRE_HF_PRESET_MIRROR")
+    copy = f"a copy of its Hub files in $GENRE_HF_PRESET_MIRROR/{name}" + (f" ({mirror} has no {name}/)" if mirror else "")
+    return f"{why}: {fix}, or put {copy}"
 
 
 def weights_hash(folder: Path, role: str = "text encoder") -> str:

@@ -70,6 +70,13 @@ class KerasHubPreset(Encoder):
     def folder(self):
         return self.resolved(self.config)[0]
 
+    def unavailable(self) -> str | None:
+        try:
+            self.resolved(self.config)
+        except ValueError as error:
+            return str(error)
+        return None
+
     def card_facts(self) -> dict:
         hub = self.preset.removeprefix("hf://") if self.preset.startswith("hf://") else None
         return {
