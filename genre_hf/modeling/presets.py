@@ -80,9 +80,12 @@ def _from_hub(preset: str, revision: str, role: str) -> tuple[Path, str]:
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import LocalEntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError
 
+    from genre_hf import hub_calls
+
     repo_id = preset.removeprefix(HF_PREFIX)
     try:
-        folder = Path(snapshot_download(repo_id, revision=revision or None, allow_patterns=PRESET_FILES))
+        with hub_calls.call(f"download of the {role} {preset}"):
+            folder = Path(snapshot_download(repo_id, revision=revision or None, allow_patterns=PRESET_FILES))
     except RevisionNotFoundError:
         raise ValueError(f"{preset} has no revision {revision}, the one this model was trained with") from None
     except RepositoryNotFoundError:
