@@ -5,7 +5,7 @@ requests and uploads, a bounded number of sessions kept, memory given back.
   is cut, with a note in the answer. The page's text box stops there too.
 - A request other than an upload may carry MAX_REQUEST_BYTES (an overview of 200,000 characters
   fits); a larger one gets HTTP 413. So no call can bring a file inline: a poster arrives by upload
-  or not at all (`UploadOnly` refuses a `data:` URL or a web address in its place).
+  or not at all (`upload_only` refuses a `data:` URL or a web address in its place).
 - Uploads: each at most MAX_FILE_SIZE (Gradio refuses larger), and per client at most
   CLIENT_UPLOADS files and CLIENT_BYTES bytes, and overall at most TOTAL_BYTES bytes, within the
   time an upload lives (uploads are deleted once UPLOAD_AGE seconds old, checked every UPLOAD_SWEEP
@@ -161,26 +161,33 @@ def _bounded(receive, limit: int):
     return bounded
 
 
-class UploadOnly:
-    """For a file input (a mixin before the Gradio component): a file may arrive only by upload,
-    where its size and the visitor's limits are checked. A `data:` URL in its place (the whole file
-    inside a call) or a web address (which the server would fetch) is refused in one sentence."""
+UPLOAD_ONLY = "Send the poster as an upload (gradio_client: handle_file(path)), not inline or as a web address."
 
-    REFUSED = "Send the poster as an upload (gradio_client: handle_file(path)), not inline or as a web address."
 
-    def preprocess(self, payload):
+def upload_only(component: type) -> type:
+    """A file input class (decorated, so Gradio still draws it as its base) whose file may arrive only
+    by upload, where its size and the visitor's limits are checked: a `data:` URL in its place (the
+    whole file inside a call) or a web address (which the server would fetch) is refused in one sentence."""
+    preprocess, move = component.preprocess, component.async_move_resource_to_block_cache
+
+    def preprocess_uploads(self, payload):
         if payload is not None and (payload.url or "").startswith("data:") and not payload.path:
-            import gradio as gr
+            _refuse_inline()
+        return preprocess(self, payload)
 
-            raise gr.Error(self.REFUSED)
-        return super().preprocess(payload)
-
-    async def async_move_resource_to_block_cache(self, url_or_file_path):
+    async def move_uploads(self, url_or_file_path):
         if isinstance(url_or_file_path, str) and url_or_file_path.startswith(("http://", "https://", "data:")):
-            import gradio as gr
+            _refuse_inline()
+        return await move(self, url_or_file_path)
 
-            raise gr.Error(self.REFUSED)
-        return await super().async_move_resource_to_block_cache(url_or_file_path)
+    component.preprocess, component.async_move_resource_to_block_cache = preprocess_uploads, move_uploads
+    return component
+
+
+def _refuse_inline():
+    import gradio as gr
+
+    raise gr.Error(UPLOAD_ONLY)
 
 
 _libc = None

@@ -25,6 +25,7 @@ HF_PREFIX = "hf://"
 # Not the repo's ONNX / OpenVINO / PyTorch copies; model.weights.h5 is a KerasHub-format preset's weights.
 PRESET_FILES = ["*.json", "*.txt", "*.safetensors", "*.model", "model.weights.h5"]
 WEIGHT_FILES = ("model.safetensors", "model.weights.h5")
+MAX_JSON_BYTES = 64 * 2**20  # a preset's largest JSON, a BPE tokenizer.json, takes a few MB
 _RESOLVED: dict[tuple, tuple[Path, str, str]] = {}  # (preset, where it may come from) -> (folder, revision, sha256)
 
 
@@ -43,6 +44,7 @@ def resolve(preset: str, revision: str = "", sha256: str = "", role: str = "text
         folder, revision, found = known
     else:  # the latest commit (training) is asked for every time: the repo may have moved on
         folder, revision = _locate(preset, revision, role)
+        check_files(folder, role)
         found = weights_hash(folder, role)
         if revision:
             _RESOLVED[where] = (folder, revision, found)
@@ -95,6 +97,18 @@ def _from_hub(preset: str, revision: str, role: str) -> tuple[Path, str]:
             f"the {role} {preset} (revision {revision or 'main'}) is neither reachable on the Hub nor in the cache"
         ) from None
     return folder, folder.name  # the snapshot folder is named by its commit
+
+
+def check_files(folder: Path, role: str = "text encoder") -> None:
+    """Every JSON file of a preset read as a folder's are (`reading`: a size cap, strictly) before
+    KerasHub parses it: a preset a model names is anyone's repo."""
+    from genre_hf import reading
+
+    for path in sorted(folder.glob("*.json")):
+        try:
+            reading.read_json(path, MAX_JSON_BYTES, kind=None)
+        except reading.ReadError as error:
+            raise ValueError(f"the {role} preset: {error}") from None
 
 
 def weights_hash(folder: Path, role: str = "text encoder") -> str:
