@@ -4,13 +4,21 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-DATA ?= ../shared/data/imdb-multimodal
+# The data: the project's machines keep a development copy in ../shared; anywhere else `make data`
+# downloads it (genre-hf data) into data/ the first time a target needs it. DATA=path uses any other
+# source and downloads nothing.
+SHARED_DATA := ../shared/data/imdb-multimodal
+DOWNLOADED_DATA := data/imdb-multimodal
+DEFAULT_DATA := $(if $(wildcard $(SHARED_DATA)/IMDB_overview_genres.csv),$(SHARED_DATA),$(DOWNLOADED_DATA))
+DATA ?= $(DEFAULT_DATA)
+# A target's data prerequisite: the download, when DATA is the download folder.
+NEEDS_DATA = $(if $(filter $(DOWNLOADED_DATA),$(DATA)),$(DOWNLOADED_DATA)/IMDB_overview_genres.csv)
 OUT ?= artifacts/model
 OUT_PRETRAINED ?= artifacts/model-pretrained
 # `make evaluate` writes its reports here, not into the model folder (which a retraining replaces as a whole).
 EVAL_OUT ?= artifacts/evaluation
 # The data the model was trained on: `make evaluate` fits the baselines on its train split.
-TRAIN_DATA ?= ../shared/data/imdb-multimodal
+TRAIN_DATA ?= $(DEFAULT_DATA)
 # `make benchmark`: seeds per model, the model family, where the results go.
 SEEDS ?= 3
 FAMILY ?= scratch
@@ -26,12 +34,12 @@ export TF_CPP_MIN_LOG_LEVEL ?= 3
 export GRADIO_ANALYTICS_ENABLED = False
 export HF_HUB_DISABLE_TELEMETRY = 1
 # Machines without the Hub (ours): hf:// encoder presets come from local copies of their Hub files
-# (see genre_hf/pretrained.py); the tests unset it and serve them from their 127.0.0.1 Hub instead.
+# (see genre_hf/modeling/presets.py); the tests unset it and serve them from their 127.0.0.1 Hub instead.
 ifneq ($(wildcard ../shared/models),)
 export GENRE_HF_PRESET_MIRROR ?= $(abspath ../shared/models)
 endif
 
-.PHONY: install install-test train train-pretrained benchmark evaluate predict test app push bench install-check clean
+.PHONY: install install-test data train train-pretrained benchmark evaluate predict test app push bench install-check docs clean
 
 $(BIN)/.installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -51,26 +59,33 @@ install-test: $(BIN)/.installed-test
 		(apt-get update -qq && apt-get install -y -qq chromium >/dev/null) || \
 		echo "chromium not installed: the browser test will be skipped"; }
 
-train: install
+# The CSV is written last, once every poster is verified: its presence means the download is whole.
+$(DOWNLOADED_DATA)/IMDB_overview_genres.csv: | $(BIN)/.installed
+	$(BIN)/genre-hf data --out $(DOWNLOADED_DATA)
+
+data: install
+	$(BIN)/genre-hf data --out $(DOWNLOADED_DATA)
+
+train: install $(NEEDS_DATA)
 	$(BIN)/genre-hf train --data $(DATA) --out $(OUT) $(ARGS)
 
-train-pretrained: install
+train-pretrained: install $(NEEDS_DATA)
 	$(BIN)/genre-hf train --family pretrained --data $(DATA) --out $(OUT_PRETRAINED) $(ARGS)
 
 # Every model and baseline trained with $(SEEDS) seeds and scored on the test split: mean ± std, per-genre
 # tables, plots and results.json in $(BENCHMARK_OUT). DATA may be an MM-IMDb folder (see README, MM-IMDb).
-benchmark: install
+benchmark: install $(NEEDS_DATA)
 	$(BIN)/genre-hf benchmark --data $(DATA) --family $(FAMILY) --seeds $(SEEDS) --out $(BENCHMARK_OUT) $(ARGS)
 
-evaluate: install
+evaluate: install $(NEEDS_DATA)
 	$(BIN)/genre-hf evaluate --model $(OUT) --data $(DATA) $(if $(filter-out all,$(EVAL_SPLIT)),--split $(EVAL_SPLIT)) \
 		--baselines-from $(TRAIN_DATA) --output $(EVAL_OUT)/report.json --plots $(EVAL_OUT)
 
-predict: install
+predict: install $(NEEDS_DATA)
 	$(BIN)/genre-hf predict --model $(OUT) --data $(DATA) --output $(or $(OUTPUT),$(OUT)/predictions.parquet)
 
-test: install-test
-	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
+test: install-test $(NEEDS_DATA)
+	GENRE_HF_TEST_DATA=$(abspath $(DATA)) $(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
 # Serves $GENRE_HF_MODEL when set (a Hub repo id or a folder); otherwise $(OUT), trained first if missing.
 app: install
@@ -87,8 +102,12 @@ bench: install
 
 # What a user gets from `pip install`: the wheel installed into fresh venvs (no extras, [app], [pretrained]), and in each,
 # outside the checkout, the commands the README's install table promises for it (tests/install_check.py; CI runs it).
-install-check: install-test
-	$(BIN)/python tests/install_check.py $(if $(ONLY),--only $(ONLY))
+install-check: install-test $(NEEDS_DATA)
+	GENRE_HF_TEST_DATA=$(abspath $(DATA)) $(BIN)/python tests/install_check.py $(if $(ONLY),--only $(ONLY))
+
+# The documentation site (docs/, mkdocs.yml) in build/site; `make test` builds it too, with --strict.
+docs: install-test
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 clean:
 	rm -rf $(VENV) artifacts .pytest_cache build dist *.egg-info

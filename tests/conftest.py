@@ -1,5 +1,7 @@
-"""Shared fixtures: the real data from ../shared, a real subset in the upstream layout, and a small
-model trained on it once per test run (about ten seconds on two cores), shared by the xdist workers."""
+"""Shared fixtures: the real data (../shared's development copy on the project's machines, else the
+download `make data` makes), a real subset in the upstream layout, the pretrained text encoder's Hub
+files, and a small model trained once per test run (about ten seconds on two cores), shared by the
+xdist workers."""
 
 from __future__ import annotations
 
@@ -26,7 +28,25 @@ if os.environ.get("PYTEST_XDIST_WORKER_COUNT"):
     shares = (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"])
     os.environ.setdefault("TF_NUM_INTRAOP_THREADS", str(max(1, shares)))
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "imdb-multimodal"
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"  # the project's machines keep development copies of the data and encoder here
+
+
+def _data_folder() -> Path:
+    """The data the tests read: $GENRE_HF_TEST_DATA (`make test` sets it), else ../shared's copy, else
+    the folder `make data` downloads into."""
+    if os.environ.get("GENRE_HF_TEST_DATA"):
+        return Path(os.environ["GENRE_HF_TEST_DATA"]).resolve()
+    shared = SHARED / "data" / "imdb-multimodal"
+    return shared if shared.is_dir() else ROOT / "data" / "imdb-multimodal"
+
+
+DATA = _data_folder()
+# The pretrained family's text encoder, as the Hub serves it: ../shared's copy, else downloaded once
+# (`pytest_configure`) into the Hugging Face cache from $HF_ENDPOINT and checked against this hash.
+MINILM_REPO = "sentence-transformers/all-MiniLM-L6-v2"
+MINILM_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+MINILM_FILES = ["*.json", "*.txt", "*.safetensors"]
 # The end of each script a test runs in a fresh process: it exits as the genre-hf command does, past
 # Python's teardown of TensorFlow (genre_hf/cli/_exit.py: about 1.3 s of CPU a process).
 END_SCRIPT = "\nfrom genre_hf.cli._exit import exit_now\nexit_now(0)\n"
@@ -37,11 +57,48 @@ END_SCRIPT = "\nfrom genre_hf.cli._exit import exit_now\nexit_now(0)\n"
 FILE_SECONDS = {
     "test_distribute.py": 73, "test_hardening.py": 61, "test_pretrained.py": 46, "test_app.py": 38, "test_training.py": 38,
     "test_browser.py": 26, "test_hub.py": 21, "test_space.py": 17, "test_compatibility.py": 17, "test_encoders.py": 16,
-    "test_readme.py": 15, "test_batch.py": 13, "test_seeds.py": 12, "test_streaming.py": 11, "test_evaluate.py": 11,
+    "test_docs.py": 17, "test_batch.py": 13, "test_seeds.py": 12, "test_streaming.py": 11, "test_evaluate.py": 11,
     "test_explain.py": 11, "test_image_size.py": 10, "test_cli_errors.py": 9, "test_package.py": 9, "test_bad_inputs.py": 8,
     "test_posters.py": 8, "test_image_preset.py": 7, "test_data.py": 6, "test_results.py": 6, "test_mmimdb.py": 5,
-    "test_hub_server.py": 2, "test_calibration.py": 1, "test_metrics.py": 1, "test_layers.py": 0, "test_features.py": 0,
+    "test_download.py": 12, "test_hub_server.py": 2, "test_calibration.py": 1, "test_metrics.py": 1, "test_layers.py": 0, "test_features.py": 0,
 }
+
+
+def pytest_configure(config):
+    """The text encoder's files found once, before any test points the Hub client elsewhere; xdist
+    workers inherit the answer through the environment."""
+    if "GENRE_HF_TEST_MINILM" not in os.environ:
+        os.environ["GENRE_HF_TEST_MINILM"] = str(_minilm_folder())
+
+
+def _minilm_folder() -> Path:
+    shared = SHARED / "models" / "all-MiniLM-L6-v2"
+    if shared.is_dir():
+        return shared
+    import hashlib
+
+    from huggingface_hub import snapshot_download
+
+    folder = Path(snapshot_download(MINILM_REPO, allow_patterns=MINILM_FILES))
+    with open(folder / "model.safetensors", "rb") as handle:
+        found = hashlib.file_digest(handle, "sha256").hexdigest()
+    if found != MINILM_SHA256:
+        raise pytest.UsageError(f"{MINILM_REPO} downloaded with weights {found[:12]}..., not the {MINILM_SHA256[:12]}... the tests expect")
+    return folder
+
+
+def minilm_folder() -> Path:
+    """The folder of all-MiniLM-L6-v2's Hub files (see `pytest_configure`)."""
+    return Path(os.environ["GENRE_HF_TEST_MINILM"])
+
+
+def minilm_mirror(folder: Path) -> Path:
+    """`folder` made a $GENRE_HF_PRESET_MIRROR holding the encoder (`<folder>/all-MiniLM-L6-v2/`, linked)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    link = folder / MINILM_REPO.split("/")[1]
+    if not link.exists():
+        link.symlink_to(minilm_folder(), target_is_directory=True)
+    return folder
 
 
 def pytest_collection_modifyitems(items):
@@ -64,7 +121,8 @@ def isolated_hf_home(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
-    assert (DATA / "IMDB_overview_genres.csv").is_file(), f"the shared data is missing at {DATA}"
+    assert (DATA / "IMDB_overview_genres.csv").is_file(), (
+        f"no data at {DATA}: `make test` downloads it (make data), or set GENRE_HF_TEST_DATA to a folder in the upstream layout")
     return DATA
 
 

@@ -70,8 +70,9 @@ Simplifications (on purpose):
 * Unknown endpoints answer a JSON 404, are logged to stderr and recorded in
   ``HubServer.unhandled`` so a test can see what the client missed.
 
-Run standalone: ``python tests/hub_server.py --root DIR --port 8080 [--token T]``
-(``--port 0`` picks a free port; the first stdout line is ``Serving on URL``).
+Run standalone: ``python tests/hub_server.py --root DIR --port 8080 [--token T] [--serve REPO_ID=FOLDER]``
+(``--port 0`` picks a free port; the first stdout line is ``Serving on URL``; ``--serve`` publishes a
+folder as a public model repo, as .ci/run serves the text encoder).
 """
 
 from __future__ import annotations
@@ -1068,6 +1069,24 @@ class HubServer:
         """Base URL of the storage host (another origin, as S3 and the CDN are for the Hub)."""
         return f"http://{self.host}:{self.storage_port}"
 
+    def import_folder(self, repo_id: str, folder: str | Path, repo_type: str = "model") -> None:
+        """A public repo `repo_id` holding `folder`'s files, as its owner's upload would leave it (binary
+        and large files through LFS): a pretrained model served the way the Hub serves it."""
+        folder = Path(folder)
+        repo = Repo(self.root, repo_type, repo_id)
+        operations = []
+        with self.lock:
+            repo.create(private=False, sdk=None)
+            for path in sorted(item for item in folder.rglob("*") if item.is_file()):
+                data, name = path.read_bytes(), path.relative_to(folder).as_posix()
+                if len(data) >= self.lfs_threshold or is_binary(data[:512]) or lfs_tracked(repo.gitattributes(), name):
+                    oid = hashlib.sha256(data).hexdigest()
+                    repo.store_lfs_object(oid, data)
+                    operations.append({"key": "lfsFile", "value": {"path": name, "algo": "sha256", "oid": oid, "size": len(data)}})
+                else:
+                    operations.append({"key": "file", "value": {"path": name, "content": base64.b64encode(data).decode()}})
+            repo.commit(f"Upload {folder.name}", "", operations, None, self.lfs_threshold)
+
     # -- signed storage URLs ------------------------------------------------
     def _signature(self, path: str, params: dict) -> str:
         message = f"{path}?{urlencode(sorted(params.items()))}"
@@ -1264,9 +1283,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
     parser.add_argument("--token", default=None, help="the token of the account 'user' (none: an open server)")
     parser.add_argument("--quiet", action="store_true", help="do not log every request")
+    parser.add_argument("--serve", action="append", default=[], metavar="REPO_ID=FOLDER",
+                        help="a public model repo holding FOLDER's files (repeatable)")
     args = parser.parse_args(argv)
     server = HubServer(args.root, host=args.host, port=args.port, token=args.token)
     server.log_requests = not args.quiet
+    for item in args.serve:
+        repo_id, _, folder = item.partition("=")
+        server.import_folder(repo_id, folder)
     server.start()
     print(f"Serving on {server.url}", flush=True)  # first line: a parent process reads the URL from it
     try:

@@ -30,8 +30,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data" / "imdb-multimodal"
-MINILM = ROOT.parent / "shared" / "models" / "all-MiniLM-L6-v2"
+sys.path.insert(0, str(ROOT))
+from tests.conftest import DATA, MINILM_REPO, _minilm_folder, write_subset  # noqa: E402 (the data and encoder the tests use)
+
 TOKEN = "install-check-token"
 INSTALLS = {"base": "", "app": "[app]", "pretrained": "[pretrained]"}
 APP_ERROR = 'error: genre-hf app needs the app extra: pip install "genre_hf[app]"'
@@ -178,9 +179,6 @@ def _free_port() -> int:
 
 def write_data(work: Path) -> tuple[Path, Path, Path]:
     """(subset folder, Parquet file, one poster): 240 real movies in the upstream layout, posters linked."""
-    sys.path.insert(0, str(ROOT))
-    from tests.conftest import write_subset
-
     subset = write_subset(DATA, work / "subset", rows=240)
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -200,11 +198,12 @@ def start_hub(work: Path):
 
     from tests.hub_server import HubServer
 
+    minilm = _minilm_folder()  # before this process's Hub client is pointed at the look-alike
     server = HubServer(work / "hub", token=TOKEN, tokens={"st-token": "sentence-transformers"})
     server.start()
     api = HfApi(endpoint=server.url, token="st-token")
-    api.create_repo("sentence-transformers/all-MiniLM-L6-v2")
-    api.upload_folder(folder_path=MINILM, repo_id="sentence-transformers/all-MiniLM-L6-v2")
+    api.create_repo(MINILM_REPO)
+    api.upload_folder(folder_path=minilm, repo_id=MINILM_REPO)
     return server
 
 

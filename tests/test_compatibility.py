@@ -18,8 +18,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import minilm_mirror
+
 ROOT = Path(__file__).resolve().parents[1]
-MODELS = ROOT.parent / "shared" / "models"
 BEFORE_LAYERS = "bcdc764573feee27353f49292f15d90f2ad63bc3"  # main on 2026-12-01, before the package was layered
 OVERVIEWS = ["A retired hitman seeks revenge on the gang.", "Two friends fall in love in Paris.", "A detective hunts a killer."]
 SAVE_SCRIPT = r"""
@@ -75,12 +76,13 @@ def test_a_folder_saved_before_the_layers_loads_and_predicts_the_same(family, ea
     from genre_hf import GenreClassifier
 
     posters = [str(path) for path in sorted((data_dir / "Images").iterdir())[:3]]
-    env = {**os.environ, "PYTHONPATH": str(earlier_code), "GENRE_HF_PRESET_MIRROR": str(MODELS), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    mirror = minilm_mirror(tmp_path / "mirror")
+    env = {**os.environ, "PYTHONPATH": str(earlier_code), "GENRE_HF_PRESET_MIRROR": str(mirror), "TF_CPP_MIN_LOG_LEVEL": "3"}
     result = subprocess.run([sys.executable, "-c", SAVE_SCRIPT, family, str(tmp_path / "model"), json.dumps(posters), json.dumps(OVERVIEWS)],
                             env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     then = json.loads(result.stdout.strip().splitlines()[-1])
-    monkeypatch.setenv("GENRE_HF_PRESET_MIRROR", str(MODELS))
+    monkeypatch.setenv("GENRE_HF_PRESET_MIRROR", str(mirror))
     now = GenreClassifier.from_pretrained(tmp_path / "model").predict(poster=posters, overview=OVERVIEWS)
     for before, after in zip(then, now):
         assert set(after) == set(before) == {"poster", "overview", "fusion"}

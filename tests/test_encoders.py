@@ -4,14 +4,13 @@ encoder added without a way to test it here fails, rather than going untested.""
 from __future__ import annotations
 
 import contextlib
-from pathlib import Path
 
 import pytest
 
 from genre_hf.modeling.encoders import registered_encoders
-from tests.conftest import serving_repo, tiny_config, write_subset
+from tests.conftest import minilm_folder, serving_repo, tiny_config, write_subset
 
-MINILM = Path(__file__).resolve().parents[2] / "shared" / "models" / "all-MiniLM-L6-v2"
+MINILM = minilm_folder()
 
 
 def preset_served(repo_id: str, folder_of):

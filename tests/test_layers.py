@@ -1,5 +1,5 @@
-"""The tree is the architecture: imports point down the layers, no circles, and the README's Layout
-table names exactly the modules there are."""
+"""The tree is the architecture: imports point down the layers, no circles, and the Layout page's
+table (docs/layout.md) names exactly the modules there are."""
 
 from __future__ import annotations
 
@@ -21,11 +21,10 @@ def test_imports_point_down_the_layers_and_never_in_a_circle():
     assert "2 kept, 0 broken" in result.stdout
 
 
-def documented_modules(readme: str) -> set[str]:
+def documented_modules(page: str) -> set[str]:
     """Module paths (relative to genre_hf/) in the Layout table: a cell's later names share its first one's folder."""
-    section = readme.split("\n## Layout\n", 1)[1].split("\n## ", 1)[0]
     names = set()
-    for row in section.splitlines():
+    for row in page.splitlines():
         cells = [cell.strip() for cell in row.strip().strip("|").split("|")]
         if len(cells) != 3 or cells[0] in ("layer", "---"):
             continue
@@ -40,10 +39,10 @@ def documented_modules(readme: str) -> set[str]:
     return names
 
 
-def test_the_readme_layout_table_names_every_module_and_only_those():
+def test_the_layout_table_names_every_module_and_only_those():
     def has_code(path: Path) -> bool:  # an __init__ with only a docstring is not a module of its own
         return path.name != "__init__.py" or bool(re.search(r"^(def|class|from|import) ", path.read_text(), re.M))
 
     tree = {path.relative_to(PACKAGE).as_posix() for path in PACKAGE.rglob("*.py") if has_code(path)}
-    documented = documented_modules((ROOT / "README.md").read_text(encoding="utf-8"))
-    assert documented == tree, f"missing from the README: {sorted(tree - documented)}; not in the tree: {sorted(documented - tree)}"
+    documented = documented_modules((ROOT / "docs" / "layout.md").read_text(encoding="utf-8"))
+    assert documented == tree, f"missing from docs/layout.md: {sorted(tree - documented)}; not in the tree: {sorted(documented - tree)}"

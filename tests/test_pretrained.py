@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 from huggingface_hub import HfApi
 
-from tests.conftest import END_SCRIPT, HUB_TOKEN, serving_repo, tiny_config
+from tests.conftest import END_SCRIPT, HUB_TOKEN, minilm_folder, minilm_mirror, serving_repo, tiny_config
 from tests.hub_server import subprocess_env
 
 ROOT = Path(__file__).resolve().parents[1]
-MINILM = ROOT.parent / "shared" / "models" / "all-MiniLM-L6-v2"
+MINILM = minilm_folder()
 ENCODER_REPO = "sentence-transformers/all-MiniLM-L6-v2"
 OWNER_TOKEN = "sentence-transformers-token"  # the encoder's owner on the test Hub
 # Loads each model (argv[1:-2]: folders or Hub ids) in turn and predicts argv[-2] (poster), argv[-1]
@@ -157,14 +157,15 @@ def test_wordpiece_runs_on_tensorflow_text_and_gives_kerashubs_python_ids(classi
     assert embedder.token_ids(overviews) == expected
 
 
-def test_a_preset_mirror_stands_in_for_the_hub_and_keeps_the_weights_check(monkeypatch):
+def test_a_preset_mirror_stands_in_for_the_hub_and_keeps_the_weights_check(monkeypatch, tmp_path):
     """$GENRE_HF_PRESET_MIRROR: machines without the Hub use a local copy of the encoder's Hub files;
     the model still names the Hub id, and other weights are still refused."""
     from genre_hf.modeling import presets as pretrained
 
-    monkeypatch.setenv("GENRE_HF_PRESET_MIRROR", str(MINILM.parent))
+    mirror = minilm_mirror(tmp_path / "mirror")
+    monkeypatch.setenv("GENRE_HF_PRESET_MIRROR", str(mirror))
     folder, revision, sha256 = pretrained.resolve(f"hf://{ENCODER_REPO}")
-    assert folder == MINILM and revision == "" and sha256 == "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+    assert folder == mirror / "all-MiniLM-L6-v2" and revision == "" and sha256 == "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
     with pytest.raises(ValueError, match="trained with 000000000000"):
         pretrained.resolve(f"hf://{ENCODER_REPO}", sha256="0" * 64)
     monkeypatch.setenv("GENRE_HF_PRESET_MIRROR", str(MINILM))  # no copy of this repo there: the Hub as usual

@@ -23,6 +23,9 @@ ENVIRONMENT = {  # name -> (what it does, its default)
     "GENRE_HF_TF_LOGS": ("1: show TensorFlow's start-up lines (oneDNN, CUDA probing), which are otherwise held back", "unset"),
     "GENRE_HF_CACHE": ("where feature caches live when --cache-dir is not given", "$HF_HOME/genre_hf"),
     "GENRE_HF_PRESET_MIRROR": ("a folder with local copies (<name>/) of hf:// encoder presets, used instead of the Hub", "unset"),
+    "GENRE_HF_DATA_URL": ("`data`: the address that stands in for GitHub (a mirror serving the same paths)", "https://github.com"),
+    "GENRE_HF_DATA_PINS": ("`data`: a pins file to check the files against instead of the upstream's (a mirror of other data; tests)",
+                           "the pins in the package"),
     "TF_CONFIG": ("--strategy multiworker: the cluster's workers and this process's task (JSON)", "unset"),
 }
 

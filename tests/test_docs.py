@@ -1,35 +1,41 @@
-"""The README's Python snippets, run as they are written: extracted from README.md at test time, never
-copied here. What a snippet names exists for it: `you/imdb-genres` (a tiny real model) and the two
+"""The documentation: the site builds with `mkdocs build --strict` (a broken link or anchor fails), and
+every Python snippet of the README and of docs/ runs as it is written (extracted at test time, never
+copied here), but for a script that says in its first line that it is not run by the tests. What a snippet names exists for it: `you/imdb-genres` (a tiny real model) and the two
 presets it uses (all-MiniLM-L6-v2 and a tiny image backbone as `owner/name`) on a 127.0.0.1 Hub, the
 app at the address it calls (its port moved to a free one), posters in the working folder, and a
-small real subset of the data where a snippet trains on `../shared/data/imdb-multimodal`."""
+small real subset of the data where a snippet trains on `data/imdb-multimodal`."""
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from huggingface_hub import HfApi
 
-from tests.conftest import HUB_TOKEN, write_subset
+from tests.conftest import HUB_TOKEN, minilm_folder, write_subset
 
 ROOT = Path(__file__).resolve().parents[1]
-MINILM = ROOT.parent / "shared" / "models" / "all-MiniLM-L6-v2"
 APP_ADDRESS = "http://127.0.0.1:7860/"
-DATA_PATH = "../shared/data/imdb-multimodal"
+DATA_PATH = "data/imdb-multimodal"
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+NOT_RUN = "# not run by the tests:"  # a maintainers' script's first line, saying why
 
 
 def python_blocks() -> list[tuple[str, str]]:
-    """(the heading above it, its code) for every ```python block of the README, in order."""
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
-    blocks, heading = [], "top"
-    for match in re.finditer(r"^(#{2,3} [^\n]+)$|^```python\n(.*?)^```$", text, re.M | re.S):
-        if match.group(1):
-            heading = match.group(1).lstrip("#").strip()
-        else:
-            blocks.append((heading, match.group(2)))
+    """("page, the heading above it", its code) for every ```python block of the README and docs/, in order."""
+    blocks = []
+    for page in PAGES:
+        heading = "top"
+        for match in re.finditer(r"^(#{1,3} [^\n]+)$|^```python\n(.*?)^```$", page.read_text(encoding="utf-8"), re.M | re.S):
+            if match.group(1):
+                heading = match.group(1).lstrip("#").strip()
+            elif not match.group(2).startswith(NOT_RUN):
+                blocks.append((f"{page.relative_to(ROOT)}, {heading}", match.group(2)))
     return blocks
 
 
@@ -52,7 +58,7 @@ def world(tiny_model_dir, image_presets, data_dir, tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch, server:
         hub_env(patch, server, root / "hf_home")
         for repo, folder, token in (("you/imdb-genres", tiny_model_dir, HUB_TOKEN), ("owner/name", image_presets["resnet"], "owner-token"),
-                                    ("sentence-transformers/all-MiniLM-L6-v2", MINILM, "st-token")):
+                                    ("sentence-transformers/all-MiniLM-L6-v2", minilm_folder(), "st-token")):
             api = HfApi(endpoint=server.url, token=token)
             if repo.startswith("you/"):  # the account `you` is the token's: the Hub look-alike names it `user`
                 repo = repo.replace("you/", "user/")
@@ -79,8 +85,18 @@ def test_the_readme_snippet_runs(index, world):
     heading, code = BLOCKS[index]
     code = code.replace(APP_ADDRESS, world["url"].rstrip("/") + "/").replace(DATA_PATH, str(world["subset"]))
     code = code.replace('"you/imdb-genres"', '"user/imdb-genres"')  # `you` is the test Hub's account `user`
-    exec(compile(code, f"README.md, {heading}", "exec"), {"__name__": "__readme__"})
+    exec(compile(code, heading, "exec"), {"__name__": "__docs__"})
 
 
 def test_every_snippet_is_found():
     assert len(BLOCKS) >= 5 and all("import" in code for _, code in BLOCKS)
+
+
+def test_the_site_builds_with_no_broken_link(tmp_path):
+    """`mkdocs build --strict`: a link to a page or anchor that does not exist fails the build."""
+    mkdocs = Path(sys.executable).with_name("mkdocs")
+    result = subprocess.run([str(mkdocs), "build", "--strict", "--site-dir", str(tmp_path / "site")], cwd=ROOT,
+                            capture_output=True, text=True, timeout=120, env={**os.environ, "NO_MKDOCS_2_WARNING": "1"})
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    pages = {path.relative_to(tmp_path / "site").as_posix() for path in (tmp_path / "site").rglob("index.html")}
+    assert {f"{page.stem}/index.html" for page in (ROOT / "docs").glob("*.md") if page.stem != "index"} <= pages
