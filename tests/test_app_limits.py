@@ -15,7 +15,7 @@ from PIL import Image
 
 from tests.conftest import free_port
 
-SESSIONS = 4  # sessions the app under test keeps
+SESSIONS = 3  # sessions the app under test keeps
 
 
 def upload(limits, peer: str, forwarded: str | None = None) -> int:
@@ -48,6 +48,40 @@ def test_a_forged_forwarding_header_neither_escapes_the_limit_nor_spends_someone
     assert [upload(behind_proxy, "10.16.3.80", f"6.6.6.{i}, 192.0.2.1") for i in range(3)] == [200, 200, 429]
     assert upload(behind_proxy, "10.16.3.81", "192.0.2.2") == 200
     assert upload(behind_proxy, "192.0.2.1", "192.0.2.9") == 429  # not a proxy: its header is not believed
+
+
+def test_each_file_of_an_upload_of_several_counts():
+    """A request may carry several files: each counts as an upload, so the count limit holds."""
+    from genre_hf.app.guard import UploadLimits
+
+    limits = UploadLimits(None, environ={"GENRE_HF_CLIENT_UPLOADS": "3"})
+    boundary = b"b0undary"
+    body = b"".join(b"--" + boundary + b'\r\nContent-Disposition: form-data; name="files"; filename="p.png"\r\n\r\nxx\r\n'
+                    for _ in range(5)) + b"--" + boundary + b"--\r\n"
+    chunks = [body[i:i + 7] for i in range(0, len(body), 7)]  # delimiters split across chunks too
+    received = []
+
+    async def app(scope, receive, send):
+        while True:
+            message = await receive()
+            received.append(message["type"])
+            if message["type"] == "http.disconnect" or not message.get("more_body"):
+                break
+
+    async def receive():
+        chunk = chunks.pop(0)
+        return {"type": "http.request", "body": chunk, "more_body": bool(chunks)}
+
+    limits.app = app
+    scope = {"type": "http", "method": "POST", "path": "/gradio_api/upload", "client": ("203.0.113.7", 1),
+             "headers": [(b"content-length", str(len(body)).encode()), (b"content-type", b"multipart/form-data; boundary=" + boundary)]}
+    asyncio.run(limits(scope, receive, None))
+    assert received[-1] == "http.disconnect" and len(limits.recent) == 3  # files 4 and 5 were refused
+    limits = UploadLimits(app, environ={"GENRE_HF_CLIENT_UPLOADS": "10"})
+    chunks[:] = [body[i:i + 7] for i in range(0, len(body), 7)]
+    received.clear()
+    asyncio.run(limits(scope, receive, None))
+    assert received[-1] == "http.request" and len(limits.recent) == 5
 
 
 def test_a_bad_trusted_proxies_setting_is_one_line(capsys, monkeypatch, tiny_model_dir):
@@ -113,10 +147,10 @@ def test_sessions_keep_a_bounded_number_of_bounded_inputs(served):
     from genre_hf.app.guard import MAX_REQUEST_BYTES
 
     overview = "A retired hitman seeks revenge. " * 30_000  # 960,000 characters: under the cap, cut to 5,000 when read
-    for index in range(3 * SESSIONS):
+    for index in range(2 * SESSIONS):
         status, event = call(url, None, overview, session=f"visitor-{index}")
         assert status == 200 and "cut to its first 5,000 characters" in event, event
     kept = demo.state_holder.session_data
-    assert len(kept) <= SESSIONS and f"visitor-{3 * SESSIONS - 1}" in kept
+    assert len(kept) <= SESSIONS and f"visitor-{2 * SESSIONS - 1}" in kept
     held = sum(len(json.dumps(session.config_values, default=str)) for session in kept.values())
     assert held <= SESSIONS * (MAX_REQUEST_BYTES + 200_000), held

@@ -10,7 +10,7 @@ requests and uploads, a bounded number of sessions kept, memory given back.
   CLIENT_UPLOADS files and CLIENT_BYTES bytes, and overall at most TOTAL_BYTES bytes, within the
   time an upload lives (uploads are deleted once UPLOAD_AGE seconds old, checked every UPLOAD_SWEEP
   seconds: an upload lives at most 16 minutes). An upload over a limit gets HTTP 429 and a sentence
-  saying which. GENRE_HF_CLIENT_UPLOADS, GENRE_HF_CLIENT_UPLOAD_MB and GENRE_HF_TOTAL_UPLOAD_MB
+  saying which; each file of an upload of several counts as one. GENRE_HF_CLIENT_UPLOADS, GENRE_HF_CLIENT_UPLOAD_MB and GENRE_HF_TOTAL_UPLOAD_MB
   change the three.
 - The client is the address that connected, which a sender cannot choose. Behind a reverse proxy
   (a Space's) every visitor connects from the proxy: GENRE_HF_TRUSTED_PROXIES lists the proxies'
@@ -115,10 +115,34 @@ class UploadLimits:
                                                 f"most (an overview is read up to its first {MAX_OVERVIEW_CHARS:,} characters; send a poster "
                                                 "as an upload).")
             return await self.app(scope, _bounded(receive, MAX_REQUEST_BYTES), send)
-        refusal = self.admit(client_address(scope, self.proxies), MAX_FILE_SIZE if size is None else size)
+        client = client_address(scope, self.proxies)
+        refusal = self.admit(client, MAX_FILE_SIZE if size is None else size)
         if refusal is None:
-            return await self.app(scope, receive, send)
+            return await self.app(scope, self._each_file_counted(receive, headers, client), send)
         await _refuse(send, 429, refusal)
+
+    def _each_file_counted(self, receive, headers: dict, client: str):
+        """`receive`, counting each file after the first of a multipart upload as an upload of its own
+        (its bytes are counted already): past the client's limit the request ends as a disconnect."""
+        boundary = headers.get(b"content-type", b"").partition(b"boundary=")[2].split(b";")[0].strip(b'"')
+        if not boundary:
+            return receive
+        delimiter, seen, tail = b"--" + boundary, 0, b""
+
+        async def counted():
+            nonlocal seen, tail
+            message = await receive()
+            if message["type"] == "http.request":
+                chunk = tail + message.get("body", b"")
+                found = chunk.count(delimiter)  # each found holds a byte of the new body: none counted twice
+                tail = chunk[-(len(delimiter) - 1):]
+                for _ in range(max(0, seen + found - 2) - max(0, seen - 2)):  # n files: n + 1 delimiters
+                    if self.admit(client, 0) is not None:
+                        return {"type": "http.disconnect"}
+                seen += found
+            return message
+
+        return counted
 
     def admit(self, client: str, size: int) -> str | None:
         """None when an upload of `size` bytes from `client` fits the limits (and it is counted), else why not."""
