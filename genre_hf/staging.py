@@ -103,7 +103,7 @@ def check_file(target: str | Path, reads: Iterable[str | Path] = (), ours: Recog
         if stat.S_ISDIR(info.st_mode):
             raise ValueError(f"{target} is a folder: the {what} is a file; give a file name")
         if not stat.S_ISREG(info.st_mode) or (info.st_size and not (ours and _recognised(ours, path))):
-            raise ValueError(f"{target} exists and is not a {what} genre_hf wrote: it is left as it is (choose another name, "
+            raise ValueError(f"{target} exists and is not {_a(what)} genre_hf wrote: it is left as it is (choose another name, "
                              "or remove it first)")
     _check_writable(path)
     return path
@@ -117,9 +117,13 @@ def check_folder(target: str | Path, reads: Iterable[str | Path] = (), ours: Rec
     if path.exists() and not path.is_dir():
         raise ValueError(f"{target} is a file, not a folder: choose another output folder")
     if path.is_dir() and _has_entries(path) and not (ours and _recognised(ours, path)):
-        raise ValueError(f"{target} exists and is not a {what}: it is left as it is (choose another output folder, or empty it first)")
+        raise ValueError(f"{target} exists and is not {_a(what)}: it is left as it is (choose another output folder, or empty it first)")
     _check_writable(path)
     return path
+
+
+def _a(what: str) -> str:
+    return f"{'an' if what[:1] in 'aeiou' else 'a'} {what}"
 
 
 def _recognised(ours: Recognise, path: Path) -> bool:

@@ -148,7 +148,7 @@ def test_the_rule_refuses_each_kind_of_destination_in_one_sentence(tmp_path):
     (tmp_path / "mine.txt").write_text("mine")
     cases = {
         "data/movies.csv": "which this command reads", "data/sub/out.csv": "is inside", ".": "holds",
-        "folder": "is a folder", "mine.txt": "exists and is not a output genre_hf wrote", "mine.txt/x.csv": "is a file, not a folder",
+        "folder": "is a folder", "mine.txt": "exists and is not an output genre_hf wrote", "mine.txt/x.csv": "is a file, not a folder",
     }
     for target, message in cases.items():
         with pytest.raises(ValueError, match=message):
@@ -162,5 +162,5 @@ def test_the_rule_refuses_each_kind_of_destination_in_one_sentence(tmp_path):
         raise RuntimeError("the run stopped")
     assert (tmp_path / "mine.txt").read_text() == "new" and not list(tmp_path.glob(".mine.txt*"))
     Path(tmp_path / "folder" / "x").write_text("y")
-    with pytest.raises(ValueError, match="exists and is not a output folder"):
+    with pytest.raises(ValueError, match="exists and is not an output folder"):
         staging.check_folder(tmp_path / "folder")
