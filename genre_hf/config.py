@@ -194,7 +194,9 @@ class GenreConfig:
 
     @classmethod
     def load(cls, path: str | Path) -> "GenreConfig":
-        return cls.from_dict(json.loads(Path(path).read_text()))
+        from genre_hf import reading
+
+        return cls.from_dict(reading.read_json(path, reading.MB))
 
 
 # Settings training records about a pretrained encoder (not choices, so the card does not list them).

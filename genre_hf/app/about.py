@@ -8,13 +8,16 @@ import os
 
 from genre_hf.app.labels import model_link
 from genre_hf.evaluation.scoring import headline_split, report_markdown
-from genre_hf.hub.folder import BENCHMARK_JSON
+from genre_hf.hub.folder import FolderError, read_benchmark
 
 
 def benchmark_report(classifier) -> dict | None:
-    """The model's benchmark on the split it is judged on (test when it has one), or None."""
-    path = classifier.files_dir / BENCHMARK_JSON if classifier.files_dir else None
-    splits = json.loads(path.read_text()) if path and path.is_file() else {}
+    """The model's benchmark on the split it is judged on (test when it has one), or None; read and
+    checked as loading the model checks it (`folder.read_benchmark`)."""
+    try:
+        splits = (read_benchmark(classifier.files_dir) if classifier.files_dir else None) or {}
+    except FolderError:  # changed since the model loaded: shown as no benchmark
+        return None
     return splits.get(headline_split(splits))
 
 

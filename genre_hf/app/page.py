@@ -20,7 +20,7 @@ from genre_hf.app.compare import certainty, comparison_table, ran, verdict
 from genre_hf.app.examples import example_movies, servable
 from genre_hf.app.explain_view import CSS as EXPLAIN_CSS
 from genre_hf.app.explain_view import add_explain_section
-from genre_hf.app.guard import MAX_OVERVIEW_CHARS, UPLOAD_AGE, UPLOAD_SWEEP, release_memory
+from genre_hf.app.guard import MAX_OVERVIEW_CHARS, UPLOAD_AGE, UPLOAD_SWEEP, release_memory, upload_only
 from genre_hf.app.labels import family_label, model_link
 from genre_hf.config import MODEL_NAMES
 from genre_hf.hub.folder import PLOTS
@@ -54,6 +54,7 @@ def panel_values(result: dict, titles: dict[str, str], truth: dict | None = None
     return values
 
 
+@upload_only
 class PosterInput(gr.Image):
     """`gr.Image` that hands the uploaded file over unopened (Gradio still checks where it lives), so
     a file that is no image reaches the model's own checks and a clear message, not a failure inside

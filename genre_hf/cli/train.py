@@ -44,7 +44,7 @@ def add_arguments(parser) -> None:
 def check(args) -> None:
     from genre_hf.hub.folder import check_destination
 
-    check_destination(args.out)  # before hours of training: a file, someone else's folder, no permission
+    check_destination(args.out, [args.data])  # before hours of training: a file, someone else's folder, the data, no permission
     check_data(args.data)
     from genre_hf.training.distribute import check_settings
 
@@ -76,11 +76,13 @@ def train_and_save(data: str, out: str | Path, config: GenreConfig | None = None
 
     from genre_hf.evaluation.experiment import coursework_table, train_and_score
     from genre_hf.evaluation.published import COURSEWORK
+    from genre_hf.hub.folder import check_destination
     from genre_hf.inference.classifier import GenreClassifier
     from genre_hf.training.distribute import make_distribution
     from genre_hf.training.prepare import load_training_data
     from genre_hf.training.trainer import TrainOptions
 
+    check_destination(out, [data])  # before hours of training (the command line checked it already)
     started = time.perf_counter()
     options = options or TrainOptions()
     distribution = make_distribution(options.strategy, options.cpu_devices, log, options.peer_timeout)  # before anything else starts TensorFlow

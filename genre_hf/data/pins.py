@@ -25,6 +25,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from genre_hf import reading
 from genre_hf.data.cleaning import safe_id
 from genre_hf.data.upstream import CSV_FILE, IMAGES_DIR, MAX_ID
 
@@ -59,11 +60,9 @@ class Pins:
             file, origin = PACKAGE_PINS, "the upstream pins"
         if not file.is_file():
             raise PinError(f"no pins file at {origin}")
-        if file.stat().st_size > MAX_PINS_BYTES:
-            raise PinError(f"{file} is not a pins file: over {MAX_PINS_BYTES // 2**20} MB")
-        try:
-            found = json.loads(file.read_text(encoding="utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        try:  # read as every JSON file is (`reading`): a size cap before parsing, strictly
+            found = reading.read_json(file, MAX_PINS_BYTES, kind=None)
+        except reading.ReadError as error:
             raise PinError(f"{file} is not a pins file: {error}") from None
         return cls.parse(found, origin)
 

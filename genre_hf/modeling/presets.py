@@ -25,6 +25,7 @@ HF_PREFIX = "hf://"
 # Not the repo's ONNX / OpenVINO / PyTorch copies; model.weights.h5 is a KerasHub-format preset's weights.
 PRESET_FILES = ["*.json", "*.txt", "*.safetensors", "*.model", "model.weights.h5"]
 WEIGHT_FILES = ("model.safetensors", "model.weights.h5")
+MAX_JSON_BYTES = 64 * 2**20  # a preset's largest JSON, a BPE tokenizer.json, takes a few MB
 _RESOLVED: dict[tuple, tuple[Path, str, str]] = {}  # (preset, where it may come from) -> (folder, revision, sha256)
 
 
@@ -43,6 +44,7 @@ def resolve(preset: str, revision: str = "", sha256: str = "", role: str = "text
         folder, revision, found = known
     else:  # the latest commit (training) is asked for every time: the repo may have moved on
         folder, revision = _locate(preset, revision, role)
+        check_files(folder, role)
         found = weights_hash(folder, role)
         if revision:
             _RESOLVED[where] = (folder, revision, found)
@@ -80,9 +82,12 @@ def _from_hub(preset: str, revision: str, role: str) -> tuple[Path, str]:
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import LocalEntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError
 
+    from genre_hf import hub_calls
+
     repo_id = preset.removeprefix(HF_PREFIX)
     try:
-        folder = Path(snapshot_download(repo_id, revision=revision or None, allow_patterns=PRESET_FILES))
+        with hub_calls.call(f"download of the {role} {preset}"):
+            folder = Path(snapshot_download(repo_id, revision=revision or None, allow_patterns=PRESET_FILES))
     except RevisionNotFoundError:
         raise ValueError(f"{preset} has no revision {revision}, the one this model was trained with") from None
     except RepositoryNotFoundError:
@@ -111,6 +116,18 @@ def _unreachable_preset(preset: str, revision: str, role: str) -> str:
     mirror = os.environ.get("GENRE_HF_PRESET_MIRROR")
     copy = f"a copy of its Hub files in $GENRE_HF_PRESET_MIRROR/{name}" + (f" ({mirror} has no {name}/)" if mirror else "")
     return f"{why}: {fix}, or put {copy}"
+
+
+def check_files(folder: Path, role: str = "text encoder") -> None:
+    """Every JSON file of a preset read as a folder's are (`reading`: a size cap, strictly) before
+    KerasHub parses it: a preset a model names is anyone's repo."""
+    from genre_hf import reading
+
+    for path in sorted(folder.glob("*.json")):
+        try:
+            reading.read_json(path, MAX_JSON_BYTES, kind=None)
+        except reading.ReadError as error:
+            raise ValueError(f"the {role} preset: {error}") from None
 
 
 def weights_hash(folder: Path, role: str = "text encoder") -> str:
