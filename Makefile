@@ -87,10 +87,13 @@ predict: install $(NEEDS_DATA)
 test: install-test $(NEEDS_DATA)
 	GENRE_HF_TEST_DATA=$(abspath $(DATA)) $(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
-# Serves $GENRE_HF_MODEL when set (a Hub repo id or a folder); otherwise $(OUT), trained first if missing.
+# Serves $GENRE_HF_MODEL when set (Hub repo ids or folders, one per family, comma-separated); otherwise each family
+# trained here ($(OUT) and $(OUT_PRETRAINED), visitors switch between them), or $(OUT) trained first if neither is.
+comma := ,
+APP_MODELS = $(or $(GENRE_HF_MODEL),$(subst $() ,$(comma),$(strip $(foreach model,$(OUT) $(OUT_PRETRAINED),$(if $(wildcard $(model)/config.json),$(model))))))
 app: install
-	@[ -n "$$GENRE_HF_MODEL" ] || [ -f $(OUT)/config.json ] || $(MAKE) train
-	GENRE_HF_MODEL=$${GENRE_HF_MODEL:-$(OUT)} GENRE_HF_DATA=$${GENRE_HF_DATA:-$(DATA)} $(BIN)/genre-hf app --port $(PORT)
+	@[ -n "$(APP_MODELS)" ] || $(MAKE) train
+	GENRE_HF_MODEL="$(or $(APP_MODELS),$(OUT))" GENRE_HF_DATA=$${GENRE_HF_DATA:-$(DATA)} $(BIN)/genre-hf app --port $(PORT)
 
 push: install
 	$(BIN)/genre-hf push --model $(OUT) --repo $(REPO) $(if $(PRIVATE),--private)

@@ -12,7 +12,6 @@ import importlib.util
 
 EXTRAS = {  # module -> the extra that installs it
     "gradio": "app",
-    "pandas": "app",
     "keras_hub": "pretrained",
     "tensorflow_text": "pretrained",
     "matplotlib": "plots",

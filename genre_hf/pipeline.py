@@ -22,7 +22,7 @@ from genre_hf.evaluation import plots, results
 from genre_hf.evaluation.experiment import coursework_table, run_timing, train_and_score, training_report
 from genre_hf.evaluation.published import COURSEWORK
 from genre_hf.evaluation.scoring import headline_split, report_markdown
-from genre_hf.hub.folder import BENCHMARK_JSON, BENCHMARK_MD, PLOT_FILES, RESULTS_FILE, TRAINING_JSON
+from genre_hf.hub.folder import BENCHMARK_JSON, BENCHMARK_MD, PLOT_FILES, RESULTS_FILE, TRAINING_JSON, check_destination
 from genre_hf.inference.classifier import GenreClassifier
 from genre_hf.training.distribute import make_distribution
 from genre_hf.training.prepare import load_training_data
@@ -37,6 +37,7 @@ def train_and_save(data: str, out: str | Path, config: GenreConfig | None = None
     `options` (`TrainOptions`) say where features live (in memory or an on-disk
     cache) and which `tf.distribute` strategy trains.
     """
+    check_destination(out, [data])  # before hours of training (the command line checked it already)
     started = time.perf_counter()
     options = options or TrainOptions()
     distribution = make_distribution(options.strategy, options.cpu_devices, log, options.peer_timeout)  # before anything else starts TensorFlow

@@ -524,6 +524,9 @@ class _Handler(BaseHTTPRequestHandler):
         return body
 
     def _send(self, status: int, body: bytes, headers: dict | None = None, content_type="application/json") -> None:
+        trickle = self.server.hub.misbehave.get("trickle")
+        if trickle:
+            return self._trickle(status, body if self.command != "HEAD" else b"", headers, content_type, trickle)
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
@@ -532,6 +535,23 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(body)
+
+    def _trickle(self, status: int, body: bytes, headers: dict | None, content_type: str, seconds: float) -> None:
+        """Misbehave: the whole answer (status line and headers too), one byte every `seconds`, until
+        the client hangs up or the misbehaviour is switched off."""
+        lines = [f"HTTP/1.0 {status} {self.responses.get(status, ('',))[0]}", f"Content-Type: {content_type}",
+                 f"Content-Length: {len(body)}", *(f"{key}: {value}" for key, value in (headers or {}).items())]
+        raw = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+        for index in range(len(raw)):
+            if not self.server.hub.misbehave.get("trickle"):
+                self.wfile.write(raw[index:])
+                return
+            try:
+                self.wfile.write(raw[index:index + 1])
+                self.wfile.flush()
+            except OSError:  # the client gave up: what it should do
+                return
+            time.sleep(seconds)
 
     def _send_json(self, payload, status: int = 200, headers: dict | None = None, content_type="application/json"):
         self._send(status, json.dumps(payload).encode(), headers, content_type)
@@ -758,6 +778,8 @@ class _Handler(BaseHTTPRequestHandler):
             for p, entry in entries.items()
             if p.startswith(prefix) and (recursive or "/" not in p[len(prefix) :])
         ]
+        if self.server.hub.misbehave.get("tree_object"):  # misbehave: an object where the Hub API gives a list
+            return self._send_json({"entries": listing})
         self._send_json(listing)  # everything in one page: no Link header, so no pagination
 
     def paths_info(self, repo: Repo, revision: str) -> None:
@@ -1026,6 +1048,9 @@ class HubServer:
         self.lock = threading.RLock()
         self.log_requests = False  # log every request to stderr (the CLI turns it on)
         self.unhandled: list[str] = []  # "METHOD /path" of requests no endpoint answered
+        # Misbehaviours, for tests of a Hub that is slow or answers garbage: "trickle" (seconds between
+        # the bytes of every answer, headers included), "tree_object" (the tree listing as a JSON object).
+        self.misbehave: dict[str, object] = {}
         # One dict per LFS object stored: repo_type, repo_id, oid, size, transfer, parts, verified.
         self.lfs_uploads: list[dict] = []
         self.multipart: dict[str, dict] = {}  # upload id -> state of a multipart upload in progress

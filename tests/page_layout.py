@@ -2,7 +2,8 @@
 
 `layout_problems` lists, in words, what a visitor would see as broken: the page wider than the
 window, a word broken across lines, text wider than its table cell, an element cut off by its
-container (tables meant to scroll sideways, `.wide`, aside), or one element drawn over another.
+container at a side (tables meant to scroll sideways, `.wide`, aside) or at the top or bottom, a
+chart's text cut off by the chart or drawn over other text, or one element drawn over another.
 """
 
 from __future__ import annotations

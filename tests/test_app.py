@@ -247,7 +247,7 @@ def test_a_model_that_cannot_be_loaded_stops_the_app_with_one_clear_line(tmp_pat
     assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) <= 2
 
 
-def test_the_comparison_groups_genres_by_who_lists_them_and_words_follow_the_probability():
+def test_the_comparison_groups_genres_by_who_lists_them_and_words_agree_with_the_listing():
     from genre_hf.app.compare import certainty, comparison_table, verdict
 
     answer = {
@@ -256,11 +256,49 @@ def test_the_comparison_groups_genres_by_who_lists_them_and_words_follow_the_pro
         "fusion": {"probabilities": {"Drama": 0.77, "Horror": 0.12, "Comedy": 0.33}, "genres": ["Drama"]},
     }
     assert verdict(answer, ["poster", "overview", "fusion"]) == "**All three:** Drama · **Poster only:** Horror · **Overview only:** Comedy"
-    assert [certainty(p) for p in (0.75, 0.74, 0.5, 0.3, 0.29)] == ["very likely", "likely", "likely", "possible", "a long shot"]
+    # A listed genre is at least "possible" (its model's tuned threshold may be far below 30 %); an unlisted one has no
+    # word of certainty, however likely.
+    assert [certainty(p, listed=True) for p in (0.75, 0.74, 0.5, 0.49, 0.29, 0.02)] == [
+        "very likely", "likely", "likely", "possible", "possible", "possible"]
+    assert certainty(0.9, listed=False) == certainty(0.29, listed=False) == "not listed"
     table = comparison_table(answer, truth=["Drama", "Thriller"])  # a true genre the models do not know is left out
     rows = re.findall(r"<tr><th scope='row'>(\w+)</th>(.*?)</tr>", table)
     assert [genre for genre, _ in rows] == ["Drama", "Comedy", "Horror"]  # listed genres, by their best probability
     drama = rows[0][1]
     assert "<b>62%</b> <span class='word'>likely</span>" in drama and "<b>81%</b> <span class='word'>very likely</span>" in drama
-    assert drama.endswith("<td class='truth'>yes</td>") and "<td class='unlisted'>10%</td>" in rows[1][1]
+    assert drama.endswith("<td class='truth'>yes</td>") and "<td class='unlisted' title='not listed'>10%</td>" in rows[1][1]
+    horror = rows[2][1]  # listed by the poster model at 29 %, not by the fusion model at 12 %
+    assert "<b>29%</b> <span class='word'>possible</span>" in horror and "<td class='unlisted' title='not listed'>12%</td>" in horror
+    assert "long shot" not in table
     assert "Thriller" not in table and "True" in table and "True" not in comparison_table(answer)
+
+
+def test_make_app_serves_each_family_trained_here(tmp_path):
+    """`make app` (as `make -n` prints it): both families when both are trained, so visitors can switch; the one
+    trained otherwise; $GENRE_HF_MODEL when set; the from-scratch family, trained first, when neither is."""
+    import shutil
+
+    if shutil.which("make") is None:
+        pytest.skip("no make on this machine")
+    scratch, pretrained = tmp_path / "model", tmp_path / "model-pretrained"
+
+    def app_command(**environment) -> str:
+        env = {name: value for name, value in os.environ.items() if name not in ("GENRE_HF_MODEL", "MAKEFLAGS")} | environment
+        done = subprocess.run(["make", "-n", "app", f"OUT={scratch}", f"OUT_PRETRAINED={pretrained}"], cwd=ROOT, env=env,
+                              capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr[-2000:]
+        return done.stdout
+
+    def served(**environment) -> str:
+        line = next(line for line in app_command(**environment).splitlines() if "genre-hf app" in line)
+        return re.search(r'GENRE_HF_MODEL="([^"]*)"', line).group(1)
+
+    untrained = app_command()
+    assert re.search(rf"genre-hf train --data \S+ --out {re.escape(str(scratch))}", untrained) and served() == str(scratch)
+    for folder in (scratch, pretrained):
+        folder.mkdir()
+        (folder / "config.json").write_text("{}")
+    assert served() == f"{scratch},{pretrained}" and "genre-hf train" not in app_command()
+    (scratch / "config.json").unlink()
+    assert served() == str(pretrained)
+    assert served(GENRE_HF_MODEL="user/imdb-genres,user/pretrained") == "user/imdb-genres,user/pretrained"

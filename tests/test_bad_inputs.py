@@ -127,10 +127,8 @@ def test_the_poster_corpus_gets_the_same_answer_from_predict_and_from_the_app(cl
     _, url, _ = launch(demo, port=free_port(), prevent_thread_lock=True, quiet=True)
     try:
         client = Client(url, verbose=False)
-        for name, (path, words) in corpus.items():
-            started = time.perf_counter()
+        for name, (path, words) in corpus.items():  # (what each costs to decode is bounded in tests/test_posters.py)
             answer = client.predict(handle_file(str(path)), "A heist goes wrong.", api_name="/predict")
-            assert time.perf_counter() - started < 5, name
             assert "probabilities" in answer["overview"] and "probabilities" in answer["fusion"], name  # the overview still answers
             if words is None:
                 assert answer["errors"] == [] and "probabilities" in answer["poster"], name
@@ -236,10 +234,27 @@ def test_a_folder_that_does_not_exist_is_said_so_at_once(tmp_path, monkeypatch):
         assert time.perf_counter() - started < 1.0
 
 
-def test_a_repo_id_that_is_neither_a_folder_nor_reachable_says_both(tmp_path, monkeypatch):
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+def test_a_repo_id_that_is_neither_a_folder_nor_reachable_says_both_and_what_fixes_it(tmp_path, monkeypatch):
+    """Offline, the setting that keeps it offline; without a Hub that answers, the Hub's address; either way
+    the option that names a local folder instead."""
     import huggingface_hub.constants
 
+    from tests.hub_server import HubServer, hub_env
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
-    with pytest.raises(FolderError, match=r"no model folder at artifact/model, and the Hub repo artifact/model is neither reachable nor in the cache"):
+    with pytest.raises(FolderError) as offline:
         GenreClassifier.from_pretrained("artifact/model")
+    assert str(offline.value) == (
+        "no model folder at artifact/model, and the Hub repo artifact/model is not in the Hub cache, and HF_HUB_OFFLINE=1 "
+        "keeps it from being downloaded: unset HF_HUB_OFFLINE to download it once, or name a local model folder "
+        "(--model FOLDER or $GENRE_HF_MODEL)")
+    server = HubServer(tmp_path / "hub").start()
+    hub_env(monkeypatch, server, tmp_path / "home")  # HF_HUB_OFFLINE unset, the Hub on 127.0.0.1...
+    server.stop()  # ...and gone: each request is refused
+    monkeypatch.setattr("huggingface_hub.utils._http.time.sleep", lambda seconds: None)  # its retries, without 23 s of waits
+    with pytest.raises(FolderError) as unreachable:
+        GenreClassifier.from_pretrained("artifact/model")
+    assert str(unreachable.value) == (
+        f"no model folder at artifact/model, and the Hub repo artifact/model is neither in the Hub cache nor reachable at "
+        f"{server.url}: connect to the Hub, or name a local model folder (--model FOLDER or $GENRE_HF_MODEL)")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -20,17 +21,39 @@ MODELS = ("poster", "overview", "fusion")
 
 @contextmanager
 def open_page(url: str, height: int = 1600, width: int = 1400):
-    """The app open in chromium; the browser closes after."""
+    """The app open in chromium; the browser closes after. `page.console` collects what the page's
+    scripts warn about or fail on ("warning: ...", "error: ...")."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": width, "height": height})
+            page.console = []
+            page.on("console", lambda message: message.type in ("warning", "error") and page.console.append(f"{message.type}: {message.text}"))
             page.goto(url)
             yield page
         finally:
             browser.close()
+
+
+def explain(page) -> None:
+    """Open Explain (if closed) and explain the movie on the page for its top genre."""
+    if not page.locator("#explain-button").is_visible():
+        page.get_by_text("Explain: why each model says what it says").click()
+    page.locator("#explain-button").click()
+    page.locator("#explain-status").get_by_text("Explaining").wait_for(timeout=60_000)
+
+
+def explain_shown(page) -> dict:
+    """What the Explain section shows: its status, heat maps, words and chart."""
+    return {
+        "status": page.locator("#explain-status").inner_text().strip(),
+        "heat maps": page.locator("#explain [id^=explain-heat-] img").count(),
+        "words": page.locator("#explain [id^=explain-words-] .token .text").count(),
+        "chart": page.locator("#explain-chart").inner_text().strip(),
+        "genre": page.locator("#explain-genre input").input_value(),
+    }
 
 
 def enter_movie(page, poster, overview: str) -> None:
@@ -40,9 +63,9 @@ def enter_movie(page, poster, overview: str) -> None:
 
 
 @contextmanager
-def page_with_movie(url: str, poster, overview: str, height: int = 1600):
+def page_with_movie(url: str, poster, overview: str, height: int = 1600, width: int = 1400):
     """The app open in chromium with a poster uploaded and an overview typed; the browser closes after."""
-    with open_page(url, height) as page:
+    with open_page(url, height, width) as page:
         enter_movie(page, poster, overview)
         yield page
 
@@ -76,6 +99,9 @@ def test_upload_type_click_and_read_three_panels(app_url, tiny_model_dir, sample
         panels = {name: page.locator(f"#panel-{name}").inner_text() for name in MODELS}
         agreement = page.locator("#verdict").inner_text()
         table = page.locator("#comparison-table").inner_text()
+        cells = page.locator("#comparison-table td.listed, #comparison-table td.unlisted").evaluate_all(
+            "(cells) => cells.map((c) => [c.className, c.querySelector('b') ? c.querySelector('b').innerText : c.innerText,"
+            " c.querySelector('.word') ? c.querySelector('.word').innerText : null])")
         page.screenshot(path=str(screenshot), full_page=True)
 
     titles = {"poster": "Poster CNN", "overview": "Overview LSTM", "fusion": "Fusion"}
@@ -87,6 +113,12 @@ def test_upload_type_click_and_read_three_panels(app_url, tiny_model_dir, sample
     assert "All three:" in agreement or "only:" in agreement or "No model lists a genre" in agreement
     assert table.split("\n")[0].split() == ["Genre", "Poster", "Overview", "Fusion"]  # no true genres for a visitor's own movie
     assert "%" in table
+    from genre_hf.app.compare import certainty
+
+    # The word of certainty agrees with the listing: a listed genre has one of the listed words, an unlisted one none.
+    assert cells and all(word == (certainty(int(percent[:-1]) / 100, listed=True) if kind == "listed" else None)
+                         for kind, percent, word in cells), cells
+    assert any(kind == "unlisted" for kind, _, _ in cells) and "long shot" not in table
     data = screenshot.read_bytes()
     assert data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) > 10_000
     print(f"screenshot: {screenshot}")
@@ -98,8 +130,10 @@ VIEWPORTS = {"laptop": (1280, 800), "phone": (390, 844)}
 @pytest.mark.parametrize("viewport", VIEWPORTS)
 def test_each_state_reads_cleanly_on_a_laptop_and_a_phone(app_url, viewport, tiny_model_dir, tmp_path):
     """Screenshots of the empty page, an example predicted, Explain open and About, each checked for
-    overflow, broken words, clipped and overlapping elements; an example's answers and true genres
-    come into view; no server path on the page."""
+    overflow, broken words, clipped and overlapping elements (the poster box's upload strip, the
+    Explain chart's title and labels); an example's answers and true genres come into view; no server
+    path on the page; the About tab's client snippet names the address the page is served at; the
+    page's scripts warn of nothing (a call with more arguments than its endpoint takes, for one)."""
     width, height = VIEWPORTS[viewport]
     folder = screenshots_folder(tmp_path)
     with open_page(app_url, height, width) as page:
@@ -113,15 +147,45 @@ def test_each_state_reads_cleanly_on_a_laptop_and_a_phone(app_url, viewport, tin
         assert page.locator("#comparison-table th").nth(4).inner_text() == "True"
         page.screenshot(path=str(folder / f"{viewport}-example-in-view.png"))
         look(page, folder, f"{viewport}-example")
-        page.get_by_text("Explain: why each model says what it says").click()
-        page.locator("#explain-button").click()
-        page.locator("#explain-status").get_by_text("Explaining").wait_for(timeout=60_000)
+        explain(page)
+        chart = page.locator("#explain-chart tr").all_inner_texts()
         look(page, folder, f"{viewport}-explain")
         page.get_by_role("tab", name="About & benchmark").click()
         page.locator("#about table").first.wait_for(timeout=10_000)
         look(page, folder, f"{viewport}-about")
         text = page.locator("body").inner_text()
+        snippet = page.locator("#api-example").inner_text()
+        console = page.console
     assert "a local model" in text and str(tiny_model_dir) not in text and "/tmp/" not in text
+    assert len(chart) == 6 and all(len(re.findall(r"[+-]\d\.\d\d", row)) == 2 for row in chart)  # six genres, what each input adds
+    assert f'Client("{app_url}")' in snippet and "7860" not in app_url
+    assert console == []
+
+
+def test_explain_empties_for_a_new_movie_and_on_clear(app_url):
+    """An explanation belongs to the movie it explains: another example, or Clear, empties the section and
+    puts the genre back to the top genre."""
+    with open_page(app_url, 800, 1280) as page:
+        rows = page.locator("#example-movies tbody tr")
+        rows.nth(0).click()
+        page.locator("#comparison-table table").wait_for(timeout=30_000)
+        page.get_by_text("Explain: why each model says what it says").click()
+        page.locator("#explain-genre input").click()  # picking a genre explains it
+        page.get_by_role("option", name="Comedy").click()
+        page.locator("#explain-status").get_by_text("Explaining Comedy").wait_for(timeout=30_000)
+        shown = explain_shown(page)
+        assert shown["heat maps"] == 2 and shown["words"] and shown["chart"] and shown["genre"] == "Comedy"
+        rows.nth(1).click()
+        second = page.locator("#example-movies tbody tr").nth(1).inner_text().split("·")[0].strip()
+        page.locator("#verdict").get_by_text(second).wait_for(timeout=30_000)
+        page.wait_for_timeout(500)
+        assert explain_shown(page) == {"status": "", "heat maps": 0, "words": 0, "chart": "", "genre": "Top genre"}
+        explain(page)
+        assert explain_shown(page)["heat maps"] == 2
+        page.get_by_role("button", name="Clear").click()
+        page.locator("#comparison-table table").wait_for(state="detached", timeout=10_000)
+        page.wait_for_timeout(500)
+        assert explain_shown(page) == {"status": "", "heat maps": 0, "words": 0, "chart": "", "genre": "Top genre"}
 
 
 LABELS_JS = """() => [...document.querySelectorAll('input, textarea, select, [role=radio], [role=combobox]')]

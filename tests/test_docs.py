@@ -1,6 +1,6 @@
 """The documentation: the site builds with `mkdocs build --strict` (a broken link or anchor fails), and
 every Python snippet of the README and of docs/ runs as it is written (extracted at test time, never
-copied here). What a snippet names exists for it: `you/imdb-genres` (a tiny real model) and the two
+copied here), but for a script that says in its first line that it is not run by the tests. What a snippet names exists for it: `you/imdb-genres` (a tiny real model) and the two
 presets it uses (all-MiniLM-L6-v2 and a tiny image backbone as `owner/name`) on a 127.0.0.1 Hub, the
 app at the address it calls (its port moved to a free one), posters in the working folder, and a
 small real subset of the data where a snippet trains on `data/imdb-multimodal`."""
@@ -23,6 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 APP_ADDRESS = "http://127.0.0.1:7860/"
 DATA_PATH = "data/imdb-multimodal"
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+NOT_RUN = "# not run by the tests:"  # a maintainers' script's first line, saying why
 
 
 def python_blocks() -> list[tuple[str, str]]:
@@ -33,7 +34,7 @@ def python_blocks() -> list[tuple[str, str]]:
         for match in re.finditer(r"^(#{1,3} [^\n]+)$|^```python\n(.*?)^```$", page.read_text(encoding="utf-8"), re.M | re.S):
             if match.group(1):
                 heading = match.group(1).lstrip("#").strip()
-            else:
+            elif not match.group(2).startswith(NOT_RUN):
                 blocks.append((f"{page.relative_to(ROOT)}, {heading}", match.group(2)))
     return blocks
 

@@ -373,7 +373,7 @@ def test_predict_never_overwrites_its_input(tiny_model_dir, subset_dir, tmp_path
     movies["test"].to_parquet(source)
     before = source.read_bytes()
     done = genre_hf("predict", "--model", str(tiny_model_dir), "--data", str(source), "--output", str(source))
-    assert done.returncode == 2 and "is the data it reads" in done.stderr and source.read_bytes() == before
+    assert done.returncode == 2 and "which this command reads" in done.stderr and source.read_bytes() == before
 
 
 # ---- the Hub: timeouts, and no repo left behind ----------------------------------------------------------

@@ -64,7 +64,8 @@ def test_the_wheel_carries_the_templates_licence_and_command(wheel):
         info = next(name for name in names if name.endswith(".dist-info/METADATA"))
         meta = archive.read(info).decode()
         entry_points = archive.read(info.replace("METADATA", "entry_points.txt")).decode()
-    assert {"genre_hf/hub/model_card.md", "genre_hf/evaluation/metrics/multilabel_genres.py", "genre_hf/cli/__init__.py"} <= names
+    assert {"genre_hf/hub/model_card.md", "genre_hf/evaluation/metrics/multilabel_genres.py", "genre_hf/cli/__init__.py",
+            "genre_hf/data/upstream_pins.json", "genre_hf/data/download_readme.md"} <= names
     assert any(name.endswith("licenses/LICENSE") for name in names) and "License-Expression: Apache-2.0" in meta
     assert "genre-hf = genre_hf.cli:entry_point" in entry_points
     assert not any(name.startswith(("tests/", "benchmarks/")) or name.endswith((".h5", ".jpg")) for name in names)

@@ -232,11 +232,11 @@ def test_the_space_switches_families_in_a_browser_and_through_the_api(classifier
 
     from genre_hf import GenreClassifier
     from genre_hf.app.labels import family_label
-    from genre_hf.app.page import build_demo
+    from genre_hf.app.page import build_demo, family_choice
     from genre_hf.app.serve import launch
     from tests.conftest import free_port
     from tests.page_layout import look, screenshots_folder
-    from tests.test_browser import CHROMIUM, enter_movie, open_page, page_with_movie
+    from tests.test_browser import CHROMIUM, enter_movie, explain, open_page, page_with_movie
 
     folder = screenshots_folder(tmp_path)
     scratch = GenreClassifier.from_pretrained(tiny_model_dir)
@@ -256,24 +256,26 @@ def test_the_space_switches_families_in_a_browser_and_through_the_api(classifier
                     assert got[genre] == pytest.approx(probability, abs=1e-4), (label, name, genre)
         if not Path(CHROMIUM).exists():
             pytest.skip(f"no browser at {CHROMIUM}: the API part passed")
-        with page_with_movie(url, poster, overview) as page:
+        with page_with_movie(url, poster, overview, height=800, width=1280) as page:  # a laptop
             page.get_by_role("button", name="Predict genres").click()
             page.locator("#panel-overview").get_by_text("Overview LSTM").first.wait_for(timeout=30_000)
             page.locator("#genres-fusion").get_by_text("Predicted:").wait_for(timeout=30_000)
-            look(page, folder, "family-scratch")
-            page.locator("#family").get_by_text(family_label(classifier)).click()
+            look(page, folder, "laptop-family-scratch")
+            page.locator("#family").get_by_text(family_choice(family_label(classifier), {})).click()
             page.locator("#panel-overview").get_by_text("Overview all-MiniLM-L6-v2").first.wait_for(timeout=30_000)
             page.locator("#genres-fusion").get_by_text("Predicted:").wait_for(timeout=30_000)
             switched = page.locator("#panel-overview").inner_text()
-            look(page, folder, "family-pretrained")
+            look(page, folder, "laptop-family-pretrained")
+            explain(page)
+            look(page, folder, "laptop-family-pretrained-explain")
             page.get_by_role("tab", name="About & benchmark").click()
             page.locator("#about table").first.wait_for(timeout=10_000)
-            look(page, folder, "family-about")
+            look(page, folder, "laptop-family-about")
         assert "Overview LSTM" not in switched and "%" in switched
-        # In any order: switch before anything is entered (nothing to redraw, no error), then predict,
-        # switch back and predict again.
-        with open_page(url) as page:
-            page.locator("#family").get_by_text(family_label(classifier)).click()
+        # On a phone, in any order: switch before anything is entered (nothing to redraw, no error), then
+        # predict and explain, switch back and predict again.
+        with open_page(url, 844, 390) as page:
+            page.locator("#family").get_by_text(family_choice(family_label(classifier), {})).click()
             page.locator("#panel-overview").get_by_text("Overview all-MiniLM-L6-v2").first.wait_for(timeout=30_000)
             page.wait_for_timeout(1_000)
             assert "Error" not in page.locator("body").inner_text()
@@ -281,7 +283,9 @@ def test_the_space_switches_families_in_a_browser_and_through_the_api(classifier
             page.get_by_role("button", name="Predict genres").click()
             page.locator("#genres-fusion").get_by_text("Predicted:").wait_for(timeout=30_000)
             pretrained_panel = page.locator("#panel-overview").inner_text()
-            page.locator("#family").get_by_text(family_label(scratch)).click()
+            explain(page)
+            look(page, folder, "phone-family-pretrained-explain")
+            page.locator("#family").get_by_text(family_choice(family_label(scratch), {})).click()
             page.locator("#panel-overview").get_by_text("Overview LSTM").first.wait_for(timeout=30_000)
             page.get_by_role("button", name="Predict genres").click()
             page.locator("#genres-fusion").get_by_text("Predicted:").wait_for(timeout=30_000)
@@ -290,6 +294,102 @@ def test_the_space_switches_families_in_a_browser_and_through_the_api(classifier
             assert "Error" not in page.locator("body").inner_text()
         assert "Overview all-MiniLM-L6-v2" in pretrained_panel and "%" in pretrained_panel
         assert "Overview LSTM" in scratch_panel and "%" in scratch_panel
+    finally:
+        demo.close()
+
+
+def test_an_encoder_that_cannot_be_had_says_what_fixes_it(encoder_commit, tmp_path, monkeypatch):
+    """Offline: the setting that keeps it so; without an answering Hub: the Hub's address; either way the
+    mirror folder that would do, and a mirror that lacks this encoder is named."""
+    from huggingface_hub import constants
+
+    from genre_hf.modeling import presets
+    from tests.hub_server import HubServer, hub_env
+
+    preset = f"hf://{ENCODER_REPO}"
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    with pytest.raises(ValueError) as offline:
+        presets.resolve(preset, encoder_commit)
+    assert str(offline.value) == (
+        f"the text encoder {preset} (revision {encoder_commit[:12]}) is not in the Hub cache, and HF_HUB_OFFLINE=1 keeps it "
+        "from being downloaded: unset HF_HUB_OFFLINE to download it once, or put a copy of its Hub files in "
+        "$GENRE_HF_PRESET_MIRROR/all-MiniLM-L6-v2")
+    server = HubServer(tmp_path / "hub").start()
+    hub_env(monkeypatch, server, tmp_path / "home")  # online, the Hub on 127.0.0.1...
+    server.stop()  # ...and gone: each request is refused
+    monkeypatch.setattr("huggingface_hub.utils._http.time.sleep", lambda seconds: None)  # its retries, without 23 s of waits
+    monkeypatch.setenv("GENRE_HF_PRESET_MIRROR", str(tmp_path / "mirror"))  # set, but holding no copy of this encoder
+    with pytest.raises(ValueError) as unreachable:
+        presets.resolve(preset, encoder_commit)
+    assert str(unreachable.value) == (
+        f"the text encoder {preset} (revision {encoder_commit[:12]}) is neither in the Hub cache nor reachable at {server.url}: "
+        f"connect to the Hub, or put a copy of its Hub files in $GENRE_HF_PRESET_MIRROR/all-MiniLM-L6-v2 ({tmp_path / 'mirror'} "
+        "has no all-MiniLM-L6-v2/)")
+
+
+def test_a_family_whose_encoder_cannot_be_had_is_shown_unavailable_and_its_poster_model_answers(
+        classifier, tiny_model_dir, sample_movie, tmp_path, monkeypatch):
+    """Without the Hub, its cache or a mirror (here HF_HUB_OFFLINE=1 and an empty cache), the pretrained family's
+    text encoder cannot be had. The app serves both families anyway: the pretrained one is marked in the family
+    picker, with the one line that says why and what fixes it; its poster model answers, and its fusion model
+    reads the poster alone, exactly as `predict(poster=...)`; its overview panel says it is unavailable (never
+    "Error"); Explain gives the heat maps; the from-scratch family answers in full."""
+    from gradio_client import Client, handle_file
+    from huggingface_hub import constants
+
+    from genre_hf import GenreClassifier
+    from genre_hf.app.labels import family_label
+    from genre_hf.app.page import build_demo, family_choice
+    from genre_hf.app.serve import launch
+    from tests.conftest import free_port
+    from tests.page_layout import look, screenshots_folder
+    from tests.test_browser import CHROMIUM, enter_movie, open_page
+
+    poster, overview, _ = sample_movie
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    reasons = classifier.unavailable_inputs()
+    assert list(reasons) == ["overview"] and reasons["overview"].startswith(f"the text encoder hf://{ENCODER_REPO} (revision ")
+    assert "HF_HUB_OFFLINE" in reasons["overview"] and "GENRE_HF_PRESET_MIRROR" in reasons["overview"]
+    with pytest.raises(ValueError, match="unset HF_HUB_OFFLINE"):  # from Python, the same line
+        classifier.predict(poster=poster, overview=overview)
+    expected = classifier.predict(poster=poster)
+    scratch = GenreClassifier.from_pretrained(tiny_model_dir)
+    pretrained = family_label(classifier)
+    demo = build_demo({family_label(scratch): scratch, pretrained: classifier})
+    _, url, _ = launch(demo, port=free_port(), prevent_thread_lock=True, quiet=True)
+    try:
+        client = Client(url, verbose=False)
+        answer = client.predict(handle_file(str(poster)), overview, pretrained, api_name="/predict")
+        assert answer["overview"] == {"unavailable": reasons["overview"], "message": "Unavailable here: its overview encoder cannot be loaded"}
+        for name in ("poster", "fusion"):
+            assert dict(answer[name]["probabilities"]) == pytest.approx(expected[name]["probabilities"], abs=1e-5), name
+            assert answer[name]["genres"] == expected[name]["genres"]
+        assert answer["errors"] == [] and answer["notes"][0].startswith("The overview was not read: this family's overview encoder")
+        explained = client.predict(handle_file(str(poster)), overview, None, pretrained, api_name="/explain")
+        assert explained["errors"] == [] and set(explained["heat_maps"]) == {"poster", "fusion"} and explained["word_scores"] == {}
+        assert not client.predict(None, overview, None, pretrained, api_name="/explain")["heat_maps"]
+        full = client.predict(handle_file(str(poster)), overview, family_label(scratch), api_name="/predict")
+        assert all("probabilities" in full[name] for name in ("poster", "overview", "fusion"))
+        if not Path(CHROMIUM).exists():
+            pytest.skip(f"no browser at {CHROMIUM}: the API part passed")
+        with open_page(url, 800, 1280) as page:
+            choice = page.locator("#family").get_by_text(family_choice(pretrained, {}))
+            assert choice.inner_text() == family_choice(pretrained, reasons) == f"{family_choice(pretrained, {})} (overview unavailable here)"
+            notice = page.locator("#unavailable").inner_text()
+            assert reasons["overview"] in notice and "Its poster model answers" in notice
+            choice.click()
+            enter_movie(page, poster, overview)
+            page.get_by_role("button", name="Predict genres").click()
+            page.locator("#genres-fusion").get_by_text("Predicted:").wait_for(timeout=30_000)
+            panels = {name: page.locator(f"#panel-{name}").inner_text() for name in ("poster", "overview", "fusion")}
+            look(page, screenshots_folder(tmp_path), "laptop-family-pretrained-unavailable")
+            page.set_viewport_size({"width": 390, "height": 844})
+            look(page, screenshots_folder(tmp_path), "phone-family-pretrained-unavailable")
+            assert "Error" not in page.locator("body").inner_text()
+        assert "%" in panels["poster"] and "%" in panels["fusion"]
+        assert "Unavailable here: its overview encoder cannot be loaded" in panels["overview"]
     finally:
         demo.close()
 

@@ -8,13 +8,16 @@ import os
 
 from genre_hf.app.labels import model_link
 from genre_hf.evaluation.scoring import headline_split, report_markdown
-from genre_hf.hub.folder import BENCHMARK_JSON
+from genre_hf.hub.folder import FolderError, read_benchmark
 
 
 def benchmark_report(classifier) -> dict | None:
-    """The model's benchmark on the split it is judged on (test when it has one), or None."""
-    path = classifier.files_dir / BENCHMARK_JSON if classifier.files_dir else None
-    splits = json.loads(path.read_text()) if path and path.is_file() else {}
+    """The model's benchmark on the split it is judged on (test when it has one), or None; read and
+    checked as loading the model checks it (`folder.read_benchmark`)."""
+    try:
+        splits = (read_benchmark(classifier.files_dir) if classifier.files_dir else None) or {}
+    except FolderError:  # changed since the model loaded: shown as no benchmark
+        return None
     return splits.get(headline_split(splits))
 
 
@@ -45,9 +48,13 @@ def family_details(classifier, model_id: str, report: dict | None) -> str:
             "threshold for it, at most a few a movie (the likeliest of those that pass), both tuned on the validation split.\n\n" + table)
 
 
+PAGE_URL = "PAGE_URL"  # in the snippet, replaced in the browser by the address the visitor opened (`served_at`)
+
+
 def api_example(labels: list[str]) -> str:
-    """How to call the Space from Python."""
-    where = os.environ.get("SPACE_ID") or "http://127.0.0.1:7860/"
+    """How to call the Space from Python: by its Space id on a Space, else at the page's own address
+    (the server cannot know the address a visitor reaches it by: a proxy, a port chosen at start)."""
+    where = os.environ.get("SPACE_ID") or PAGE_URL
     family = f', family="{labels[-1]}"' if len(labels) > 1 else ""
     return f"""### From Python
 ```python
@@ -56,3 +63,8 @@ client = Client("{where}")
 result = client.predict(poster=handle_file("poster.jpg"), overview="A retired hitman seeks revenge."{family}, api_name="/predict")
 result["fusion"]["genres"]  # also result["poster"], result["overview"]; result["errors"], result["notes"]
 ```"""
+
+
+def served_at(snippet: str) -> str:
+    """A browser function that returns `snippet` with the page's own address in place of PAGE_URL."""
+    return f"() => {json.dumps(snippet)}.replaceAll({json.dumps(PAGE_URL)}, window.location.origin + window.location.pathname)"

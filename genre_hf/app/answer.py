@@ -26,12 +26,23 @@ def read_poster(poster, size: int) -> tuple:
         return None, f"Poster ignored: {message}."
 
 
-def api_answer(classifier, poster, overview: str | None) -> dict:
+def unreadable(given: dict[str, bool], unavailable: dict[str, str]) -> tuple[dict[str, bool], list[str]]:
+    """The inputs the models may read (a given input whose encoder cannot run here is not), and a note
+    for each given input left unread."""
+    dropped = [modality for modality, present in given.items() if present and modality in unavailable]
+    notes = [f"The {modality} was not read: this family's {modality} encoder cannot be loaded here." for modality in dropped]
+    return {modality: present and modality not in dropped for modality, present in given.items()}, notes
+
+
+def api_answer(classifier, poster, overview: str | None, unavailable: dict[str, str] | None = None) -> dict:
     """What each model says about one movie.
 
     `{"poster" | "overview" | "fusion": predict()'s entry, or {"needs": [...], "message": "Needs ..."},
-    "errors": [...], "notes": [...]}`. A missing or unreadable input only silences the models that
-    need it, so one bad input never hides what the other models can say.
+    or {"unavailable": why, "message": "Unavailable here: ..."}, "errors": [...], "notes": [...]}`.
+    A missing or unreadable input only silences the models that need it, so one bad input never hides
+    what the other models can say. `unavailable`: {modality: why} for inputs whose encoder cannot run
+    here (`GenreClassifier.unavailable_inputs`, asked once at start): such an input is not read, the
+    model that reads only it says why, and the others answer from what is left.
     """
     errors = []
     overview, cut = cut_overview(overview if isinstance(overview, str) and overview.strip() else None)
@@ -41,15 +52,22 @@ def api_answer(classifier, poster, overview: str | None) -> dict:
         errors += [problem] if problem else []
     if image is None and overview is None and not errors:
         errors.append("Give a poster, an overview or both.")
+    unavailable = unavailable or {}
+    given, notes = unreadable({"poster": image is not None, "overview": overview is not None}, unavailable)
+    image, overview = (image if given["poster"] else None), (overview if given["overview"] else None)
     answers = classifier.predict(poster=image, overview=overview) if image is not None or overview else {}
-    given = {"poster": image is not None, "overview": overview is not None}
     needs = dict(NEEDS, poster="a readable poster") if poster is not None and image is None else NEEDS
-    result, notes = {}, []
+    result = {}
     for name in MODEL_NAMES:
+        readable = [need for need in MODEL_INPUTS[name] if need not in unavailable]
         if name in answers:
             result[name] = dict(answers[name])
             notes += [note for note in answers[name]["notes"] if note not in notes]
+        elif not readable:
+            why = "; ".join(unavailable[need] for need in MODEL_INPUTS[name])
+            encoders = " and ".join(MODEL_INPUTS[name]) + (" encoders" if len(MODEL_INPUTS[name]) > 1 else " encoder")
+            result[name] = {"unavailable": why, "message": f"Unavailable here: its {encoders} cannot be loaded"}
         else:
-            missing = [need for need in MODEL_INPUTS[name] if not given[need]] if name != "fusion" else ["poster", "overview"]
+            missing = [need for need in readable if not given[need]] if name != "fusion" else readable
             result[name] = {"needs": missing, "message": "Needs " + " or ".join(needs[need] for need in missing)}
     return {**result, "errors": errors, "notes": notes + cut}

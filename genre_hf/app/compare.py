@@ -2,8 +2,11 @@
 where the models agree, as one table a visitor reads without a footnote.
 
 A genre a model lists carries that model's calibrated probability and a word for it (`certainty`);
-a genre it does not list shows only the probability, greyed. The verdict above the table groups
-the genres by which models list them ("All three: Drama · Poster only: Horror").
+a genre it does not list shows only the probability, greyed. The word always agrees with the
+listing: each model lists a genre when its probability passes that model's threshold for the genre
+(tuned per genre on the validation split, below 30 % for some), so a listed genre is at least
+"possible" and never "a long shot", and an unlisted one is greyed, "not listed", however likely. The
+verdict above the table groups the genres by which models list them ("All three: Drama · Poster only: Horror").
 """
 
 from __future__ import annotations
@@ -12,15 +15,18 @@ from html import escape
 
 from genre_hf.modeling import MODEL_NAMES
 
-# Calibrated probability -> the word a visitor reads. Calibrated means "70 %" is right about 70 % of the time.
-CERTAINTY = ((0.75, "very likely"), (0.5, "likely"), (0.3, "possible"), (0.0, "a long shot"))
+# A listed genre's calibrated probability -> the word a visitor reads ("70 %" is right about 70 % of the time).
+# The last floor is 0: whatever its probability, a genre the model lists is one it calls possible.
+CERTAINTY = ((0.75, "very likely"), (0.5, "likely"), (0.0, "possible"))
+NOT_LISTED = "not listed"
 SHORT = {"poster": "Poster", "overview": "Overview", "fusion": "Fusion"}  # column headers that fit a phone
 ROWS = 8  # genres in the table at most: every listed genre first, then the most likely others
 
 
-def certainty(probability: float) -> str:
-    """"very likely", "likely", "possible" or "a long shot": a calibrated probability in words."""
-    return next(word for floor, word in CERTAINTY if probability >= floor)
+def certainty(probability: float, listed: bool) -> str:
+    """How sure a model is of a genre, in words that agree with whether it lists it: "very likely",
+    "likely" or "possible" for a listed genre, "not listed" for the others."""
+    return next(word for floor, word in CERTAINTY if probability >= floor) if listed else NOT_LISTED
 
 
 def ran(result: dict) -> list[str]:
@@ -64,17 +70,24 @@ def comparison_table(result: dict, truth: list[str] | None = None) -> str:
         cells = []
         for name in names:
             probability = result[name]["probabilities"][genre]
-            if genre in result[name]["genres"]:
-                cells.append(f"<td class='listed'><b>{probability:.0%}</b> <span class='word'>{certainty(probability)}</span></td>")
+            listed = genre in result[name]["genres"]
+            word = certainty(probability, listed)
+            if listed:
+                cells.append(f"<td class='listed'><b>{probability:.0%}</b> <span class='word'>{word}</span></td>")
             else:
-                cells.append(f"<td class='unlisted'>{probability:.0%}</td>")
+                cells.append(f"<td class='unlisted' title='{word}'>{probability:.0%}</td>")
         if truth is not None:
             cells.append(f"<td class='truth'>{'yes' if genre in truth else ''}</td>")
         body.append(f"<tr><th scope='row'>{escape(genre)}</th>{''.join(cells)}</tr>")
     return (
         "<table class='genre-compare'><thead><tr><th scope='col'>Genre</th>" + header + "</tr></thead><tbody>"
-        + "".join(body) + "</tbody></table>"
+        + "".join(body) + "</tbody></table><p class='compare-key'>" + KEY + "</p>"
     )
+
+
+KEY = ("<b>Bold</b>: the genres a model lists, those whose probability passes that model's threshold for the genre. "
+       "Each genre has its own threshold, tuned on the validation movies, so a genre may be listed at a lower probability "
+       "than another that is not.")
 
 
 CSS = """
@@ -84,6 +97,7 @@ CSS = """
 #comparison .genre-compare td.listed { background: var(--color-accent-soft); }
 #comparison .genre-compare td.unlisted { color: var(--body-text-color-subdued); }
 #comparison .genre-compare .word { display: inline-block; }
+#comparison .compare-key { max-width: 760px; margin: 6px 0 0; font-size: var(--text-sm); color: var(--body-text-color-subdued); }
 @media (max-width: 520px) {
   #comparison .genre-compare th, #comparison .genre-compare td { padding: 4px 4px; font-size: 13px; }
   #comparison .genre-compare .word { display: block; font-size: 12px; }

@@ -11,17 +11,19 @@ from __future__ import annotations
 import base64
 import io
 import json
+from html import escape
 
 import gradio as gr
-import pandas as pd
 from PIL import Image
 
-from genre_hf.app.answer import read_poster
+from genre_hf.app.answer import read_poster, unreadable
 from genre_hf.app.guard import cut_overview, release_memory
 from genre_hf.inference.explain import CAM_MODELS, WORD_MODELS, pick_genre, to_jsonable
 
 TOP = "Top genre"  # the dropdown's default: the fusion model's top genre for the movie
 TABLE_GENRES = 6  # genres in the modality chart and table, most likely first
+SOURCES = ("poster", "overview")
+CHART_SCALE = 0.05  # the chart's half-bar is at least this many probability points, so tiny changes look tiny
 EMPTY = {"genre": None, "top_genre": None, "titles": {}, "probabilities": {}, "heat_maps": {}, "word_scores": {}, "modalities": [], "notes": []}
 INTRO = """Why does each model say what it says? **Poster:** Grad-CAM, where on the poster the model's evidence
 for the genre is (red hot, blue cold). **Overview:** each word removed in turn; red words speak *for* the genre
@@ -29,12 +31,13 @@ for the genre is (red hot, blue cold). **Overview:** each word removed in turn; 
 add to the fusion model's probability. API: `client.predict(poster, overview, genre, api_name="/explain")`."""
 
 
-def explain_answer(classifier, poster, overview: str | None, genre: str | None = None) -> dict:
+def explain_answer(classifier, poster, overview: str | None, genre: str | None = None, unavailable: dict[str, str] | None = None) -> dict:
     """`classifier.explain` for one movie as JSON-able data (heat maps as lists, overlays as base64
     PNG, word scores as [word, score] lists; see `genre_hf.inference.explain`), plus `errors`.
 
-    An unreadable poster is ignored (and said so) when there is an overview to explain; no input,
-    or an unknown genre, gives only `errors`.
+    An unreadable poster is ignored (and said so) when there is an overview to explain, and so is an
+    input whose encoder cannot run here (`unavailable`, as for `answer.api_answer`); no input, or an
+    unknown genre, gives only `errors`.
     """
     errors = []
     overview, cut = cut_overview(overview if isinstance(overview, str) and overview.strip() else None)
@@ -51,14 +54,21 @@ def explain_answer(classifier, poster, overview: str | None, genre: str | None =
             poster = None
     if poster is None and overview is None:
         return {**EMPTY, "errors": errors or ["Give a poster, an overview or both."]}
+    given, unread = unreadable({"poster": poster is not None, "overview": overview is not None}, unavailable or {})
+    poster, overview = (poster if given["poster"] else None), (overview if given["overview"] else None)
+    if poster is None and overview is None:
+        return {**EMPTY, "errors": errors + unread}
     answer = to_jsonable(classifier.explain(poster, overview, genre))
-    return {**answer, "notes": [*answer["notes"], *cut], "errors": errors}
+    return {**answer, "notes": [*answer["notes"], *unread, *cut], "errors": errors}
 
 
 def add_explain_section(classifiers: dict, family: gr.components.Component, poster: gr.components.Component,
-                        overview: gr.components.Component) -> None:
+                        overview: gr.components.Component, unavailable: dict[str, dict[str, str]] | None = None) -> None:
     """The Explain section, inside the page's current Blocks context, reading the page's own
-    `poster`, `overview` and model `family` inputs; serves `/explain`."""
+    `poster`, `overview` and model `family` inputs; serves `/explain`. `unavailable`: per family,
+    the inputs its encoders cannot read here (see `page.build_demo`). A new movie, Clear or another
+    family empties the section: it never shows one movie's explanation beside another's answers."""
+    unavailable = unavailable or {}
     labels = list(classifiers)
     classifier = classifiers[labels[0]]
     titles = classifier.titles
@@ -85,11 +95,7 @@ def add_explain_section(classifiers: dict, family: gr.components.Component, post
             ]
         legend = gr.Markdown(elem_id="explain-legend")
         summary = gr.Markdown(elem_id="explain-modalities", elem_classes=["wide"])  # six columns: sideways on a phone
-        chart = gr.BarPlot(
-            x="bar", y="added", color="input", title="What each input adds to the fusion model's probability",
-            y_title="probability added", x_title=" ", x_label_angle=-30, height=300, elem_id="explain-chart",
-            color_map={"poster": "#f59e0b", "overview": "#3b82f6"},
-        )
+        chart = gr.HTML(elem_id="explain-chart")
         with gr.Accordion("Explanation API answer (JSON)", open=False):
             answer = gr.JSON(show_label=False)
     outputs = [status, *heat_maps, *words, legend, summary, chart]
@@ -98,16 +104,19 @@ def add_explain_section(classifiers: dict, family: gr.components.Component, post
         if family not in classifiers:
             raise gr.Error(f"no model family {family!r}; this app has {labels}")
         try:
-            return explain_answer(classifiers[family], poster, overview, genre)
+            return explain_answer(classifiers[family], poster, overview, genre, unavailable.get(family))
         finally:
             release_memory()
 
-    button.click(explain, [poster, overview, genre, family], answer, api_name="explain").success(explain_values, answer, outputs, api_visibility="private")
-    genre.input(explain, [poster, overview, genre, family], answer, api_visibility="private").success(
-        explain_values, answer, outputs, api_visibility="private"
-    )
-    # A new movie (or another model family) is explained for its own top genre (in the browser, no request).
-    gr.on([poster.change, overview.change, family.change], fn=None, js=f"() => {json.dumps(TOP)}", outputs=genre)
+    asked = [button.click(explain, [poster, overview, genre, family], answer, api_name="explain"),
+             genre.input(explain, [poster, overview, genre, family], answer, api_visibility="private")]
+    for event in asked:
+        event.success(explain_values, answer, outputs, api_visibility="private")
+    # A new movie (an example, an upload, a typed word, Clear) or another family: the section empties and
+    # the genre goes back to the top genre, in the browser (no request); an explanation still running is dropped.
+    blank = [json.dumps(TOP), '""', *["null"] * (len(heat_maps) + len(words)), '""', '""', '""', "null"]
+    gr.on([poster.change, overview.change, family.change], fn=None, js=f"() => [{', '.join(blank)}]",
+          outputs=[genre, *outputs, answer], cancels=asked)
 
 
 def explain_values(answer: dict) -> list:
@@ -167,8 +176,8 @@ def word_legend(answer: dict) -> str:
     for entry in answer["word_scores"].values():
         scored = [(word, score) for word, score in entry["words"] if score is not None]
         ranked = sorted(scored, key=lambda pair: -pair[1])
-        pros = ", ".join(f"{word} {score:+.3f}" for word, score in ranked[:3] if score > 0) or "none"
-        cons = ", ".join(f"{word} {score:+.3f}" for word, score in reversed(ranked[-3:]) if score < 0) or "none"
+        pros = ", ".join(f"{word} {score:+.3f}" for word, score in ranked[:3] if round(score, 3) > 0) or "none"  # never "+0.000"
+        cons = ", ".join(f"{word} {score:+.3f}" for word, score in reversed(ranked[-3:]) if round(score, 3) < 0) or "none"
         lines.append(f"- **{entry['title']}** ({entry['probability']:.0%}): for: {pros} · against: {cons}")
     return "\n".join(lines)
 
@@ -201,12 +210,41 @@ def modality_summary(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def modality_chart(rows: list[dict]):
-    """The bar chart of what the poster and the overview add, two bars per top genre, most likely
-    genre first."""
-    records = [
-        {"bar": f"{row['genre']} ({source})", "input": source, "added": round(row[f"{source}_adds"], 4)}
-        for row in rows[:TABLE_GENRES]
-        for source in ("poster", "overview")
-    ]
-    return gr.BarPlot(pd.DataFrame(records, columns=["bar", "input", "added"]), sort=[record["bar"] for record in records], x_title=" ")
+def modality_chart(rows: list[dict]) -> str:
+    """What the poster and the overview add to the fusion model's probability, as bars either side of
+    zero, a row per top genre (most likely first). HTML: its genre names and figures wrap and scale
+    with the page, so it reads on a phone as on a laptop."""
+    if not rows:
+        return ""
+    rows = rows[:TABLE_GENRES]
+    scale = max(CHART_SCALE, *(abs(row[f"{source}_adds"]) for row in rows for source in SOURCES))
+    body = []
+    for row in rows:
+        tracks, figures = [], []
+        for source in SOURCES:
+            added = row[f"{source}_adds"]
+            side = "left" if added >= 0 else "right"
+            tracks.append(f"<div class='track'><span class='bar {source}' style='{side}: 50%; width: {50 * abs(added) / scale:.1f}%'></span></div>")
+            figures.append(f"<span class='{source}'>{round(added, 2) or 0.0:+.2f}</span>")  # never "-0.00"
+        body.append(f"<tr><th scope='row'>{escape(row['genre'])}</th><td class='bars'>{''.join(tracks)}</td>"
+                    f"<td class='figures'>{'<br>'.join(figures)}</td></tr>")
+    return (
+        "<p class='chart-title'><b>What each input adds to the fusion model's probability</b> (probability points; "
+        f"<span class='key poster'></span> poster, <span class='key overview'></span> overview; a half-bar is {scale:.2f})</p>"
+        "<table class='adds-chart'><tbody>" + "".join(body) + "</tbody></table>"
+    )
+
+
+CSS = """
+#explain-chart .adds-chart { width: 100%; max-width: 760px; border-collapse: collapse; font-variant-numeric: tabular-nums; }
+#explain-chart .adds-chart th, #explain-chart .adds-chart td { padding: 4px 6px; border-bottom: 1px solid var(--border-color-primary);
+  vertical-align: middle; white-space: nowrap; text-align: left; font-size: var(--text-sm); }
+#explain-chart td.bars { width: 100%; }
+#explain-chart .track { position: relative; height: 9px; margin: 3px 0; }
+#explain-chart .track::before { content: ""; position: absolute; left: 50%; top: -3px; bottom: -3px; border-left: 1px solid var(--body-text-color-subdued); }
+#explain-chart .bar { position: absolute; top: 0; bottom: 0; }
+#explain-chart .poster { color: #b45309; } #explain-chart .overview { color: #1d4ed8; }
+#explain-chart .bar.poster, #explain-chart .key.poster { background: #f59e0b; }
+#explain-chart .bar.overview, #explain-chart .key.overview { background: #3b82f6; }
+#explain-chart .key { display: inline-block; width: 0.8em; height: 0.8em; vertical-align: baseline; }
+"""

@@ -7,17 +7,20 @@ visitor switches between them; the `/predict` API answer is `answer.api_answer`)
 
 from __future__ import annotations
 
+import re
+from html import escape
 from pathlib import Path
 
 import gradio as gr
 
-from genre_hf.app.about import api_example, benchmark_report, family_details, headline
+from genre_hf.app.about import api_example, benchmark_report, family_details, headline, served_at
 from genre_hf.app.answer import api_answer
 from genre_hf.app.compare import CSS as COMPARE_CSS
 from genre_hf.app.compare import certainty, comparison_table, ran, verdict
 from genre_hf.app.examples import example_movies, servable
+from genre_hf.app.explain_view import CSS as EXPLAIN_CSS
 from genre_hf.app.explain_view import add_explain_section
-from genre_hf.app.guard import MAX_OVERVIEW_CHARS, UPLOAD_AGE, UPLOAD_SWEEP, release_memory
+from genre_hf.app.guard import MAX_OVERVIEW_CHARS, UPLOAD_AGE, UPLOAD_SWEEP, release_memory, upload_only
 from genre_hf.app.labels import family_label, model_link
 from genre_hf.hub.folder import PLOTS
 from genre_hf.modeling import MODEL_NAMES
@@ -44,13 +47,14 @@ def panel_values(result: dict, titles: dict[str, str], truth: dict | None = None
     for name in MODEL_NAMES:
         entry = result[name]
         if "probabilities" in entry:
-            listed = ", ".join(f"{genre} ({certainty(entry['probabilities'][genre])})" for genre in entry["genres"])
+            listed = ", ".join(f"{genre} ({certainty(entry['probabilities'][genre], listed=True)})" for genre in entry["genres"])
             values += [entry["probabilities"], f"**Predicted:** {listed or 'no genre is likely enough'}"]
         else:
             values += [None, f"**{entry['message']}.**"]
     return values
 
 
+@upload_only
 class PosterInput(gr.Image):
     """`gr.Image` that hands the uploaded file over unopened (Gradio still checks where it lives), so
     a file that is no image reaches the model's own checks and a clear message, not a failure inside
@@ -66,18 +70,33 @@ class PosterInput(gr.Image):
 
 def build_demo(
     classifiers, examples_dir: str | Path | None = None, model_ids: dict[str, str] | None = None,
-    delete_uploads: tuple[int, int] = DELETE_UPLOADS,
+    delete_uploads: tuple[int, int] = DELETE_UPLOADS, unavailable: dict[str, dict[str, str]] | None = None,
 ) -> gr.Blocks:
     """The Space's page around loaded classifiers ({family label: classifier}, or one classifier),
     with the queue set up; `launch` serves it (with the page's CSS and keys, `CSS` and `KEYS`).
 
     Uploaded posters are deleted `delete_uploads[1]` seconds after upload (checked every
     `delete_uploads[0]` seconds), so a long-running Space does not fill its disk.
+
+    A family whose encoder cannot be loaded here (a pretrained text encoder without the Hub, its cache
+    or a mirror: `GenreClassifier.unavailable_inputs`, asked once, here unless `unavailable` gives it
+    per family) is offered marked as such, with the one line that says why and what fixes it; its
+    models that do not need that encoder answer.
     """
     if not isinstance(classifiers, dict):
         classifiers = {family_label(classifiers): classifiers}
     model_ids = model_ids or {label: "" for label in classifiers}
     labels = list(classifiers)
+    unavailable = unavailable or {label: classifier.unavailable_inputs() for label, classifier in classifiers.items()}
+
+    def predict(poster, overview, family=labels[0]):
+        if family not in classifiers:
+            raise gr.Error(f"no model family {family!r}; this app has {labels}")
+        try:
+            return api_answer(classifiers[family], poster, overview, unavailable.get(family))
+        finally:
+            release_memory()
+
     first = classifiers[labels[0]]
     movies = servable(example_movies(examples_dir, first.config)) if examples_dir else []
     with gr.Blocks(title=SPACE_TITLE, delete_cache=delete_uploads) as demo:
@@ -88,7 +107,9 @@ def build_demo(
             elem_id="intro",
         )
         with gr.Tab("Compare"):
-            family = gr.Radio(labels, value=labels[0], label="Model family", visible=len(labels) > 1, elem_id="family")
+            family = gr.Radio([(family_choice(label, unavailable[label]), label) for label in labels], value=labels[0],
+                              label="Model family", visible=len(labels) > 1, elem_id="family")
+            gr.Markdown(unavailable_notice(unavailable), elem_id="unavailable", visible=any(unavailable.values()))
             truth = gr.State(None)  # the loaded example's {"title", "genres", "overview"}; None after a visitor's own poster
             with gr.Row(equal_height=False):
                 with gr.Column(scale=3, min_width=300):
@@ -121,9 +142,13 @@ def build_demo(
                         headers.append(gr.Markdown(f"### {first.titles[name]}", elem_id=f"title-{name}"))
                         outputs.append(gr.Label(num_top_classes=TOP_CLASSES, show_label=False, show_heading=False))
                         outputs.append(gr.Markdown(elem_id=f"genres-{name}"))
-            add_explain_section(classifiers, family, poster, overview)  # serves /explain
+            answer = gr.JSON(label="answer", show_label=False, render=False)  # drawn below Explain, wired first:
+            # the browser's client takes event 0 for /predict ("Too many arguments provided" otherwise).
+            shown = [summary, table, *outputs[3:]]  # where a visitor sees the call running or queued
+            predicted = button.click(predict, [poster, overview, family], answer, api_name="predict", show_progress_on=shown)
+            add_explain_section(classifiers, family, poster, overview, unavailable)  # serves /explain
             with gr.Accordion("API answer (JSON)", open=False):
-                answer = gr.JSON(label="answer", show_label=False)
+                answer.render()
         with gr.Tab("About & benchmark", elem_id="about"):
             reports = {label: benchmark_report(classifier) for label, classifier in classifiers.items()}
             gr.Markdown("## How good are the models?\n" + headline(reports), elem_classes=["fits"])
@@ -136,15 +161,7 @@ def build_demo(
                         for plot in plots:
                             gr.Markdown(f"**{PLOT_CAPTIONS.get(plot, plot)}**")
                             gr.Image(str(classifier.files_dir / plot), show_label=False, interactive=False, buttons=[])
-            gr.Markdown(api_example(labels))
-
-        def predict(poster, overview, family=labels[0]):
-            if family not in classifiers:
-                raise gr.Error(f"no model family {family!r}; this app has {labels}")
-            try:
-                return api_answer(classifiers[family], poster, overview)
-            finally:
-                release_memory()
+            snippet = gr.Markdown(api_example(labels), elem_id="api-example")
 
         def redraw(result, family, truth, overview):
             if result is None:  # the family switched before any movie was given: nothing to redraw
@@ -152,14 +169,12 @@ def build_demo(
             truth = truth if truth and truth["overview"] == (overview or "").strip() else None  # edited: the visitor's own movie
             return panel_values(result, classifiers[family].titles if family in classifiers else first.titles, truth)
 
-        shown = [summary, table, *outputs[3:]]  # where a visitor sees the call running or queued
-        button.click(predict, [poster, overview, family], answer, api_name="predict", show_progress_on=shown).success(
-            redraw, [answer, family, truth, overview], outputs, api_visibility="private")
+        predicted.success(redraw, [answer, family, truth, overview], outputs, api_visibility="private")
         clear.click(lambda: (None, "", None, None), None, [poster, overview, truth, answer], api_visibility="private").then(
             lambda: ["", "", "", *[None, ""] * len(MODEL_NAMES)], None, outputs, api_visibility="private")
         family.change(lambda f: [f"### {classifiers[f].titles[name]}" for name in MODEL_NAMES], family, headers,
                       api_visibility="private").then(
-            lambda p, o, f: api_answer(classifiers[f], p, o) if p is not None or (o or "").strip() else gr.skip(),
+            lambda p, o, f: api_answer(classifiers[f], p, o, unavailable.get(f)) if p is not None or (o or "").strip() else gr.skip(),
             [poster, overview, family], answer, api_visibility="private", show_progress_on=shown,
         ).success(redraw, [answer, family, truth, overview], outputs, api_visibility="private")
         # A visitor's own poster: no longer the example, so no true genres (an edited overview is caught in redraw).
@@ -173,7 +188,34 @@ def build_demo(
                 predict, [poster, overview, family], answer, api_visibility="private", show_progress_on=shown,
             ).success(redraw, [answer, family, truth, overview], outputs, api_visibility="private").then(
                 None, js="() => document.getElementById('comparison').scrollIntoView({block: 'start', behavior: 'smooth'})")
+        demo.load(None, None, snippet, js=served_at(snippet.value), api_visibility="private")
     return demo.queue(default_concurrency_limit=CONCURRENCY, max_size=QUEUE_SIZE)
+
+
+def family_choice(label: str, unavailable: dict[str, str]) -> str:
+    """How the family picker shows a family: its label (hyphens that never break a name such as
+    all-MiniLM-L6-v2 across lines on a phone), and what cannot run here."""
+    shown = label.replace("-", "\u2011")
+    return f"{shown} ({' and '.join(unavailable)} unavailable here)" if unavailable else shown
+
+
+def unavailable_notice(unavailable: dict[str, dict[str, str]]) -> str:
+    """One line per family whose encoder cannot be loaded here: why, what fixes it, what still answers.
+    A Hub id or path in it is never broken across lines at its slashes and hyphens (a visitor copies it)."""
+    def unbroken(text: str) -> str:
+        return re.sub(r"\S*[/-]\S*", lambda found: f"<span class='unbroken'>{escape(found[0])}</span>", text)
+
+    lines = []
+    for label, reasons in unavailable.items():
+        label, reasons = unbroken(label), {modality: unbroken(why) for modality, why in reasons.items()}
+        if len(reasons) == 1:
+            (modality, why), = reasons.items()
+            other = "overview" if modality == "poster" else "poster"
+            lines.append(f"**{label}:** its {modality} model is unavailable here: {why}. Its {other} model answers, "
+                         f"and its fusion model reads the {other} alone.")
+        elif reasons:
+            lines.append(f"**{label}:** unavailable here: {'; '.join(reasons.values())}.")
+    return "\n\n".join(lines)
 
 
 # Enter in the overview predicts (Shift+Enter is a new line), as a visitor expects from a search box.
@@ -185,12 +227,16 @@ KEYS = """() => {
     }
   });
 }"""
-CSS = COMPARE_CSS + """
+CSS = COMPARE_CSS + EXPLAIN_CSS + """
 .fits table, .wide table { font-variant-numeric: tabular-nums; }
 .fits th, .fits td, .wide th, .wide td { white-space: nowrap; word-break: normal; overflow-wrap: normal; hyphens: none; }
 .fits th, .fits td:first-child { white-space: normal; }  /* headers and names wrap between words, figures never */
 .wide table { display: block; overflow-x: auto; max-width: 100%; }
 label[data-testid="block-label"].float { position: static; }  /* an image's label above it, not over it */
+#poster.block { display: flex; flex-flow: column nowrap; }  /* ...so the image and its source strip share what is left */
+#poster .image-container { flex: 1 1 auto; min-height: 0; }
+#poster label[data-testid="block-label"] { align-self: flex-start; }
+#unavailable .unbroken { white-space: nowrap; }
 #comparison-table { padding: 0; }
 #comparison-table table { max-width: 760px; }
 @media (max-width: 520px) { .fits th, .fits td { padding: 4px 5px !important; font-size: 13px; } }

@@ -13,17 +13,24 @@ from pathlib import Path
 
 from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi, SpaceCard, SpaceCardData, constants
 
+from genre_hf import hub_calls
 from genre_hf.app.page import SPACE_TITLE
 from genre_hf.config import PROJECT_URL
-from genre_hf.hub import transfer
 from genre_hf.hub.lookup import SPACE_CONFIG
 
 SPACE_DESCRIPTION = "Genres from a movie poster, its plot, or both"
 SPACE_EXTRAS = ("app", "pretrained")  # the Space serves either model family
-APP_PY = '''"""The genre_hf Space: serves the model named in space_config.json (or $GENRE_HF_MODEL)."""
+SPACE_PROXIES = "10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7"  # private networks: where a Space's proxy connects from
+APP_PY = f'''"""The genre_hf Space: serves the model named in space_config.json (or $GENRE_HF_MODEL)."""
+
+import os
 
 from genre_hf.cli import entry_point
 
+# Visitors reach a Space through the Hub's proxy, which connects from a private network and names the
+# visitor in X-Forwarded-For: believe it from there, so upload limits are per visitor (a Space
+# variable GENRE_HF_TRUSTED_PROXIES overrides this).
+os.environ.setdefault("GENRE_HF_TRUSTED_PROXIES", "{SPACE_PROXIES}")
 entry_point(["app"])
 '''
 
@@ -95,13 +102,16 @@ def publish_space(space_id: str, model_repo_ids: str | list[str], token: str | N
     One commit uploads the app, the package and the Space's README and requirements, and removes
     package files that no longer exist, so a re-publish never leaves stale code behind.
     """
-    transfer.use_timeouts()
-    api = HfApi(token=token)
     model_repo_ids = [model_repo_ids] if isinstance(model_repo_ids, str) else list(model_repo_ids)
+    files = space_files(model_repo_ids)  # everything local first: nothing is created if this fails
+    with hub_calls.call(f"publication of the Space {space_id}"):
+        return _publish(HfApi(token=token), space_id, model_repo_ids, files, private)
+
+
+def _publish(api: HfApi, space_id: str, model_repo_ids: list[str], files: dict[str, bytes], private: bool) -> str:
     for repo_id in model_repo_ids:
         if not api.repo_exists(repo_id):
             raise ValueError(f"model repo {repo_id} not found on {api.endpoint}: push the model first")
-    files = space_files(model_repo_ids)  # everything local first: nothing is created if this fails
     url = api.create_repo(space_id, repo_type="space", space_sdk="gradio", private=private, exist_ok=True)
     stale = [
         path for path in api.list_repo_files(url.repo_id, repo_type="space")

@@ -11,7 +11,7 @@ import tempfile
 
 import gradio as gr
 
-from genre_hf.app.guard import MAX_FILE_SIZE, UploadLimits
+from genre_hf.app.guard import MAX_FILE_SIZE, SESSIONS, UploadLimits
 from genre_hf.app.labels import family_label
 from genre_hf.app.page import CSS, KEYS, build_demo
 from genre_hf.hub.lookup import model_sources
@@ -19,13 +19,13 @@ from genre_hf.inference.classifier import GenreClassifier
 
 
 def launch(demo: gr.Blocks, host: str = "127.0.0.1", port: int = 7860, **options):
-    """Serve `demo`: errors shown as messages, uploads capped (each, and per client and overall: see
-    guard.py), no share link; the page's CSS and keys."""
+    """Serve `demo`: errors shown as messages, requests and uploads capped (each, and per client and
+    overall), sessions kept bounded (see guard.py), no share link; the page's CSS and keys."""
     from starlette.middleware import Middleware
 
     return demo.launch(
         server_name=host, server_port=port, show_error=True, max_file_size=MAX_FILE_SIZE, share=False,
-        app_kwargs={"middleware": [Middleware(UploadLimits)]}, css=CSS, js=KEYS, **options,
+        app_kwargs={"middleware": [Middleware(UploadLimits)]}, state_session_capacity=SESSIONS, css=CSS, js=KEYS, **options,
     )
 
 
@@ -60,12 +60,14 @@ def serve(host: str, port: int, model_ids: list[str] | None = None, examples_dir
     check_port(host, port)
     use_private_upload_folder()
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # `docker stop`, a Space restart: as Ctrl+C, exit handlers run
-    classifiers, where = {}, {}
+    classifiers, where, unavailable = {}, {}, {}
     for source in model_ids or model_sources():
         log(f"Loading the model from {source}")
         classifier = GenreClassifier.from_pretrained(source)
         classifier.compile_for_serving()
         label = family_label(classifier)
         label = label if label not in classifiers else f"{label} ({source})"
-        classifiers[label], where[label] = classifier, source
-    launch(build_demo(classifiers, examples_dir=examples_dir, model_ids=where), host, port)
+        classifiers[label], where[label], unavailable[label] = classifier, source, classifier.unavailable_inputs()
+        for modality, why in unavailable[label].items():  # served anyway: the models that do not read it answer
+            log(f"{label}: its {modality} model is unavailable here: {why}")
+    launch(build_demo(classifiers, examples_dir=examples_dir, model_ids=where, unavailable=unavailable), host, port)

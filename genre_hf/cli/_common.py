@@ -19,10 +19,15 @@ ENVIRONMENT = {  # name -> (what it does, its default)
     "HF_HUB_OFFLINE": ("1: use only what is in the Hub cache", "0"),
     "PORT": ("the app's port (GRADIO_SERVER_PORT too)", "7860"),
     "GRADIO_SERVER_NAME": ("the app's address (a Space sets 0.0.0.0)", "127.0.0.1"),
+    "GENRE_HF_TRUSTED_PROXIES": ("addresses or networks of reverse proxies whose X-Forwarded-For the app believes "
+                                 "(a published Space's app.py sets the private networks)", "none"),
     "TF_CPP_MIN_LOG_LEVEL": ("TensorFlow's C++ log level once it has started", "3: its logs hidden (Python errors still show)"),
     "GENRE_HF_TF_LOGS": ("1: show TensorFlow's start-up lines (oneDNN, CUDA probing), which are otherwise held back", "unset"),
     "GENRE_HF_CACHE": ("where feature caches live when --cache-dir is not given", "$HF_HOME/genre_hf"),
     "GENRE_HF_PRESET_MIRROR": ("a folder with local copies (<name>/) of hf:// encoder presets, used instead of the Hub", "unset"),
+    "GENRE_HF_DATA_URL": ("`data`: the address that stands in for GitHub (a mirror serving the same paths)", "https://github.com"),
+    "GENRE_HF_DATA_PINS": ("`data`: a pins file to check the files against instead of the upstream's (a mirror of other data; tests)",
+                           "the pins in the package"),
     "TF_CONFIG": ("--strategy multiworker: the cluster's workers and this process's task (JSON)", "unset"),
 }
 

@@ -10,8 +10,8 @@ NAME = "app"
 TENSORFLOW = True
 HELP = "serve the Gradio app on this machine"
 DESCRIPTION = "Serve the Gradio app. " + RULE
-ENVIRONMENT = ("GENRE_HF_MODEL", "GENRE_HF_DATA", "GENRE_HF_PRESET_MIRROR", "PORT", "GRADIO_SERVER_NAME", "HF_TOKEN", "HF_ENDPOINT",
-               "HF_HOME", "HF_HUB_OFFLINE")
+ENVIRONMENT = ("GENRE_HF_MODEL", "GENRE_HF_DATA", "GENRE_HF_PRESET_MIRROR", "PORT", "GRADIO_SERVER_NAME", "GENRE_HF_TRUSTED_PROXIES",
+               "HF_TOKEN", "HF_ENDPOINT", "HF_HOME", "HF_HUB_OFFLINE")
 
 
 def add_arguments(parser) -> None:
@@ -27,9 +27,10 @@ def check(args) -> None:
     from genre_hf.hub.lookup import model_sources
 
     require("gradio", "genre-hf app")
-    require("pandas", "genre-hf app")
+    from genre_hf.app.guard import trusted_proxies
     from genre_hf.app.serve import check_port
 
+    trusted_proxies()  # a bad GENRE_HF_TRUSTED_PROXIES is said before the model loads
     check_port(args.host, args.port)
     for source in args.model or model_sources():
         check_local_model(source)

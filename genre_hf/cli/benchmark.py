@@ -25,6 +25,9 @@ def add_arguments(parser) -> None:
 
 
 def check(args) -> None:
+    from genre_hf.evaluation.files import check_benchmark_folder
+
+    check_benchmark_folder(args.out, args.data)  # before hours of training: a file, someone else's folder, the data itself
     check_data(args.data)
     if args.seeds < 2:
         raise ValueError(f"a benchmark needs at least 2 seeds to measure a spread, not {args.seeds}")

@@ -8,16 +8,20 @@ Prints a Markdown table and writes JSON shaped {"models": {"poster": {...}, "ove
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
+from genre_hf import reading, staging
 from genre_hf.cli._common import add_data_argument, add_input_arguments, check_data, check_local_model, model_source
 from genre_hf.data.cleaning import ColumnNames
+from genre_hf.evaluation.files import PLOT_FILES, RESULTS_FILE
 from genre_hf.hub.lookup import RULE
 
 NAME = "evaluate"
 TENSORFLOW = True
 HELP = "score a model on any data (held out: nothing is tuned)"
 DESCRIPTION = "Score a model on any data. " + RULE
+REPORT_BYTES = 64 * reading.MB  # a report of every split, 500 genres and the load report: a few MB
 ENVIRONMENT = ("GENRE_HF_MODEL", "GENRE_HF_DATA", "GENRE_HF_CACHE", "GENRE_HF_PRESET_MIRROR", "HF_TOKEN", "HF_ENDPOINT", "HF_HOME",
                "HF_HUB_OFFLINE")
 
@@ -37,6 +41,7 @@ def add_arguments(parser) -> None:
 
 
 def check(args) -> None:
+    check_outputs(args.output, args.plots, reads=[args.data, model_source(args), args.baselines_from])
     check_data(args.data, args.split)
     check_local_model(model_source(args))
 
@@ -56,24 +61,27 @@ def evaluate(model: str, data: str, split: str | None = None, columns: ColumnNam
     from genre_hf.evaluation import plots, results
     from genre_hf.evaluation.heldout import evaluate_classifier
     from genre_hf.evaluation.scoring import report_markdown
-    from genre_hf.hub.folder import RESULTS_FILE, TRAINING_JSON
+    from genre_hf.hub.folder import read_training_record
     from genre_hf.inference.classifier import GenreClassifier
 
+    reads = [data, model, baselines_from]
+    check_outputs(output, plots_dir, reads)  # before the model loads: never the data, the model or someone's file
     classifier = GenreClassifier.from_pretrained(model)
-    record = classifier.files_dir / TRAINING_JSON if classifier.files_dir else None
-    training = json.loads(record.read_text()) if record and record.is_file() else None
+    reads.append(classifier.files_dir)  # a Hub model's folder in the cache
+    check_outputs(output, plots_dir, reads)
+    training = read_training_record(classifier.files_dir) if classifier.files_dir else None
     found = evaluate_classifier(classifier, data, model=str(model), split=split, columns=columns, baselines_from=baselines_from,
                                 training=training, log=log, input=input, cache_dir=cache_dir)
     markdown = report_markdown(found.report)
     log(markdown)
     if output:
-        output = Path(output)
-        output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(json.dumps(found.report, indent=2) + "\n")
-        output.with_suffix(".md").write_text(markdown)
-        beside = output.with_name(f"{output.stem}.{RESULTS_FILE}")  # report.json -> report.results.json, never a folder's results.json
-        results.write(found.results, beside)
-        log(f"Wrote {output}, {output.with_suffix('.md')} and {beside}")
+        report_path, markdown_path, results_path = report_files(output)
+        with staging.file(report_path, reads, is_report, "genre_hf evaluation report") as partial:
+            partial.write_text(json.dumps(found.report, indent=2) + "\n")
+        with staging.file(markdown_path, reads, is_report_markdown, "genre_hf evaluation report") as partial:
+            partial.write_text(markdown)
+        results.write(found.results, results_path, reads)
+        log(f"Wrote {report_path}, {markdown_path} and {results_path}")
     if push_results:
         from genre_hf.hub.card import push_results as push
 
@@ -85,3 +93,43 @@ def evaluate(model: str, data: str, split: str | None = None, columns: ColumnNam
         else:
             log(plots.SKIPPED)
     return found.report
+
+
+def report_files(output: str | Path) -> tuple[Path, Path, Path]:
+    """The files `--output` names: the JSON report, its Markdown beside it, and its results file
+    (report.json -> report.md, report.results.json: never a folder's results.json)."""
+    output = Path(output)
+    return output, output.with_suffix(".md"), output.with_name(f"{output.stem}.{RESULTS_FILE}")
+
+
+def check_outputs(output, plots_dir, reads) -> None:
+    """Refuse, before any work, a report file or plot that would be an input, lie in one, or replace a
+    file that is not one of ours (`staging.check_file`)."""
+    from genre_hf.evaluation import plots, results
+
+    if output:
+        report_path, markdown_path, results_path = report_files(output)
+        staging.check_file(report_path, reads, is_report, "genre_hf evaluation report")
+        staging.check_file(markdown_path, reads, is_report_markdown, "genre_hf evaluation report")
+        staging.check_file(results_path, reads, results.is_results, "results file")
+    if plots_dir:
+        staging.check_inputs(staging.destination(plots_dir), reads)
+        for name in PLOT_FILES.values():
+            if name != PLOT_FILES["training"]:
+                staging.check_file(Path(plots_dir) / name, reads, plots.is_plot, "plot")
+
+
+def is_report(path: Path) -> bool:
+    """Whether `path` is a JSON report `evaluate` wrote, so a new run may replace it."""
+    try:
+        report = reading.read_json(path, REPORT_BYTES)
+    except reading.ReadError:
+        return False
+    return {"models", "provenance", "load_report"} <= set(report)
+
+
+def is_report_markdown(path: Path) -> bool:
+    """Whether `path` is the Markdown of a report (`scoring.report_markdown`'s first line), so a new run may replace it."""
+    with open(path, "rb") as handle:
+        first = handle.read(200).split(b"\n", 1)[0].decode("utf-8", "replace")
+    return re.fullmatch(r"Scored on [\d,]+ movies \(.+ split\)\.", first) is not None

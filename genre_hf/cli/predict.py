@@ -26,13 +26,9 @@ def add_arguments(parser) -> None:
 
 
 def check(args) -> None:
-    from pathlib import Path
-
     from genre_hf.inference.batch import check_output
 
-    if Path(args.output).expanduser().resolve() == Path(args.data).expanduser().resolve():
-        raise ValueError(f"--output {args.output} is the data it reads: write the predictions to another file")
-    check_output(args.output)
+    check_output(args.output, reads=[args.data, model_source(args)])  # never the data, the model or someone's file
     check_data(args.data, args.split)
     check_local_model(model_source(args))
     if args.chunk_size < 1:

@@ -33,7 +33,7 @@ def add_arguments(parser) -> None:
 def check(args) -> None:
     from genre_hf.hub.folder import check_destination
 
-    check_destination(args.out)  # before hours of training: a file, someone else's folder, no permission
+    check_destination(args.out, [args.data])  # before hours of training: a file, someone else's folder, the data, no permission
     check_data(args.data)
     from genre_hf.training.distribute import check_settings
 

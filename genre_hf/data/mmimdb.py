@@ -12,8 +12,10 @@ poster) are left to the loader, which skips and counts them like any other sourc
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
+
+from genre_hf import reading
+from genre_hf.data.cleaning import safe_id
 
 SPLIT_FILE = "split.json"
 MOVIES_DIR = "dataset"
@@ -23,6 +25,8 @@ PLOT_CHOICES = {
     "first": lambda plots: plots[0],
 }
 DEFAULT_PLOT = "longest"
+MAX_SPLIT_BYTES = 64 * reading.MB  # the release's lists 25,959 ids in 330 kB
+MAX_MOVIE_BYTES = 4 * reading.MB  # the release's largest movie file has about 100 kB
 
 
 def is_release(folder: Path) -> bool:
@@ -37,19 +41,19 @@ def plot_note(plot: str = DEFAULT_PLOT) -> str:
 def read_split_ids(folder: Path) -> dict[str, list[str]]:
     """Our split name -> the ids split.json lists; a clear error for a split file that is not the release's."""
     path = folder / SPLIT_FILE
-    try:
-        given = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ValueError(f"{path} is not a JSON split file ({error})") from None
-    if not isinstance(given, dict) or not set(SPLITS) & set(given):
+    given = reading.read_json(path, MAX_SPLIT_BYTES, kind=None)
+    if not isinstance(given, dict) or not set(SPLITS) & set(given) or not all(isinstance(given.get(name, []), list) for name in SPLITS):
         raise ValueError(f"{path} must be a JSON object with {sorted(SPLITS)} id lists")
-    return {ours: [str(movie_id) for movie_id in given.get(name) or []] for name, ours in SPLITS.items() if name in given}
+    return {ours: [str(movie_id) for movie_id in given[name] if isinstance(movie_id, (str, int))] for name, ours in SPLITS.items() if name in given}
 
 
 def records(folder: Path, ids: list[str], plot: str = DEFAULT_PLOT):
     """The movies of `ids` as loader rows (poster by path, not read)."""
     choose = PLOT_CHOICES[plot]
     for movie_id in ids:
+        if not safe_id(movie_id):  # "../x" names no file of the release: a row with nothing in it (skipped and counted)
+            yield {"id": movie_id, "overview": "", "genres": [], "poster": {"path": str(folder / MOVIES_DIR), "bytes": None}}
+            continue
         meta = _read_movie(folder / MOVIES_DIR / f"{movie_id}.json")
         plots = meta.get("plot")
         plots = [plots] if isinstance(plots, str) else [text for text in plots or [] if isinstance(text, str)]
@@ -64,7 +68,6 @@ def records(folder: Path, ids: list[str], plot: str = DEFAULT_PLOT):
 def _read_movie(path: Path) -> dict:
     """A movie's JSON; a missing or unreadable one is a row with nothing in it (skipped and counted)."""
     try:
-        value = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return reading.read_json(path, MAX_MOVIE_BYTES)
+    except reading.ReadError:
         return {}
-    return value if isinstance(value, dict) else {}

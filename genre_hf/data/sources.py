@@ -7,16 +7,18 @@ Sources: the upstream folder layout (`upstream.py`), the MM-IMDb release layout 
 
 from __future__ import annotations
 
-import json
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import datasets
 
+from genre_hf import hub_calls, reading
 from genre_hf.data import mmimdb, upstream
 from genre_hf.data.cleaning import ColumnNames, canonical_columns, rows_dataset
 
 KINDS = ("upstream", "mmimdb", "disk", "parquet", "hub")
+MAX_INDEX_BYTES = reading.MB  # a save_to_disk folder's dataset_dict.json (a list of split names) or state file
 
 
 @dataclass(frozen=True)
@@ -79,7 +81,8 @@ class Source:
             elif self.kind == "parquet":
                 loaded = datasets.load_dataset("parquet", data_files=self.location, streaming=streaming)
             elif self.kind == "hub":
-                loaded = datasets.load_dataset(self.location, streaming=streaming)
+                with hub_calls.call(f"download of the data set {self.location}"):  # streamed rows: read later, each read bounded
+                    loaded = datasets.load_dataset(self.location, streaming=streaming)
             else:
                 raise ValueError(f"a {self.kind} folder is read row by row, not opened as a dataset")
         except datasets.exceptions.DatasetGenerationError as error:  # the cause says what (a damaged file, types that do not fit)
@@ -100,7 +103,12 @@ class Source:
             return ["train"]  # what `datasets` names the rows of a lone file
         if self.kind == "disk":
             index = self.path / "dataset_dict.json"
-            return list(json.loads(index.read_text())["splits"]) if index.is_file() else ["all"]
+            if not index.is_file():
+                return ["all"]
+            splits = reading.read_json(index, MAX_INDEX_BYTES).get("splits")
+            if not isinstance(splits, list) or not splits or not all(isinstance(name, str) for name in splits):
+                raise ValueError(f"{index.name} in {self.location} must list its splits' names")
+            return splits
         return None
 
     def raw_splits(self, columns: ColumnNames, streaming: bool = False) -> dict:
@@ -138,12 +146,34 @@ class Source:
 
             files = HfFileSystem()
             total = 0
-            for name in files.glob(f"datasets/{self.location}/**/*.parquet"):
-                with files.open(name) as handle:
-                    total += pyarrow.parquet.ParquetFile(handle).metadata.num_rows
+            with hub_calls.call(f"listing of the data set {self.location}"):
+                for name in files.glob(f"datasets/{self.location}/**/*.parquet"):
+                    with files.open(name) as handle:
+                        total += pyarrow.parquet.ParquetFile(handle).metadata.num_rows
             return total or None
         except Exception:  # offline, private, not Parquet: unknown
             return None
+
+    def identity(self, fingerprint: dict | None = None) -> str:
+        """What the data is, by whatever path it is given: a digest of the file that lists its movies
+        (the upstream CSV, MM-IMDb's split file, a Parquet file's footer, a save_to_disk folder's
+        index and state files); a Hub dataset's id and commit (`fingerprint`'s, when given). A copy
+        of the data elsewhere has the same identity; any change to its movies gives another."""
+        if self.kind == "hub":
+            revision = (fingerprint or self.fingerprint()).get("revision")
+            return f"hub:{self.location}@{revision or 'unknown revision'}"
+        digest = hashlib.sha256(self.kind.encode())
+        if self.kind == "parquet":
+            digest.update(_parquet_footer(self.path))
+        else:
+            path = self.path
+            files = ([path / upstream.CSV_FILE] if self.kind == "upstream" else [path / mmimdb.SPLIT_FILE] if self.kind == "mmimdb"
+                     else sorted(item for item in path.rglob("*.json") if item.is_file()))
+            for item in files:
+                digest.update(str(item.relative_to(path)).encode() + b"\0")
+                with open(item, "rb") as handle:
+                    digest.update(hashlib.file_digest(handle, "sha256").digest())
+        return f"{self.kind}:{digest.hexdigest()[:32]}"
 
     def fingerprint(self, columns: ColumnNames | None = None) -> dict:
         """What identifies the source's content for a feature cache: its path and the size and
@@ -157,7 +187,8 @@ class Source:
             try:
                 from huggingface_hub import HfApi
 
-                revision = HfApi().dataset_info(self.location).sha
+                with hub_calls.call(f"look-up of the data set {self.location}"):
+                    revision = HfApi().dataset_info(self.location).sha
             except Exception:  # offline or unreachable: the id alone (a changed dataset is not noticed)
                 revision = None
             return {**found, "id": self.location, "revision": revision}
@@ -172,3 +203,17 @@ class Source:
             files = sorted(item for item in path.rglob("*") if item.is_file())
         stats = {str(item.relative_to(path.parent)): [item.stat().st_size, item.stat().st_mtime_ns] for item in files}
         return {**found, "path": str(path), "files": stats}
+
+
+def _parquet_footer(path: Path) -> bytes:
+    """A Parquet file's footer (its schema, row groups, offsets and column statistics): what tells
+    one file's content from another's without reading its rows."""
+    with open(path, "rb") as handle:
+        size = handle.seek(0, 2)
+        handle.seek(max(0, size - 8))
+        tail = handle.read(8)
+        length = int.from_bytes(tail[:4], "little") if len(tail) == 8 and tail[4:] == b"PAR1" else 0
+        if not 0 < length <= size - 8:
+            raise ValueError(f"{path.name} is not a readable Parquet file (no footer)")
+        handle.seek(size - 8 - length)
+        return handle.read(length)

@@ -7,8 +7,8 @@
 The CSV is read strictly, because a spreadsheet's CSV is whatever it wrote: UTF-8 (with or without a
 byte-order mark; anything else is named and refused), the header checked for its columns, every row
 of the header's width, a quote left open refused with its line number rather than swallowing the
-rows after it, and no field over MAX_FIELD characters. Rows come out as the loader's rows with the
-poster by path, not read; the loader cleans them.
+rows after it, no field over MAX_FIELD characters, and no column it reads named twice in the header.
+Rows come out as the loader's rows with the poster by path, not read; the loader cleans them.
 """
 
 from __future__ import annotations
@@ -62,6 +62,9 @@ def read_csv(path: Path, columns: tuple[str, ...]):
             if missing:
                 raise ValueError(f"{path.name} has no {', '.join(missing)} column{'s' if len(missing) > 1 else ''} in its header "
                                  f"(it needs {', '.join(columns)}); its first line has {len(header)} fields")
+            doubled = [name for name in columns if header.count(name) > 1]
+            if doubled:  # which one is meant cannot be known: never silently the first
+                raise ValueError(f"{path.name} has {header.count(doubled[0])} {doubled[0]} columns in its header: keep one")
             positions = {name: header.index(name) for name in columns}
             for row in reader:
                 if not row:

@@ -15,13 +15,14 @@ import math
 import time
 from pathlib import Path
 
+from genre_hf import staging
 from genre_hf.config import GenreConfig
 from genre_hf.data.cleaning import ColumnNames
 from genre_hf.data.sources import Source
 from genre_hf.evaluation import plots, results
 from genre_hf.evaluation.baselines import BASELINE_NAMES
 from genre_hf.evaluation.experiment import run_timing, train_and_score
-from genre_hf.evaluation.files import BENCHMARK_MD, RESULTS_FILE
+from genre_hf.evaluation.files import BENCHMARK_FOLDER, BENCHMARK_MD, RESULTS_FILE, check_benchmark_folder, is_benchmark_folder
 from genre_hf.evaluation.scoring import headline_split
 from genre_hf.training.prepare import load_training_data
 from genre_hf.training.trainer import TrainOptions
@@ -45,6 +46,7 @@ def run_benchmark(data: str, out: str | Path, *, seeds: int = DEFAULT_SEEDS, con
     benchmark.md and plots into `out`; return the results."""
     if seeds < 2:
         raise ValueError(f"a benchmark needs at least 2 seeds to measure a spread, not {seeds}")
+    check_benchmark_folder(out, data)  # before hours of training
     started = time.perf_counter()
     config = config or GenreConfig()
     seed_list = [config.training.seed + offset for offset in range(seeds)]
@@ -74,11 +76,12 @@ def run_benchmark(data: str, out: str | Path, *, seeds: int = DEFAULT_SEEDS, con
         timing={"total_seconds": round(time.perf_counter() - started, 1), "runs": timing},
         movies_scored=reports[0]["movies"], comparisons=comparisons(metrics, titles),
     )
-    out = Path(out)
-    results.write(found, out / RESULTS_FILE)
     markdown = benchmark_markdown(found)
-    (out / BENCHMARK_MD).write_text(markdown)
-    write_plots(out, found, first["scored"], log)
+    with staging.folder(out, [data], is_benchmark_folder, BENCHMARK_FOLDER) as staged:  # the folder appears whole, replacing a benchmark's
+        results.write(found, staged / RESULTS_FILE)
+        (staged / BENCHMARK_MD).write_text(markdown)
+        write_plots(staged, found, first["scored"], log)
+    out = Path(out)
     log("\n" + markdown)
     log(f"Wrote {out / RESULTS_FILE}, {out / BENCHMARK_MD} and plots ({found['timing']['total_seconds']:.0f} s in all)")
     return found

@@ -107,6 +107,7 @@ def training_report(scored: Scored, load_report: dict, source: Source, seconds: 
         "data_name": source.name,
         "data_kind": source.kind,
         "data_revision": (fingerprint or {}).get("revision"),
+        "data_identity": source.identity(fingerprint),  # what evaluate knows the training data by, whatever its path
         "load_report": load_report,
         "movies": {split: len(features) for split, features in run.prepared.splits.items()},
         "trained_on": id_record(run.prepared.splits),  # what evaluate checks data against, movie by movie

@@ -60,7 +60,7 @@ def evaluate_classifier(classifier, data, *, model: str = "", split: str | None 
             log(str(load_report))
     if len(features) == 0:
         raise ValueError("no usable movies to score")
-    origin = provenance(split, counts, load_report, str(source), training, list(features.ids))
+    origin = provenance(split, counts, load_report, str(source), training, list(features.ids), source.identity(fingerprint))
     log(("WARNING: " if origin["warn"] else "") + origin["note"])
     baselines = None
     if baselines_from:

@@ -11,9 +11,11 @@ from pathlib import Path
 
 import numpy as np
 
+from genre_hf import staging
 from genre_hf.evaluation.files import PLOT_FILES
 from genre_hf.evaluation.metrics.multilabel_genres import reliability_curve
 
+SOFTWARE = "genre_hf"  # each PNG's Software text: how a later run knows a plot it may replace
 SKIPPED = "Plots skipped: matplotlib is not installed (pip install 'genre_hf[plots]')"
 
 
@@ -116,7 +118,20 @@ def reliability_diagram(raw: dict[str, np.ndarray], calibrated: dict[str, np.nda
 
 
 def _save(figure, path: Path) -> Path:
+    """The figure as a PNG marked as ours (`is_plot`), written whole (`staging.file`): never over a
+    file that is not one of our plots."""
     figure.tight_layout()
-    figure.savefig(path, dpi=90)
-    _pyplot().close(figure)
+    try:
+        with staging.file(path, ours=is_plot, what="plot") as partial:
+            figure.savefig(partial, dpi=90, format="png", metadata={"Software": SOFTWARE})
+    finally:
+        _pyplot().close(figure)
     return Path(path)
+
+
+def is_plot(path: Path) -> bool:
+    """Whether `path` is a PNG this module wrote (its Software text says so): one a new run may replace."""
+    from PIL import Image
+
+    with Image.open(path) as image:
+        return image.format == "PNG" and str(image.text.get("Software", "")).startswith(SOFTWARE)

@@ -19,7 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
+from genre_hf import reading, staging
+
 SCHEMA = "genre_hf.evaluation.results/1"
+MAX_BYTES = 16 * 2**20  # a results file of 500 genres and 20 seeds takes about 2 MB
 KINDS = ("train", "benchmark", "evaluate")
 # Each metric as results files name it: (flat name, where in a score of `evaluation.score`, higher is better)
 METRICS = (
@@ -201,23 +204,30 @@ def check(results: dict) -> None:
         raise ValueError("not a complete results file: " + "; ".join(problems))
 
 
-def write(results: dict, path: str | Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(results, indent=2) + "\n")
-    return path
+def write(results: dict, path: str | Path, reads=()) -> Path:
+    """Write a results file, whole (`staging.file`): never over a file that is not a results file."""
+    with staging.file(path, reads, is_results, "results file") as partial:
+        partial.write_text(json.dumps(results, indent=2) + "\n")
+    return Path(path)
 
 
 def read(path: str | Path) -> dict:
     """A results file, checked; a clear error for one that is not."""
     try:
-        results = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        results = reading.read_json(path, MAX_BYTES)
+    except reading.ReadError as error:
         raise ValueError(f"cannot read the results file {path}: {error}") from None
-    if not isinstance(results, dict):
-        raise ValueError(f"{path} is not a results file (a JSON object)")
     check(results)
     return results
+
+
+def is_results(path: Path, kind: str | None = None) -> bool:
+    """Whether `path` is a results file (of `kind`), so a new run may replace it."""
+    try:
+        results = reading.read_json(path, MAX_BYTES)
+    except reading.ReadError:
+        return False
+    return results.get("schema") == SCHEMA and kind in (None, results.get("kind"))
 
 
 def _names(kind) -> str:

@@ -107,6 +107,39 @@ def report_markdown(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+SCORE_FIGURES = ("bce", "micro_precision", "micro_recall", "micro_f1", "map", "ece", "ece_calibrated")
+TUNED_FIGURES = ("micro_f1", "macro_f1", "weighted_f1", "samples_f1")
+
+
+def report_problem(report) -> str | None:
+    """What makes `report` (a `score_split` report read back from a file) unfit for `report_markdown`
+    and the app's tables, or None: each key they read there, of the type they read."""
+    def number(value, optional=False):
+        return (optional and value is None) or (isinstance(value, (int, float)) and not isinstance(value, bool))
+
+    if not isinstance(report, dict):
+        return "a split's report must be a JSON object"
+    rows = {**(report.get("models") or {}), **(report.get("baselines") or {})} if isinstance(report.get("models"), dict) else None
+    genres, titles, support = report.get("genres"), report.get("titles"), report.get("support")
+    if (not rows or not isinstance(report.get("baselines", {}), dict) or not isinstance(report.get("split"), str)
+            or not isinstance(report.get("movies"), int) or not isinstance(genres, list) or not all(isinstance(g, str) for g in genres)
+            or not isinstance(titles, dict) or not isinstance(support, dict)):
+        return "a split's report needs models, titles, genres, support, split and movies of their types"
+    if not all(isinstance(titles.get(name), str) for name in rows) or not all(isinstance(support.get(g), int) for g in genres):
+        return "a split's report needs a title for each model and a support for each genre"
+    for name, row in rows.items():
+        tuned = row.get("tuned") if isinstance(row, dict) else None
+        per_genre = row.get("per_genre") if isinstance(row, dict) else None
+        if (not isinstance(tuned, dict) or not all(number(row.get(key)) for key in SCORE_FIGURES)
+                or not all(number(tuned.get(key)) for key in TUNED_FIGURES) or not number(tuned.get("genres_per_movie"), True)
+                or not number(row.get("label_cardinality"), tuned.get("genres_per_movie") is None)
+                or not number(row.get("classwise_ece"), True) or not number(row.get("classwise_ece_calibrated"), True)
+                or not isinstance(per_genre, list) or len(per_genre) != len(genres)
+                or not all(isinstance(e, dict) and number(e.get("f1")) and number(e.get("ap"), True) for e in per_genre)):
+            return "a model's scores lack a figure, or have one that is not a number"
+    return None
+
+
 def _figure(value, digits: int = 4) -> str:
     """A figure, or n/a for one a report of an older genre_hf did not record."""
     return "n/a" if value is None else f"{value:.{digits}f}"

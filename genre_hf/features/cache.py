@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from genre_hf import staging
+from genre_hf import reading, staging
 from genre_hf.features.featurizer import CHUNK, featurize
 from genre_hf.features.npy import NpyArray, NpyWriter
 
@@ -72,7 +72,7 @@ class CachedFeatures:
 
     @classmethod
     def open(cls, folder: Path) -> "CachedFeatures":
-        meta = json.loads((folder / META_FILE).read_text())
+        meta = _meta(folder)
         with open(folder / IDS_FILE, encoding="utf-8") as handle:
             ids = [json.loads(line)["id"] for line in handle]
         inputs = {name: NpyArray(folder / f"{name}.npy") for name in meta["inputs"]}
@@ -117,7 +117,7 @@ def cached_features(movies, featurizer, key: dict, cache_dir: str | Path | None 
     folder = Path(cache_dir or default_cache_dir()) / "features" / f"{key['split']}-{digest}"
     if (folder / META_FILE).is_file():
         features = CachedFeatures.open(folder)
-        counts = json.loads((folder / META_FILE).read_text())["counts"]
+        counts = _meta(folder)["counts"]
         log(f"  {key['split']}: {len(features):,} movies from the feature cache {folder}")
     else:
         started = time.perf_counter()
@@ -136,7 +136,7 @@ def cached_features(movies, featurizer, key: dict, cache_dir: str | Path | None 
         finally:
             shutil.rmtree(staging_folder, ignore_errors=True)
         features = CachedFeatures.open(folder)
-        counts = json.loads((folder / META_FILE).read_text())["counts"]
+        counts = _meta(folder)["counts"]
         log(f"  {key['split']}: {rows:,} movies featurized into {folder} in {time.perf_counter() - started:.1f} s")
     if report is not None:
         report.add_counts(counts)
@@ -164,3 +164,8 @@ def _write_cache(folder: Path, chunks, featurizer, key: dict, counts) -> int:
     }
     (folder / META_FILE).write_text(json.dumps(meta, indent=2) + "\n")  # written last: marks the folder complete
     return labels.rows
+
+
+def _meta(folder: Path) -> dict:
+    """A cache's meta.json, read as every JSON file is (`reading`): a damaged cache is an error naming it."""
+    return reading.read_json(folder / META_FILE, 16 * reading.MB, f"{META_FILE} of the feature cache {folder}")

@@ -9,16 +9,16 @@ only when the data came from the Hub, and the usage snippet names where the mode
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
+from genre_hf import hub_calls
 from genre_hf.config import PROJECT_URL, GenreConfig
 from genre_hf.evaluation.published import PUBLISHED, comparable_bce
 from genre_hf.evaluation.results import flatten
 from genre_hf.evaluation.scoring import headline_split, report_markdown
-from genre_hf.hub.folder import BENCHMARK_JSON, TRAINING_JSON, VOCABULARY_FILE
+from genre_hf.hub.folder import VOCABULARY_FILE, read_benchmark, read_training_record, read_vocabulary
 from genre_hf.modeling import MODEL_INPUTS
 from genre_hf.modeling.encoders import model_titles
 from genre_hf.modeling.fusion import card_description
@@ -49,12 +49,11 @@ def render_card(folder: Path, config: GenreConfig, repo_id: str | None = None, l
     """The card of the model folder `folder`. `repo_id` (the Hub repo it is pushed to) or else
     `location` (the folder it is saved in) is what the usage snippet loads."""
     folder = Path(folder)
-    reports = _read_json(folder / BENCHMARK_JSON) or {}
+    reports = read_benchmark(folder) or {}
     benchmark = reports.get(headline_split(reports))
-    training = _read_json(folder / TRAINING_JSON) or {}
+    training = read_training_record(folder) or {}
     data = _data_facts(training)
-    vocabulary = folder / VOCABULARY_FILE
-    tokens = vocabulary.read_text(encoding="utf-8").splitlines() if vocabulary.exists() else []
+    tokens = read_vocabulary(folder, config) if (folder / VOCABULARY_FILE).exists() else []
     encoders = config.encoders(Tokenizer(config.tokens, tokens))
     titles = model_titles(encoders)
     parts = [encoder.card_facts() for encoder in encoders.values()]
@@ -132,8 +131,9 @@ def push_results(results: dict, repo_id: str, token: str | None = None) -> str:
     if not entries:
         raise ValueError("the results hold no figures of the poster, overview or fusion model to push")
     model_index = eval_results_to_model_index(repo_id, entries)
-    return str(metadata_update(repo_id, {"model-index": model_index}, overwrite=True, token=token,
-                               commit_message=f"genre_hf: {results['kind']} results on the {results['split']} split"))
+    with hub_calls.call(f"update of {repo_id}'s card"):
+        return str(metadata_update(repo_id, {"model-index": model_index}, overwrite=True, token=token,
+                                   commit_message=f"genre_hf: {results['kind']} results on the {results['split']} split"))
 
 
 def _data_facts(training: dict) -> dict:
@@ -178,6 +178,3 @@ def _rarest_genres(training: dict, count: int = 4) -> str:
     rarest = sorted(counts.items(), key=lambda item: item[1])[:count]
     return ", ".join(f"{genre} ({n})" for genre, n in rarest)
 
-
-def _read_json(path: Path) -> dict | None:
-    return json.loads(path.read_text()) if path.is_file() else None

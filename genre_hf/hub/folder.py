@@ -11,14 +11,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
-import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
-from genre_hf import staging
-from genre_hf.config import FORMAT_VERSION, GenreConfig
+from genre_hf import reading, staging
+from genre_hf.config import FORMAT_VERSION, MAX_WEIGHT_BYTES, GenreConfig
 from genre_hf.evaluation.files import BENCHMARK_JSON, BENCHMARK_MD, PLOT_FILES, RESULTS_FILE, TRAINING_JSON
 from genre_hf.modeling import MODEL_NAMES
 from genre_hf.settings import is_a
@@ -39,7 +36,16 @@ TRAINED_WITH = "genre_hf_config"  # attribute of each weights file: the config i
 SAVED_WITH = "genre_hf_files"  # attribute of each weights file: the sha256 of the vocabulary and thresholds saved with it
 PINNED_FILES = (VOCABULARY_FILE, THRESHOLDS_FILE)
 TEMPERATURES = (0.01, 100.0)  # calibration fits T in about [0.05, 20]; a folder's must be within this
-MAX_VOCABULARY_BYTES = 16 * 2**20  # 200,000 tokens (the most `tokens.max_tokens` allows) of up to ~80 bytes
+MAX_REPORT_BYTES = 16 * 2**20  # a report or plot (benchmark.json of three splits and 500 genres: about 2 MB)
+MAX_BYTES = {  # the most each file of a folder or Hub repo may take, checked before it is read or downloaded
+    CONFIG_FILE: 2**20,  # 500 genres of 100 characters: 60 kB
+    THRESHOLDS_FILE: 4 * 2**20,  # three models x 500 genres x two numbers
+    VOCABULARY_FILE: 16 * 2**20,  # 200,000 tokens (the most `tokens.max_tokens` allows) of up to ~80 bytes
+    TRAINING_JSON: 64 * 2**20,  # it lists the fitted and tuned movies as 16-character digests: 3 million of them
+    CARD_FILE: 2**20,
+    WEIGHTS_FILE: int(MAX_WEIGHT_BYTES * 1.25) + 2**22,  # any accepted config's (each config's own: `check_stamp`)
+    **{name: MAX_REPORT_BYTES for name in REPORT_FILES if name != TRAINING_JSON},
+}
 SPECIAL_TOKENS = ["", "[UNK]"]  # TextVectorization's padding and out-of-vocabulary tokens
 
 
@@ -54,27 +60,12 @@ def check_complete(folder: Path) -> None:
 
 
 def read_json_object(path: Path) -> dict:
-    """A JSON object, strictly: no NaN or Infinity (Python's json takes them), no duplicate keys."""
-    def no_constant(name):
-        raise ValueError(f"{name} is not a JSON number")
-
-    def unique(pairs):
-        keys = [key for key, _ in pairs]
-        if len(set(keys)) != len(keys):
-            raise ValueError("a key is repeated")
-        return dict(pairs)
-
+    """A JSON object from a model folder, read within its file's size (`MAX_BYTES`) and strictly
+    (`reading.parse_json`: no NaN or Infinity, no repeated key, bounded depth)."""
     try:
-        value = json.loads(path.read_text(encoding="utf-8"), parse_constant=no_constant, object_pairs_hook=unique)
-    except UnicodeDecodeError:
-        raise FolderError(f"{path.name} is not UTF-8 text") from None
-    except json.JSONDecodeError as error:
-        raise FolderError(f"{path.name} is not valid JSON (line {error.lineno}, column {error.colno}: {error.msg})") from None
-    except (ValueError, RecursionError) as error:
-        raise FolderError(f"{path.name} is not valid JSON ({error if isinstance(error, ValueError) else 'nested too deep'})") from None
-    if not isinstance(value, dict):
-        raise FolderError(f"{path.name} must hold a JSON object, not {_shown(value)}")
-    return value
+        return reading.read_json(path, MAX_BYTES.get(path.name, MAX_REPORT_BYTES))
+    except reading.ReadError as error:
+        raise FolderError(str(error)) from None
 
 
 def read_config(folder: Path) -> GenreConfig:
@@ -96,11 +87,10 @@ def _first_line(error: BaseException) -> str:
 
 
 def read_vocabulary(folder: Path, config: GenreConfig) -> list[str]:
-    path = folder / VOCABULARY_FILE
-    if path.stat().st_size > MAX_VOCABULARY_BYTES:
-        raise FolderError(f"{VOCABULARY_FILE} is {path.stat().st_size:,} bytes, more than any vocabulary of max_tokens words takes")
     try:
-        text = path.read_text(encoding="utf-8")
+        text = reading.read_bytes(folder / VOCABULARY_FILE, MAX_BYTES[VOCABULARY_FILE]).decode("utf-8")
+    except reading.ReadError as error:
+        raise FolderError(f"{error} (no vocabulary of max_tokens words takes more)") from None
     except UnicodeDecodeError as error:
         raise FolderError(f"{VOCABULARY_FILE} is not UTF-8 text (byte {error.start:,})") from None
     tokens = text.split("\n")
@@ -153,6 +143,35 @@ def read_calibration(folder: Path, config: GenreConfig) -> dict:
     return models
 
 
+def read_benchmark(folder: Path) -> dict | None:
+    """benchmark.json ({split: report}) with every report fit for the tables that show it
+    (`scoring.report_problem`), or None when the folder has none."""
+    from genre_hf.evaluation.scoring import report_problem
+
+    path = folder / BENCHMARK_JSON
+    if not path.exists():
+        return None
+    reports = read_json_object(path)
+    problem = next((found for report in reports.values() if (found := report_problem(report))), None)
+    if problem:
+        raise FolderError(f"{BENCHMARK_JSON}: {problem}")
+    return reports
+
+
+def read_training_record(folder: Path) -> dict | None:
+    """training_report.json, fit for its readers (`provenance.record_problem`), or None when the folder has none."""
+    from genre_hf.evaluation.provenance import record_problem
+
+    path = folder / TRAINING_JSON
+    if not path.exists():
+        return None
+    record = read_json_object(path)
+    problem = record_problem(record)
+    if problem:
+        raise FolderError(f"{TRAINING_JSON}: {problem}")
+    return record
+
+
 def write_calibration(path: Path, config: GenreConfig, calibration: dict) -> None:
     thresholds = {"format_version": FORMAT_VERSION, "genres": config.genres, "models": calibration}
     path.write_text(json.dumps(thresholds, indent=2) + "\n")
@@ -182,7 +201,9 @@ def check_stamp(folder: Path, config: GenreConfig) -> None:
     try:
         with h5py.File(path, "r") as handle:
             stamp, files = (handle.attrs.get(name) for name in (TRAINED_WITH, SAVED_WITH))
-            stamp, files = (json.loads(value) if value is not None else None for value in (stamp, files))
+            stamp, files = (_stamp(value) for value in (stamp, files))
+    except reading.ReadError:
+        raise FolderError(f"{WEIGHTS_FILE} has a damaged stamp") from None
     except (OSError, ValueError, TypeError) as error:
         raise FolderError(f"{WEIGHTS_FILE} is not a readable weights file ({type(error).__name__})") from None
     if not isinstance(stamp, dict) or not isinstance(files, dict):
@@ -194,6 +215,15 @@ def check_stamp(folder: Path, config: GenreConfig) -> None:
         if files.get(name) != file_sha256(folder / name):
             raise FolderError(f"{name} is not the file {WEIGHTS_FILE} was saved with (its sha256 differs): it was changed or "
                               "replaced after the model was saved")
+
+
+def _stamp(value):
+    """A stamp attribute of the weights file: JSON of at most MAX_BYTES[CONFIG_FILE] bytes, or None."""
+    if value is None:
+        return None
+    if not isinstance(value, (str, bytes)) or len(value) > MAX_BYTES[CONFIG_FILE]:
+        raise reading.ReadError("a stamp that is not short JSON text")
+    return reading.parse_json(value, WEIGHTS_FILE, kind=None)
 
 
 def file_sha256(path: Path) -> str:
@@ -208,12 +238,6 @@ def load_weights(model, path: Path) -> None:
         model.load_weights(path)
     except Exception as error:  # h5py and Keras raise many types for a damaged or mismatched file
         raise FolderError(f"{path.name} does not fit the architecture in {CONFIG_FILE} ({type(error).__name__})") from None
-
-
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
 
 
 def _differences(trained: dict, given: dict) -> list[str]:
@@ -236,78 +260,28 @@ def _flat(values: dict, prefix: str = "") -> dict:
 def is_model_folder(folder: Path) -> bool:
     """Whether `folder` holds a genre_hf model (its config and weights), so replacing it destroys nothing else."""
     try:
-        values = json.loads((folder / CONFIG_FILE).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        values = reading.read_json(folder / CONFIG_FILE, MAX_BYTES[CONFIG_FILE])
+    except reading.ReadError:
         return False
-    return isinstance(values, dict) and {"format_version", "genres"} <= set(values) and (folder / WEIGHTS_FILE).is_file()
+    return {"format_version", "genres"} <= set(values) and (folder / WEIGHTS_FILE).is_file()
 
 
-def check_destination(target: str | Path) -> None:
-    """Refuse, before any work, a destination that is a file, a folder of something else, or one
-    that cannot be written; only a new folder, an empty one or a genre_hf model folder is replaced."""
-    target = Path(target)
-    if target.exists() and not target.is_dir():
-        raise FolderError(f"{target} is a file, not a folder: choose another output folder")
-    if target.is_dir() and any(target.iterdir()) and not is_model_folder(target):
-        raise FolderError(f"{target} exists and is not a genre_hf model folder: it is left as it is (choose another output folder, "
-                          "or empty it first)")
-    existing = next(folder for folder in (target, *target.parents) if folder.exists())
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise FolderError(f"cannot write into {existing}: no permission")
+def check_destination(target: str | Path, reads=()) -> Path:
+    """Refuse, before any work, a destination that is a file, a folder of something else, one that
+    cannot be written, or one the command reads (`staging.check_folder`); only a new folder, an
+    empty one or a genre_hf model folder is replaced."""
+    try:
+        return staging.check_folder(target, reads, is_model_folder, "genre_hf model folder")
+    except ValueError as error:
+        raise FolderError(str(error)) from None
 
 
 @contextmanager
-def writing(target: str | Path):
-    """Yield a staging folder; when the block succeeds it becomes `target`, replacing a model folder
-    there as a whole; if the block fails, it is removed and `target` is untouched.
-
-    The staging folder is made beside `target` (the same filesystem, so the switch is a rename);
-    when `target` is itself a mount point, inside it, and the files are then replaced one by one.
-    Only a new or empty folder, or a genre_hf model folder, is ever replaced (`check_destination`).
-    A run killed while saving leaves its staging folder behind: the next save removes it (and puts a
-    model folder that was being replaced back, if its replacement never arrived).
-    """
-    target = Path(target)
-    check_destination(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    _clean_stale(target)
-    inside = target.is_dir() and os.path.ismount(target)
-    staged = Path(tempfile.mkdtemp(prefix=staging.prefix(target.name), suffix=".partial", dir=target if inside else target.parent))
-    staged.chmod(0o777 & ~_umask())  # mkdtemp makes it 0700: the folder gets the mode the user's umask gives any folder
-    try:
+def writing(target: str | Path, reads=()):
+    """Yield a staging folder; when the block succeeds it becomes `target` (where a symbolic link
+    points), replacing a model folder there as a whole; if the block fails, it is removed and
+    `target` is untouched. Only a new or empty folder, or a genre_hf model folder, is ever replaced
+    (`staging.folder` says how)."""
+    check_destination(target, reads)
+    with staging.folder(target, reads, is_model_folder, "genre_hf model folder") as staged:
         yield staged
-        if inside:
-            _replace_files(staged, target)
-        elif not target.exists():
-            staged.rename(target)
-        else:
-            aside = staged.with_suffix(".replaced")
-            target.rename(aside)
-            staged.rename(target)
-            shutil.rmtree(aside, ignore_errors=True)
-    finally:
-        shutil.rmtree(staged, ignore_errors=True)
-
-
-def _replace_files(staging: Path, target: Path) -> None:
-    """Inside a mount point: the old model's files go, the new ones move in (each a rename)."""
-    for name in (*MODEL_FILES, *REPORT_FILES, CARD_FILE):
-        if (target / name).is_file() and not (staging / name).exists():
-            (target / name).unlink()
-    for path in staging.iterdir():
-        os.replace(path, target / path.name)
-
-
-def _clean_stale(target: Path) -> None:
-    """Staging folders of saves into `target` whose process is gone: removed, or (a replaced model
-    folder whose replacement never arrived) put back."""
-    staging.remove_abandoned(target.parent, staging.pattern(target.name))
-    if target.is_dir():
-        staging.remove_abandoned(target, staging.pattern(None))
-    for path in target.parent.glob(staging.pattern(target.name, ".replaced")):
-        if staging.owner_alive(path):
-            continue
-        if target.exists():
-            shutil.rmtree(path, ignore_errors=True)
-        else:
-            path.rename(target)

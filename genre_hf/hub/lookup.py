@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
+
+from genre_hf import reading
 
 DEFAULT_MODEL_REPO = "genre-hf/imdb-genres"
 LOCAL_MODELS = ("artifacts/model", "artifacts/model-pretrained")
@@ -24,7 +25,10 @@ def model_sources(environ=os.environ, root: Path | None = None) -> list[str]:
     if environ.get("GENRE_HF_MODEL"):
         return [source.strip() for source in environ["GENRE_HF_MODEL"].split(",") if source.strip()]
     if (root / SPACE_CONFIG).is_file():
-        config = json.loads((root / SPACE_CONFIG).read_text())
-        return config.get("models") or [config["model"]]
+        config = reading.read_json(root / SPACE_CONFIG, 64 * reading.KB)
+        models = config.get("models") or [config.get("model")]
+        if not all(isinstance(model, str) and model for model in models):
+            raise ValueError(f"{SPACE_CONFIG} must name the models: {{\"models\": [\"user/name\", ...]}}")
+        return models
     local = [str(root / folder) for folder in LOCAL_MODELS if (root / folder).is_dir()]
     return local or [DEFAULT_MODEL_REPO]

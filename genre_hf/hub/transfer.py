@@ -4,73 +4,30 @@ A download fetches only the model's files (`folder.REPO_FILES`) into the usual H
 restarted app finds them there, and checks each against the hash the Hub gave. An upload sends a
 folder that saved completely, in one commit, and deletes a repo it created if the upload fails, so
 a failed push leaves no empty repo behind; when the Hub cannot be reached to delete it, the repo is
-noted and deleted (if still empty) by the next upload. Every Hub call has a connect and a read
-timeout: GENRE_HF_HUB_CONNECT_TIMEOUT (10 s) and GENRE_HF_HUB_TIMEOUT (60 s), so a Hub that stops
-answering is an error, not a hang.
+noted and deleted (if still empty) by the next upload. Every Hub call is bounded (`hub_calls`:
+timeouts, a deadline, a floor on the pace of an answer), so a Hub that stops answering, or trickles,
+is an error, not a hang; and no file is downloaded that is larger than a model folder's file of its
+name may be (`folder.MAX_BYTES`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import time
 from pathlib import Path
 
-from huggingface_hub import HfApi, snapshot_download
-from huggingface_hub.errors import LocalEntryNotFoundError, RepositoryNotFoundError
+from huggingface_hub import HfApi, constants, snapshot_download
+from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError
 
-from genre_hf.hub.folder import REPO_FILES, FolderError
+from genre_hf import hub_calls, reading, staging
+from genre_hf.hub.folder import MAX_BYTES, REPO_FILES, FolderError
+from genre_hf.modeling.presets import unreachable
 
 REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
-CONNECT_TIMEOUT, READ_TIMEOUT = 10.0, 60.0  # seconds, unless GENRE_HF_HUB_CONNECT_TIMEOUT / GENRE_HF_HUB_TIMEOUT say otherwise
 DELETE_TRIES = 3  # a repo an upload created is deleted after a failure: tries, 1, 2 and 4 s apart
-_timeouts_set = False
-
-
-def use_timeouts() -> None:
-    """Give every request of huggingface_hub's shared HTTP client a connect and a read timeout.
-
-    The client has none, and many calls pass `timeout=None` per request, which overrides a client
-    default; so the timeouts are set where the request reaches the network (the transport), for
-    any request that has none of its own.
-    """
-    global _timeouts_set
-    if _timeouts_set:
-        return
-    import httpx2
-    from huggingface_hub import set_client_factory
-    from huggingface_hub.utils import _http
-
-    connect, read = (_seconds(name, default) for name, default in (("GENRE_HF_HUB_CONNECT_TIMEOUT", CONNECT_TIMEOUT),
-                                                                    ("GENRE_HF_HUB_TIMEOUT", READ_TIMEOUT)))
-    defaults = {"connect": connect, "read": read, "write": read, "pool": read}
-
-    class Timeouts(httpx2.HTTPTransport):
-        def handle_request(self, request):
-            given = request.extensions.get("timeout") or {}
-            request.extensions["timeout"] = {key: given.get(key) if given.get(key) is not None else value for key, value in defaults.items()}
-            return super().handle_request(request)
-
-    def client():
-        with _http.default_client_factory() as default:  # huggingface_hub's own client, for its request hooks
-            hooks = default.event_hooks
-        return httpx2.Client(event_hooks=hooks, follow_redirects=True, timeout=httpx2.Timeout(read, connect=connect), transport=Timeouts())
-
-    set_client_factory(client)
-    _timeouts_set = True
-
-
-def _seconds(name: str, default: float) -> float:
-    text = os.environ.get(name, "").strip()
-    try:
-        value = float(text) if text else default
-    except ValueError:
-        raise ValueError(f"{name} must be a number of seconds, not {text[:20]!r}") from None
-    if not value > 0:
-        raise ValueError(f"{name} must be a positive number of seconds, not {text[:20]}")
-    return value
+MAX_PENDING_BYTES = 2**20  # the note of repos left to delete
 
 
 def check_repo_id(source: str) -> None:
@@ -83,25 +40,42 @@ def check_repo_id(source: str) -> None:
 def download(repo_id: str, revision=None, cache_dir=None, force_download: bool = False, local_files_only: bool = False, token=None) -> Path:
     """The repo's model files in the Hub cache, or a FolderError that says why not."""
     check_repo_id(repo_id)
-    use_timeouts()
     try:
-        folder = Path(
-            snapshot_download(
-                repo_id=repo_id, revision=revision, cache_dir=cache_dir, force_download=force_download,
-                local_files_only=local_files_only, token=token, allow_patterns=list(REPO_FILES),
+        with hub_calls.call(f"download of {repo_id}"):
+            if not local_files_only and not constants.HF_HUB_OFFLINE:
+                _check_sizes(HfApi(token=token), repo_id, revision)
+            folder = Path(
+                snapshot_download(
+                    repo_id=repo_id, revision=revision, cache_dir=cache_dir, force_download=force_download,
+                    local_files_only=local_files_only, token=token, allow_patterns=list(REPO_FILES),
+                )
             )
-        )
     except RepositoryNotFoundError:
         raise FolderError(
             f"no model folder at {repo_id}, and no Hub repo {repo_id} (or it is private: pass token= or set HF_TOKEN)"
         ) from None
     except LocalEntryNotFoundError:
-        raise FolderError(
-            f"no model folder at {repo_id}, and the Hub repo {repo_id} is neither reachable nor in the cache "
-            "(offline, or HF_HUB_OFFLINE=1)"
-        ) from None
+        why, fix = unreachable(f"the Hub repo {repo_id}")
+        raise FolderError(f"no model folder at {repo_id}, and {why}: {fix}, or name a local model folder (--model FOLDER or "
+                          "$GENRE_HF_MODEL)") from None
     verify(folder)
     return folder
+
+
+def _check_sizes(api: HfApi, repo_id: str, revision) -> None:
+    """Before anything is downloaded: no model file of the repo is larger than a file of its name may be
+    (`folder.MAX_BYTES`), so a hostile repo cannot fill the disk or the memory that reads it."""
+    try:
+        info = api.model_info(repo_id, revision=revision, files_metadata=True)
+    except (RepositoryNotFoundError, RevisionNotFoundError):
+        raise
+    except HfHubHTTPError:
+        return  # the download says what is wrong (or finds the files in the cache)
+    for sibling in info.siblings or []:
+        limit = MAX_BYTES.get(sibling.rfilename)
+        if limit is not None and sibling.size is not None and sibling.size > limit:
+            raise FolderError(f"{sibling.rfilename} of the Hub repo {repo_id} is {sibling.size / 2**20:,.1f} MB, more than the "
+                              f"{limit / 2**20:,.1f} MB it may take: not downloaded")
 
 
 def verify(snapshot: Path) -> None:
@@ -128,18 +102,25 @@ def _blob_hash(path: Path, git: bool) -> str:
 
 def full_repo_id(api: HfApi, repo_id: str) -> str:
     """`repo_id` with its namespace: the Hub puts a bare name under the token's account."""
-    return repo_id if "/" in repo_id else f"{api.whoami()['name']}/{repo_id}"
+    if "/" in repo_id:
+        return repo_id
+    with hub_calls.call("look-up of the token's account"):
+        name = api.whoami()["name"]
+    if not isinstance(name, str) or not REPO_ID.match(f"{name}/{repo_id}"):
+        raise hub_calls.HubAnswerError("the Hub's answer to the look-up of the token's account is not an account name")
+    return f"{name}/{repo_id}"
 
 
 def upload_folder(api: HfApi, folder: Path, repo_id: str, *, private: bool | None = None, commit_message: str, branch: str | None = None) -> str:
     """Create the repo if needed and upload `folder` in one commit; a repo this call created is
     deleted again if the upload fails. Returns the commit's URL."""
-    use_timeouts()
-    _delete_noted(api)
-    existed = api.repo_exists(repo_id)
-    repo_id = api.create_repo(repo_id, private=private, exist_ok=True).repo_id
+    with hub_calls.call(f"upload to {repo_id}"):
+        _delete_noted(api)
+        existed = api.repo_exists(repo_id)
+        repo_id = api.create_repo(repo_id, private=private, exist_ok=True).repo_id
     try:
-        commit = api.upload_folder(repo_id=repo_id, folder_path=folder, commit_message=commit_message, revision=branch)
+        with hub_calls.call(f"upload to {repo_id}"):
+            commit = api.upload_folder(repo_id=repo_id, folder_path=folder, commit_message=commit_message, revision=branch)
     except BaseException as error:
         if not existed and not _delete_if_empty(api, repo_id):
             _note(api, repo_id)
@@ -154,15 +135,19 @@ def _delete_if_empty(api: HfApi, repo_id: str) -> bool:
     """Delete a repo an upload created, if it holds nothing of anyone's (tried DELETE_TRIES times); True once it is gone."""
     for attempt in range(DELETE_TRIES):
         try:
-            if not api.repo_exists(repo_id):
-                return True
-            if set(api.list_repo_files(repo_id)) <= {".gitattributes"}:
-                api.delete_repo(repo_id)
-                return True
-            return True  # something was committed to it since: it is not ours to delete
+            with hub_calls.call(f"deletion of {repo_id}"):
+                return _delete_once(api, repo_id)
         except Exception:  # noqa: BLE001 - the Hub did not answer this time
             time.sleep(2**attempt)
     return False
+
+
+def _delete_once(api: HfApi, repo_id: str) -> bool:
+    if not api.repo_exists(repo_id):
+        return True
+    if set(api.list_repo_files(repo_id)) <= {".gitattributes"}:
+        api.delete_repo(repo_id)
+    return True  # gone; or something was committed to it since: it is not ours to delete
 
 
 def _pending_file() -> Path:
@@ -172,19 +157,21 @@ def _pending_file() -> Path:
 
 
 def _note(api: HfApi, repo_id: str) -> None:
-    path = _pending_file()
-    pending = _pending()
-    pending.append({"endpoint": api.endpoint, "repo_id": repo_id})
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(pending))
+    _write_pending([*_pending(), {"endpoint": api.endpoint, "repo_id": repo_id}])
 
 
 def _pending() -> list[dict]:
     try:
-        value = json.loads(_pending_file().read_text())
-    except (OSError, ValueError):
+        value = reading.read_json(_pending_file(), MAX_PENDING_BYTES, kind=list)
+    except reading.ReadError:
         return []
-    return [entry for entry in value if isinstance(entry, dict) and {"endpoint", "repo_id"} <= set(entry)] if isinstance(value, list) else []
+    return [entry for entry in value if isinstance(entry, dict) and {"endpoint", "repo_id"} <= set(entry)]
+
+
+def _write_pending(pending: list[dict]) -> None:
+    path = _pending_file()
+    with staging.file(path, ours=lambda found: True, what="note of repos to delete") as partial:  # our own file in HF_HOME
+        partial.write_text(json.dumps(pending))
 
 
 def _delete_noted(api: HfApi) -> None:
@@ -192,4 +179,4 @@ def _delete_noted(api: HfApi) -> None:
     pending = _pending()
     left = [entry for entry in pending if entry["endpoint"] != api.endpoint or not _delete_if_empty(api, entry["repo_id"])]
     if len(left) != len(pending):
-        _pending_file().write_text(json.dumps(left))
+        _write_pending(left)

@@ -4,15 +4,17 @@ Rows stream from the source in bounded chunks: a chunk's posters are decoded, ev
 it, and its rows are written before the next chunk is read, so memory stays flat however many
 movies there are. A movie with only a usable poster or only an overview is still predicted by the
 models that can read it; one with neither is skipped and counted by reason. The output (Parquet,
-CSV or JSON Lines, by its extension) is written beside its final name and moved into place at the
-end, so an interrupted run never leaves a half-written file where a good one was.
+CSV or JSON Lines, by its extension) is written as every output is (`staging.file`): never over the
+data, the model or a file that is not predictions of ours, beside its final name under a name of its
+own, and moved into place at the end, so an interrupted run (or a full disk) never leaves a
+half-written file where a good one was, nor a partial file behind.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
-import os
 import sys
 from collections import Counter
 from dataclasses import dataclass, field
@@ -20,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from genre_hf import staging
 from genre_hf.data.cleaning import ColumnNames
 from genre_hf.data.loader import stream_movies
 from genre_hf.data.posters import poster_to_array
@@ -27,6 +30,7 @@ from genre_hf.modeling import MODEL_NAMES
 
 CHUNK = 256
 FORMATS = (".parquet", ".csv", ".jsonl")
+WHAT = "predictions file"
 
 
 @dataclass
@@ -46,13 +50,34 @@ class BatchReport:
         return "\n".join(lines)
 
 
-def check_output(output: str | Path) -> Path:
-    """`output` as a path if its extension names a format we write, else a one-line error (which
-    `genre-hf predict` gives before TensorFlow starts, not after the model has loaded)."""
+def check_output(output: str | Path, reads=()) -> Path:
+    """`output` as a path if its extension names a format we write and it may be written (not one of
+    `reads`, the data and model a run reads, nor inside them; not a file of someone's: see
+    `staging.check_file`), else a one-line error (which `genre-hf predict` gives before TensorFlow
+    starts, not after the model has loaded)."""
     output = Path(output)
     if output.suffix not in FORMATS:
         raise ValueError(f"the output must end in one of {', '.join(FORMATS)}, not {output.name!r}")
+    staging.check_file(output, reads, is_predictions, WHAT)
     return output
+
+
+def is_predictions(path: Path) -> bool:
+    """Whether `path` holds predictions this module wrote (its first columns), so a new run may replace it."""
+    first = FLAT_START
+    if path.suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        return pq.read_schema(path).names[: len(first)] == first
+    with open(path, "rb") as handle:
+        line = handle.read(64 * 2**10).split(b"\n", 1)[0].decode("utf-8", "replace").strip()
+    if path.suffix == ".csv":
+        return line.split(",")[: len(first)] == first
+    try:
+        keys = set(json.loads(line))
+    except (ValueError, TypeError):
+        return False
+    return "id" in keys and keys <= {"id", *MODEL_NAMES}
 
 
 def predict_file(
@@ -68,29 +93,29 @@ def predict_file(
     """Predict every movie of `source` (anything `data.stream_movies` reads) into `output`."""
     from tqdm import tqdm
 
-    output = check_output(output)
+    reads = [source, classifier.files_dir]
+    output = check_output(output, reads)
     rows, total = stream_movies(source, columns=columns, split=split, spec=classifier.config.split)
     report = BatchReport()
-    output.parent.mkdir(parents=True, exist_ok=True)
-    partial = output.with_name(f".{output.name}.partial")
-    writer = WRITERS[output.suffix](partial, classifier.genres)
-    try:
-        with tqdm(total=total, unit="movie", file=sys.stderr, disable=not progress, mininterval=1.0) as bar:
-            chunk = []
-            for row in rows:
-                chunk.append(row)
-                if len(chunk) == chunk_size:
+    with staging.file(output, reads, is_predictions, WHAT) as partial:
+        writer = WRITERS[output.suffix](partial, classifier.genres)
+        try:
+            with tqdm(total=total, unit="movie", file=sys.stderr, disable=not progress, mininterval=1.0) as bar:
+                chunk = []
+                for row in rows:
+                    chunk.append(row)
+                    if len(chunk) == chunk_size:
+                        _predict_chunk(classifier, chunk, writer, report)
+                        bar.update(len(chunk))
+                        chunk = []
+                if chunk:
                     _predict_chunk(classifier, chunk, writer, report)
                     bar.update(len(chunk))
-                    chunk = []
-            if chunk:
-                _predict_chunk(classifier, chunk, writer, report)
-                bar.update(len(chunk))
-        writer.close()
-        os.replace(partial, output)
-    finally:
-        writer.close()
-        partial.unlink(missing_ok=True)
+        except BaseException:
+            with contextlib.suppress(Exception):  # the error that stopped the run is the one to tell
+                writer.close()
+            raise
+        writer.close()  # an error here (a full disk) leaves the old output as it was and no partial behind
     return report
 
 
@@ -147,6 +172,9 @@ class JsonLinesWriter:
 def flat_columns(genres: list[str]) -> list[str]:
     """`id`, then per model `<model>.genres`, `<model>.notes` and `<model>.<genre>` (probabilities)."""
     return ["id"] + [f"{model}.{key}" for model in MODEL_NAMES for key in ("genres", "notes", *genres)]
+
+
+FLAT_START = flat_columns([])[:3]  # the columns every predictions file of ours starts with, whatever its genres
 
 
 def _flat(answer: dict, model: str, genres: list[str]) -> list:

@@ -97,6 +97,13 @@ class GenreClassifier:
 
         return model_titles(self.encoders)
 
+    def unavailable_inputs(self) -> dict[str, str]:
+        """{modality: why its encoder cannot run here}: e.g. a pretrained text encoder neither in the Hub
+        cache nor reachable. Empty when every model can answer; otherwise the models that read only the
+        other input still do (`predict(poster=...)` needs no text encoder)."""
+        reasons = {modality: encoder.unavailable() for modality, encoder in self.encoders.items()}
+        return {modality: reason for modality, reason in reasons.items() if reason}
+
     # ---- named input arrays in, probabilities out ----------------------------------------------
 
     def raw_outputs(self, inputs: dict[str, np.ndarray], present: np.ndarray | None = None) -> dict[str, np.ndarray]:
@@ -230,14 +237,17 @@ class GenreClassifier:
     # ---- the folder format (see hub/folder.py) ----------------------------------------------------
 
     def save(self, folder: str | Path) -> Path:
-        """Write the model files into `folder` (an existing or new folder; see `folder.writing`)."""
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
+        """Write the model files (no reports, no card) as the folder `folder`: a new one, or a model
+        folder replaced as a whole (`folder.writing`: never a folder of anything else)."""
+        with model_folder.writing(folder) as staged:
+            self._write_model_files(staged)
+        return Path(folder)
+
+    def _write_model_files(self, folder: Path) -> None:
         self.config.save(folder / model_folder.CONFIG_FILE)
         self.tokenizer.save(folder / model_folder.VOCABULARY_FILE)
         model_folder.write_calibration(folder / model_folder.THRESHOLDS_FILE, self.config, self.calibration)
         model_folder.save_weights(self.whole, folder / model_folder.WEIGHTS_FILE, self.config)
-        return folder
 
     @classmethod
     def load(cls, folder: str | Path, **kwargs):
@@ -250,6 +260,8 @@ class GenreClassifier:
         vocabulary = model_folder.read_vocabulary(folder, config)
         calibration = model_folder.read_calibration(folder, config)
         model_folder.check_stamp(folder, config)  # the weights' stamps: all before anything is built
+        model_folder.read_benchmark(folder)  # the reports the app, the card and evaluate read: refused here, not there
+        model_folder.read_training_record(folder)
         classifier = cls(config, vocabulary, calibration, **kwargs)
         model_folder.load_weights(classifier.whole, folder / model_folder.WEIGHTS_FILE)
         return classifier
@@ -261,7 +273,7 @@ class GenreClassifier:
         only once everything is written. The card's usage snippet loads `repo_id` when given, else
         this folder."""
         with model_folder.writing(save_directory) as staging:
-            self.save(staging)
+            self._write_model_files(staging)
             if self.files_dir and self.files_dir.resolve() != Path(save_directory).resolve():
                 for name in model_folder.REPORT_FILES:
                     if (self.files_dir / name).is_file():

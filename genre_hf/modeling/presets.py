@@ -25,6 +25,7 @@ HF_PREFIX = "hf://"
 # Not the repo's ONNX / OpenVINO / PyTorch copies; model.weights.h5 is a KerasHub-format preset's weights.
 PRESET_FILES = ["*.json", "*.txt", "*.safetensors", "*.model", "model.weights.h5"]
 WEIGHT_FILES = ("model.safetensors", "model.weights.h5")
+MAX_JSON_BYTES = 64 * 2**20  # a preset's largest JSON, a BPE tokenizer.json, takes a few MB
 _RESOLVED: dict[tuple, tuple[Path, str, str]] = {}  # (preset, where it may come from) -> (folder, revision, sha256)
 
 
@@ -43,6 +44,7 @@ def resolve(preset: str, revision: str = "", sha256: str = "", role: str = "text
         folder, revision, found = known
     else:  # the latest commit (training) is asked for every time: the repo may have moved on
         folder, revision = _locate(preset, revision, role)
+        check_files(folder, role)
         found = weights_hash(folder, role)
         if revision:
             _RESOLVED[where] = (folder, revision, found)
@@ -80,18 +82,52 @@ def _from_hub(preset: str, revision: str, role: str) -> tuple[Path, str]:
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import LocalEntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError
 
+    from genre_hf import hub_calls
+
     repo_id = preset.removeprefix(HF_PREFIX)
     try:
-        folder = Path(snapshot_download(repo_id, revision=revision or None, allow_patterns=PRESET_FILES))
+        with hub_calls.call(f"download of the {role} {preset}"):
+            folder = Path(snapshot_download(repo_id, revision=revision or None, allow_patterns=PRESET_FILES))
     except RevisionNotFoundError:
         raise ValueError(f"{preset} has no revision {revision}, the one this model was trained with") from None
     except RepositoryNotFoundError:
         raise ValueError(f"no Hub repo {repo_id} for the {role} {preset} (or it is private: set HF_TOKEN)") from None
     except LocalEntryNotFoundError:
-        raise ValueError(
-            f"the {role} {preset} (revision {revision or 'main'}) is neither reachable on the Hub nor in the cache"
-        ) from None
+        raise ValueError(_unreachable_preset(preset, revision, role)) from None
     return folder, folder.name  # the snapshot folder is named by its commit
+
+
+def unreachable(what: str) -> tuple[str, str]:
+    """(why `what`, a Hub repo's files, cannot be had here, the first fix): the Hub cache lacks it and
+    either HF_HUB_OFFLINE keeps the download from happening or the Hub did not answer."""
+    from huggingface_hub import constants
+
+    if constants.is_offline_mode():
+        return (f"{what} is not in the Hub cache, and HF_HUB_OFFLINE=1 keeps it from being downloaded",
+                "unset HF_HUB_OFFLINE to download it once")
+    return f"{what} is neither in the Hub cache nor reachable at {constants.ENDPOINT}", "connect to the Hub"
+
+
+def _unreachable_preset(preset: str, revision: str, role: str) -> str:
+    """The one line that says why the preset cannot be had and what fixes it: the Hub, or a local copy
+    of its files under $GENRE_HF_PRESET_MIRROR."""
+    name = preset.rstrip("/").rsplit("/", 1)[-1]
+    why, fix = unreachable(f"the {role} {preset} (revision {revision[:12] if revision else 'main'})")
+    mirror = os.environ.get("GENRE_HF_PRESET_MIRROR")
+    copy = f"a copy of its Hub files in $GENRE_HF_PRESET_MIRROR/{name}" + (f" ({mirror} has no {name}/)" if mirror else "")
+    return f"{why}: {fix}, or put {copy}"
+
+
+def check_files(folder: Path, role: str = "text encoder") -> None:
+    """Every JSON file of a preset read as a folder's are (`reading`: a size cap, strictly) before
+    KerasHub parses it: a preset a model names is anyone's repo."""
+    from genre_hf import reading
+
+    for path in sorted(folder.glob("*.json")):
+        try:
+            reading.read_json(path, MAX_JSON_BYTES, kind=None)
+        except reading.ReadError as error:
+            raise ValueError(f"the {role} preset: {error}") from None
 
 
 def weights_hash(folder: Path, role: str = "text encoder") -> str:

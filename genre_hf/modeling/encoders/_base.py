@@ -93,6 +93,11 @@ class Encoder:
         """Per overview, what a user should know about how it was read (cut short, no known word)."""
         return [[] for _ in texts]
 
+    def unavailable(self) -> str | None:
+        """Why this encoder cannot run on this machine (a pretrained backbone that cannot be had here),
+        or None. The models that do not read its modality still can."""
+        return None
+
     def card_facts(self) -> dict:
         """What the model card says about this encoder: its title and a sentence (Markdown)."""
         return {"title": self.title, "description": ""}

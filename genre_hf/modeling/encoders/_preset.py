@@ -102,6 +102,13 @@ class KerasHubPreset(Encoder):
         x = layers.Dropout(self.settings.input_dropout, name=f"{self.modality}_input_dropout")(features)
         return layers.Dense(self.settings.head_units, activation="relu", name=f"{self.modality}_embedding")(x)
 
+    def unavailable(self) -> str | None:
+        try:
+            self.resolved(self.settings)
+        except ValueError as error:
+            return str(error)
+        return None
+
     def card_facts(self) -> dict:
         settings = self.settings
         hub = settings.preset.removeprefix(presets.HF_PREFIX) if settings.preset.startswith(presets.HF_PREFIX) else None
