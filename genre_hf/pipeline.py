@@ -10,11 +10,11 @@ Hub can take as is; the folder appears only once it is complete.
 from __future__ import annotations
 
 import dataclasses
-import json
 import tempfile
 import time
 from pathlib import Path
 
+from genre_hf import reading
 from genre_hf.config import GenreConfig
 from genre_hf.data.cleaning import ColumnNames
 from genre_hf.data.sources import Source
@@ -68,8 +68,8 @@ def write_reports(folder: Path, scored, load_report, source: Source, fingerprint
     for report in reports.values():
         log(f"\n{report_markdown(report)}")
     training = training_report(scored, load_report.to_dict(), source, seconds, fingerprint)
-    (folder / TRAINING_JSON).write_text(json.dumps(training, indent=2) + "\n")
-    (folder / BENCHMARK_JSON).write_text(json.dumps(reports, indent=2) + "\n")
+    (folder / TRAINING_JSON).write_text(reading.json_text(training))
+    (folder / BENCHMARK_JSON).write_text(reading.json_text(reports))
     (folder / BENCHMARK_MD).write_text("\n".join(report_markdown(report) for report in reports.values()))
     split = headline_split(reports)
     metrics, per_genre = results.summarize([reports[split]])

@@ -11,6 +11,7 @@ it says.
 from __future__ import annotations
 
 import json
+import math
 import os
 import stat
 from pathlib import Path
@@ -109,3 +110,18 @@ def depth(value) -> int:
 
 def _size(count: int) -> str:
     return f"{count / MB:,.1f} MB" if count >= MB else f"{count / KB:,.0f} kB" if count >= KB else f"{count:,} bytes"
+
+
+def json_text(report) -> str:
+    """`report` as the strict JSON this module reads: a figure that is not a finite number (the mAP of
+    a split where no genre has a positive movie) is null, which every table shows as n/a."""
+    def finite(value):
+        if isinstance(value, float) and not math.isfinite(value):
+            return None
+        if isinstance(value, dict):
+            return {key: finite(item) for key, item in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [finite(item) for item in value]
+        return value
+
+    return json.dumps(finite(report), indent=2, allow_nan=False) + "\n"

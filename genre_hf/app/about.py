@@ -31,7 +31,7 @@ def headline(reports: dict[str, dict | None]) -> str:
             title = report["titles"][name] if len(scored) == 1 else f"{label.split(':')[0]}: {report['titles'][name]}"
             per_movie = scores["tuned"].get("genres_per_movie")
             cardinality = f"{per_movie:.1f} of {scores['label_cardinality']:.1f}" if per_movie is not None else "n/a"
-            lines.append(f"| {title} | {scores['tuned']['micro_f1']:.3f} | {scores['tuned']['macro_f1']:.3f} | {scores['map']:.3f} | {cardinality} |")
+            lines.append(f"| {title} | {scores['tuned']['micro_f1']:.3f} | {scores['tuned']['macro_f1']:.3f} | {_shown(scores['map'])} | {cardinality} |")
     if not scored:
         return "_No benchmark with these models._"
     splits = {f"{report['movies']:,} {report['split']}-split movies" for report in scored.values()}
@@ -68,3 +68,8 @@ result["fusion"]["genres"]  # also result["poster"], result["overview"]; result[
 def served_at(snippet: str) -> str:
     """A browser function that returns `snippet` with the page's own address in place of PAGE_URL."""
     return f"() => {json.dumps(snippet)}.replaceAll({json.dumps(PAGE_URL)}, window.location.origin + window.location.pathname)"
+
+
+def _shown(value) -> str:
+    """A figure as the headline shows it: n/a where the split gave none (an mAP with no positive movie)."""
+    return "n/a" if value is None else f"{value:.3f}"

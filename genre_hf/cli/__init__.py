@@ -16,12 +16,12 @@ import argparse
 import os
 import sys
 
-from genre_hf.cli import app, benchmark, evaluate, predict, publish_space, push, train
+from genre_hf.cli import app, benchmark, data, evaluate, predict, publish_space, push, train
 from genre_hf.cli._common import TENSORFLOW_ENVIRONMENT, environment_help
 from genre_hf.cli._errors import exit_status
 from genre_hf.cli._exit import exit_now
 
-COMMANDS = (train, benchmark, evaluate, predict, push, app, publish_space)  # in their `--help` order
+COMMANDS = (data, train, benchmark, evaluate, predict, push, app, publish_space)  # in their `--help` order
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-NAME, ORDER = "data", 0
+NAME = "data"
 TENSORFLOW = False
 HELP = "download the data set (CSV and posters) from its public home into a folder"
 DESCRIPTION = ("Download the Multimodal IMDB data set from GitHub, check every file against the checksums pinned in the "

@@ -7,7 +7,6 @@ Prints a Markdown table and writes JSON shaped {"models": {"poster": {...}, "ove
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
@@ -77,7 +76,7 @@ def evaluate(model: str, data: str, split: str | None = None, columns: ColumnNam
     if output:
         report_path, markdown_path, results_path = report_files(output)
         with staging.file(report_path, reads, is_report, "genre_hf evaluation report") as partial:
-            partial.write_text(json.dumps(found.report, indent=2) + "\n")
+            partial.write_text(reading.json_text(found.report))
         with staging.file(markdown_path, reads, is_report_markdown, "genre_hf evaluation report") as partial:
             partial.write_text(markdown)
         results.write(found.results, results_path, reads)

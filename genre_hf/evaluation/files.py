@@ -25,3 +25,4 @@ def check_benchmark_folder(out: str | Path, data: str) -> Path:
     """Refuse, before any work, a benchmark's output folder that is the data or in it, a file, or a
     folder that holds anything but a benchmark's output (`staging.check_folder`)."""
     return staging.check_folder(out, [data], is_benchmark_folder, BENCHMARK_FOLDER)
+

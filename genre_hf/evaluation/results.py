@@ -207,7 +207,7 @@ def check(results: dict) -> None:
 def write(results: dict, path: str | Path, reads=()) -> Path:
     """Write a results file, whole (`staging.file`): never over a file that is not a results file."""
     with staging.file(path, reads, is_results, "results file") as partial:
-        partial.write_text(json.dumps(results, indent=2) + "\n")
+        partial.write_text(reading.json_text(results))
     return Path(path)
 
 

@@ -83,7 +83,7 @@ def report_markdown(report: dict) -> str:
         lines.append(
             f"| {titles[name]} | {r['bce']:.4f} | {r['micro_precision']:.3f} | {r['micro_recall']:.3f} | "
             f"{r['micro_f1']:.3f} | {t['micro_f1']:.3f} | {t['macro_f1']:.3f} | {t['weighted_f1']:.3f} | "
-            f"{t['samples_f1']:.3f} | {r['map']:.3f} | {r['ece']:.4f} | {r['ece_calibrated']:.4f} | "
+            f"{t['samples_f1']:.3f} | {_figure(r['map'], 3)} | {r['ece']:.4f} | {r['ece_calibrated']:.4f} | "
             f"{_figure(r.get('classwise_ece'))} | {_figure(r.get('classwise_ece_calibrated'))} |"
         )
     names = list(rows)
@@ -130,7 +130,7 @@ def report_problem(report) -> str | None:
     for name, row in rows.items():
         tuned = row.get("tuned") if isinstance(row, dict) else None
         per_genre = row.get("per_genre") if isinstance(row, dict) else None
-        if (not isinstance(tuned, dict) or not all(number(row.get(key)) for key in SCORE_FIGURES)
+        if (not isinstance(tuned, dict) or not all(number(row.get(key), key == "map") for key in SCORE_FIGURES)
                 or not all(number(tuned.get(key)) for key in TUNED_FIGURES) or not number(tuned.get("genres_per_movie"), True)
                 or not number(row.get("label_cardinality"), tuned.get("genres_per_movie") is None)
                 or not number(row.get("classwise_ece"), True) or not number(row.get("classwise_ece_calibrated"), True)

@@ -97,7 +97,7 @@ def eval_results(scores: dict[str, dict], titles: dict[str, str], split: str, da
     results = []
     for name, flat in scores.items():
         for metric_type, metric_name, key in CARD_METRICS:
-            if key not in flat:
+            if flat.get(key) is None:  # not recorded, or no figure (an mAP with no positive movie)
                 continue
             results.append(
                 EvalResult(

@@ -65,12 +65,14 @@ def download(repo_id: str, revision=None, cache_dir=None, force_download: bool =
 def _check_sizes(api: HfApi, repo_id: str, revision) -> None:
     """Before anything is downloaded: no model file of the repo is larger than a file of its name may be
     (`folder.MAX_BYTES`), so a hostile repo cannot fill the disk or the memory that reads it."""
+    import httpx2
+
     try:
         info = api.model_info(repo_id, revision=revision, files_metadata=True)
     except (RepositoryNotFoundError, RevisionNotFoundError):
         raise
-    except HfHubHTTPError:
-        return  # the download says what is wrong (or finds the files in the cache)
+    except (HfHubHTTPError, httpx2.HTTPError, OSError):
+        return  # no listing (the Hub unreachable, or an error): the download says what is wrong, or finds the files in the cache
     for sibling in info.siblings or []:
         limit = MAX_BYTES.get(sibling.rfilename)
         if limit is not None and sibling.size is not None and sibling.size > limit:
