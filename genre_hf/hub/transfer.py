@@ -71,8 +71,8 @@ def _check_sizes(api: HfApi, repo_id: str, revision) -> None:
         info = api.model_info(repo_id, revision=revision, files_metadata=True)
     except (RepositoryNotFoundError, RevisionNotFoundError):
         raise
-    except (HfHubHTTPError, httpx2.HTTPError, OSError):
-        return  # no listing (the Hub unreachable, or an error): the download says what is wrong, or finds the files in the cache
+    except (HfHubHTTPError, httpx2.ConnectError):
+        return  # no listing (an error, or no Hub answering): the download says what is wrong, or finds the files in the cache
     for sibling in info.siblings or []:
         limit = MAX_BYTES.get(sibling.rfilename)
         if limit is not None and sibling.size is not None and sibling.size > limit:
