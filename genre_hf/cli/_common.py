@@ -6,7 +6,7 @@ import argparse
 import dataclasses
 import os
 
-from genre_hf import settings
+from genre_hf import hub_calls, settings
 from genre_hf.config import FAMILIES, LOSSES
 from genre_hf.modeling import MODEL_NAMES
 
@@ -29,10 +29,15 @@ ENVIRONMENT = {  # name -> (what it does, its default)
     "GENRE_HF_DATA_PINS": ("`data`: a pins file to check the files against instead of the upstream's (a mirror of other data; tests)",
                            "the pins in the package"),
     "TF_CONFIG": ("--strategy multiworker: the cluster's workers and this process's task (JSON)", "unset"),
+    "GENRE_HF_HUB_CONNECT_TIMEOUT": ("seconds a connection to the Hub may take", f"{hub_calls.CONNECT_TIMEOUT:g}"),
+    "GENRE_HF_HUB_TIMEOUT": ("seconds a read from the Hub may take (and an answer slower than 1 kB/s over it is cut off)",
+                             f"{hub_calls.READ_TIMEOUT:g}"),
+    "GENRE_HF_HUB_DEADLINE": ("seconds a whole Hub call (a download, an upload) may take, retries included", f"{hub_calls.DEADLINE:g}"),
 }
 
 
 TENSORFLOW_ENVIRONMENT = ("TF_CPP_MIN_LOG_LEVEL", "GENRE_HF_TF_LOGS")  # read by every command that starts TensorFlow
+HUB_ENVIRONMENT = tuple(hub_calls.VARIABLES.values())  # read by every command that may call the Hub (`hub_calls`)
 
 
 def environment_help(names: tuple[str, ...]) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+from genre_hf.cli._common import HUB_ENVIRONMENT
 from genre_hf.hub.lookup import RULE
 
 NAME = "app"
@@ -11,7 +12,7 @@ TENSORFLOW = True
 HELP = "serve the Gradio app on this machine"
 DESCRIPTION = "Serve the Gradio app. " + RULE
 ENVIRONMENT = ("GENRE_HF_MODEL", "GENRE_HF_DATA", "GENRE_HF_PRESET_MIRROR", "PORT", "GRADIO_SERVER_NAME", "GENRE_HF_TRUSTED_PROXIES",
-               "HF_TOKEN", "HF_ENDPOINT", "HF_HOME", "HF_HUB_OFFLINE")
+               "HF_TOKEN", "HF_ENDPOINT", "HF_HOME", "HF_HUB_OFFLINE") + HUB_ENVIRONMENT
 
 
 def add_arguments(parser) -> None:

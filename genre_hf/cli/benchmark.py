@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from genre_hf.cli._common import add_input_arguments, add_training_arguments, check_data, training_config
+from genre_hf.cli._common import HUB_ENVIRONMENT, add_input_arguments, add_training_arguments, check_data, training_config
 from genre_hf.data.cleaning import ColumnNames
 
 NAME = "benchmark"
@@ -11,7 +11,7 @@ HELP = "train every model and the baselines with several seeds; mean ± std on t
 DESCRIPTION = ("Train every model and the baselines with several seeds and score them on the test split: each "
                "metric's mean ± std over the seeds (a lead within the spread is a tie), per-genre tables, plots "
                "and results.json in --out. No model folder is saved.")
-ENVIRONMENT = ("GENRE_HF_DATA", "GENRE_HF_CACHE", "GENRE_HF_PRESET_MIRROR", "HF_TOKEN", "HF_ENDPOINT", "HF_HOME")
+ENVIRONMENT = ("GENRE_HF_DATA", "GENRE_HF_CACHE", "GENRE_HF_PRESET_MIRROR", "HF_TOKEN", "HF_ENDPOINT", "HF_HOME") + HUB_ENVIRONMENT
 DEFAULT_OUT = "artifacts/benchmark"
 
 

@@ -11,7 +11,14 @@ import re
 from pathlib import Path
 
 from genre_hf import reading, staging
-from genre_hf.cli._common import add_data_argument, add_input_arguments, check_data, check_local_model, model_source
+from genre_hf.cli._common import (
+    HUB_ENVIRONMENT,
+    add_data_argument,
+    add_input_arguments,
+    check_data,
+    check_local_model,
+    model_source,
+)
 from genre_hf.data.cleaning import ColumnNames
 from genre_hf.evaluation.files import PLOT_FILES, RESULTS_FILE
 from genre_hf.hub.lookup import RULE
@@ -22,7 +29,7 @@ HELP = "score a model on any data (held out: nothing is tuned)"
 DESCRIPTION = "Score a model on any data. " + RULE
 REPORT_BYTES = 64 * reading.MB  # a report of every split, 500 genres and the load report: a few MB
 ENVIRONMENT = ("GENRE_HF_MODEL", "GENRE_HF_DATA", "GENRE_HF_CACHE", "GENRE_HF_PRESET_MIRROR", "HF_TOKEN", "HF_ENDPOINT", "HF_HOME",
-               "HF_HUB_OFFLINE")
+               "HF_HUB_OFFLINE") + HUB_ENVIRONMENT
 
 
 def add_arguments(parser) -> None:

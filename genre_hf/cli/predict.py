@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from genre_hf.cli._common import add_data_argument, check_data, check_local_model, model_source
+from genre_hf.cli._common import HUB_ENVIRONMENT, add_data_argument, check_data, check_local_model, model_source
 from genre_hf.data.cleaning import ColumnNames
 from genre_hf.hub.lookup import RULE
 
@@ -12,7 +12,7 @@ NAME = "predict"
 TENSORFLOW = True
 HELP = "predict every movie of a data source into a Parquet, CSV or JSON Lines file"
 DESCRIPTION = "Predict every movie of a data source into a file (by extension: .parquet, .csv, .jsonl). " + RULE
-ENVIRONMENT = ("GENRE_HF_MODEL", "GENRE_HF_DATA", "GENRE_HF_PRESET_MIRROR", "HF_TOKEN", "HF_ENDPOINT", "HF_HOME", "HF_HUB_OFFLINE")
+ENVIRONMENT = ("GENRE_HF_MODEL", "GENRE_HF_DATA", "GENRE_HF_PRESET_MIRROR", "HF_TOKEN", "HF_ENDPOINT", "HF_HOME", "HF_HUB_OFFLINE") + HUB_ENVIRONMENT
 
 
 def add_arguments(parser) -> None:

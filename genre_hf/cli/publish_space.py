@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from genre_hf.cli._common import HUB_ENVIRONMENT
+
 NAME = "publish-space"
 TENSORFLOW = False
 HELP = "publish the app as a Hugging Face Space serving a model repo"
-ENVIRONMENT = ("HF_TOKEN", "HF_ENDPOINT")
+ENVIRONMENT = ("HF_TOKEN", "HF_ENDPOINT") + HUB_ENVIRONMENT
 
 
 def add_arguments(parser) -> None:

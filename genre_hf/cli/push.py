@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from genre_hf.cli._common import HUB_ENVIRONMENT
+
 NAME = "push"
 TENSORFLOW = True
 HELP = "upload a saved model folder to a Hub model repo"
-ENVIRONMENT = ("HF_TOKEN", "HF_ENDPOINT")
+ENVIRONMENT = ("HF_TOKEN", "HF_ENDPOINT") + HUB_ENVIRONMENT
 DEFAULT_MODEL = "artifacts/model"
 
 

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from genre_hf.cli._common import add_input_arguments, add_training_arguments, check_data, training_config
+from genre_hf.cli._common import HUB_ENVIRONMENT, add_input_arguments, add_training_arguments, check_data, training_config
 from genre_hf.data.cleaning import ColumnNames
 from genre_hf.training.distribute import PEER_TIMEOUT
 
 NAME = "train"
 TENSORFLOW = True
 HELP = "train the three models and save (and optionally push) the model folder"
-ENVIRONMENT = ("GENRE_HF_DATA", "GENRE_HF_CACHE", "GENRE_HF_PRESET_MIRROR", "TF_CONFIG", "HF_TOKEN", "HF_ENDPOINT", "HF_HOME")
+ENVIRONMENT = ("GENRE_HF_DATA", "GENRE_HF_CACHE", "GENRE_HF_PRESET_MIRROR", "TF_CONFIG", "HF_TOKEN", "HF_ENDPOINT", "HF_HOME") + HUB_ENVIRONMENT
 DEFAULT_OUT = "artifacts/model"
 
 
