@@ -34,13 +34,15 @@ def build_models(genres: int, encoders: dict[str, Encoder], fusion: FusionSettin
     once; a model folder saves its weights) and its `models` are the three models as views on it
     that share its layers ({"poster", "overview", "fusion"}), which training fits in turn.
     """
-    head = FusionHead(fusion, encoders, genres, vocabulary_size, seed)
     inputs = {encoder.input_name: _model_input(encoder) for encoder in encoders.values()}
-    if TOKENS_INPUT in head.input_names and TOKENS_INPUT not in inputs:
+    if fusion.wide_tfidf and TOKENS_INPUT not in inputs:
         inputs[TOKENS_INPUT] = keras.Input((encoders["overview"].tokenizer.sequence_length,), dtype="int32", name=TOKENS_INPUT)
     inputs[MODALITIES_INPUT] = keras.Input((2,), dtype="float32", name=MODALITIES_INPUT)
     embeddings = {modality: encoder.trunk(inputs[encoder.input_name]) for modality, encoder in encoders.items()}
     outputs = {modality: _single_head(genres, encoder, embeddings[modality]) for modality, encoder in encoders.items()}
+    # Made after the trunks and the single heads, as before it was a layer of its own: a layer made with no
+    # seed draws its seed from the global stream when it is made, so the order keeps every seed's weights.
+    head = FusionHead(fusion, encoders, genres, vocabulary_size, seed)
     sigmoid = layers.Activation("sigmoid", name=output_layer("fusion"))
     outputs["fusion"] = sigmoid(head(head_inputs(head, encoders, embeddings, inputs)))
     whole = keras.Model(inputs, outputs, name="genre_models")
