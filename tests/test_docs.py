@@ -100,3 +100,12 @@ def test_the_site_builds_with_no_broken_link(tmp_path):
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     pages = {path.relative_to(tmp_path / "site").as_posix() for path in (tmp_path / "site").rglob("index.html")}
     assert {f"{page.stem}/index.html" for page in (ROOT / "docs").glob("*.md") if page.stem != "index"} <= pages
+
+
+def test_the_top_level_model_card_is_the_packages_template():
+    """`model_card.md` at the top of the repository is the template the package renders cards from
+    (genre_hf/hub/model_card.md, inside the package so a pip install has it), not a copy that drifts."""
+    from genre_hf.hub.card import TEMPLATE
+
+    assert (ROOT / "model_card.md").read_bytes() == TEMPLATE.read_bytes()
+    assert (ROOT / "model_card.md").resolve() == TEMPLATE.resolve()

@@ -81,5 +81,5 @@ def test_every_registered_encoder_trains_saves_loads_predicts_and_explains(key, 
     for name, p in explained["probabilities"].items():
         assert p == pytest.approx(after[name]["probabilities"][genre], abs=1e-5)
     assert len(explained["word_scores"]["overview"]["words"]) == len(overview.split())
-    if loaded.encoders["poster"].last_conv_layer is not None:
-        assert explained["heat_maps"]["poster"]["heatmap"].max() == pytest.approx(1.0)
+    if loaded.encoders["poster"].last_conv_layer is not None:  # scaled to 1 at its peak, then resized to the poster's aspect
+        assert 0.5 < explained["heat_maps"]["poster"]["heatmap"].max() <= 1.0
