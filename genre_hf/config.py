@@ -25,7 +25,7 @@ from genre_hf.modeling.fusion import FusionSettings, head_weights, reads_feature
 from genre_hf.modeling.tokenizer import TokenSettings
 from genre_hf.settings import setting
 
-FORMAT_VERSION = 3  # config.json's layout and the weights' names; any other version is refused in a line
+FORMAT_VERSION = 4  # config.json's layout and the weights' names; any other version is refused in a line
 PROJECT_URL = "https://github.com/genre-hf/genre_hf"
 LOSSES = ("bce", "weighted_bce", "focal")
 MAX_WEIGHT_BYTES = 256 * 2**20  # what the weights of any accepted config may take (float32, the neighbour index float16)

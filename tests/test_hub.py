@@ -108,7 +108,7 @@ def test_a_newer_format_version_is_a_clear_error(classifier, tmp_path):
     config = json.loads((tmp_path / "future" / "config.json").read_text())
     config["format_version"] = 99
     (tmp_path / "future" / "config.json").write_text(json.dumps(config))
-    with pytest.raises(ValueError, match=r"config.json: format version 99 is newer: .* reads format version 3; upgrade genre_hf"):
+    with pytest.raises(ValueError, match=r"config.json: format version 99 is newer: .* reads format version 4; upgrade genre_hf"):
         GenreClassifier.from_pretrained(tmp_path / "future")
 
 
