@@ -193,7 +193,14 @@ class KerasHubPreset(Encoder):
         return {"title": self.title, "description": (
             f"the {self.modality} encoded by the pretrained [{name}]({link}) (licence: {licence}), "
             f"loaded through KerasHub from `{settings.preset}` and kept frozen ({revision}weights sha256 `{settings.sha256[:12]}...`"
-            f"{self.card_details()}), its features into a head trained here.")}
+            f"{self.card_details()}){self.runtime_sentence()}, its features into a head trained here.")}
+
+    def runtime_sentence(self) -> str:
+        if self.settings.runtime == "tensorflow":
+            return ""
+        weights = "int8" if self.settings.runtime == "litert_int8" else "float32"
+        return (f", converted for LiteRT with {weights} weights (this repo's `{self.modality}_encoder.tflite`, sha256 "
+                f"`{self.settings.converted_sha256[:12]}...`: the heads were trained on its embeddings)")
 
     def needs_preset(self) -> bool:
         """Whether it still reads the preset's files with its converted pass loaded from a model folder."""
