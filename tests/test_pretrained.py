@@ -231,10 +231,13 @@ def test_changed_encoder_weights_are_refused_and_the_folder_keeps_its_own(classi
         env = subprocess_env(encoder_hub, tmp_path / "fresh_home")
         done = subprocess.run([sys.executable, "-c", LOAD_SCRIPT, str(pretrained_dir), str(sample_movie[0]), "A heist."],
                               env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
-        with pytest.raises(ValueError, match=f"the text encoder hf://{ENCODER_REPO} has weights with sha256 .* trained with 53aa51172d14"):
-            pretrained.resolve(config["preset"], config["revision"], config["sha256"])
+        resolve = "import sys; from genre_hf.modeling import presets; presets.resolve(*sys.argv[1:])"
+        refused = subprocess.run([sys.executable, "-c", resolve, config["preset"], config["revision"], config["sha256"]],
+                                 env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
     finally:
         owner.upload_file(path_or_fileobj=original, path_in_repo="model.safetensors", repo_id=ENCODER_REPO)
+    assert refused.returncode == 1
+    assert re.search(f"ValueError: the text encoder hf://{ENCODER_REPO} has weights with sha256 .* trained with 53aa51172d14", refused.stderr)
     assert done.returncode == 0, done.stderr[-3000:]
     answer = json.loads(done.stdout.strip().splitlines()[-1])
     expected = classifier.predict(poster=sample_movie[0], overview="A heist.")

@@ -283,7 +283,7 @@ class GenreClassifier:
     def load(cls, folder: str | Path, **kwargs):
         """Rebuild from a folder, checking every file; errors name the file and what is wrong in it. The
         models answer on LiteRT (model.tflite); the Keras models are built only when needed."""
-        from genre_hf.modeling.fusion import rows_per_pass
+        from genre_hf.modeling.fusion import MODALITIES_INPUT, rows_per_pass
         from genre_hf.modeling.litert import LiteNetwork
 
         folder = Path(folder)
@@ -299,7 +299,7 @@ class GenreClassifier:
         network = model_folder.read_network(folder, config)
         classifier = cls(config, vocabulary, calibration, weights=folder / model_folder.WEIGHTS_FILE, **kwargs)
         model_folder.load_encoder_files(folder, classifier.encoders)
-        classifier.lite = LiteNetwork(network, rows_per_pass(classifier.encoders, config.fusion, config.tokens))
+        classifier.lite = LiteNetwork(network, rows_per_pass(classifier.encoders, config.fusion, config.tokens), MODALITIES_INPUT)
         return classifier
 
     # ---- the Hub (see hub/transfer.py) ------------------------------------------------------------

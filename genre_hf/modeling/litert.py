@@ -106,18 +106,18 @@ class LiteNetwork:
     """The three models converted into one LiteRT pass (a model folder's model.tflite): their named inputs
     in, each model's uncalibrated sigmoid outputs out, as `GenreNetwork.raw_outputs` gives them."""
 
-    def __init__(self, content: bytes, rows_per_pass: int, what: str = "model.tflite"):
+    def __init__(self, content: bytes, rows_per_pass: int, modalities_input: str, what: str = "model.tflite"):
+        """`modalities_input`: the input that says which of poster and overview each movie has (all by default)."""
         self.content, self.model = content, LiteModel(content, what)
-        self.rows_per_pass = rows_per_pass
+        self.rows_per_pass, self.modalities_input = rows_per_pass, modalities_input
 
     def raw_outputs(self, inputs: dict[str, np.ndarray], present: np.ndarray | None = None) -> dict[str, np.ndarray]:
         from genre_hf.modeling import MODEL_NAMES
-        from genre_hf.modeling.fusion import MODALITIES_INPUT
 
-        names = self.model.input_names
-        count = len(next(inputs[name] for name in names if name != MODALITIES_INPUT))
-        arrays = {name: inputs[name] for name in names if name != MODALITIES_INPUT}
-        arrays[MODALITIES_INPUT] = np.ones((count, 2), np.float32) if present is None else present
+        names, modalities = self.model.input_names, self.modalities_input
+        count = len(next(inputs[name] for name in names if name != modalities))
+        arrays = {name: inputs[name] for name in names if name != modalities}
+        arrays[modalities] = np.ones((count, 2), np.float32) if present is None else present
         rows = self.rows_per_pass
         chunks = [self.model({name: value[start : start + rows] for name, value in arrays.items()}) for start in range(0, count, rows)]
         if not chunks:
