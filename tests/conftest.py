@@ -113,6 +113,10 @@ def isolated_hf_home(tmp_path_factory):
     """Keep Hub, datasets and evaluate caches of the test run out of the user's home, and give each
     xdist worker its own Gradio upload folder (a stopping app deletes the files it put there)."""
     home = tmp_path_factory.mktemp("hf_home")
+    base = tmp_path_factory.getbasetemp()
+    # genre_hf's caches shared by the workers (each entry is written whole, under a name of its own): a
+    # frozen encoder converted for LiteRT by one worker is read by the others.
+    os.environ["GENRE_HF_CACHE"] = str((base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "genre_hf_cache")
     os.environ["GRADIO_TEMP_DIR"] = str(tmp_path_factory.mktemp("gradio"))
     os.environ["HF_HOME"] = str(home)
     os.environ["HF_DATASETS_CACHE"] = str(home / "datasets")

@@ -363,12 +363,15 @@ def test_an_encoder_that_cannot_be_had_says_what_fixes_it(encoder_commit, tmp_pa
 
 
 def test_a_family_whose_encoder_cannot_be_had_is_shown_unavailable_and_its_poster_model_answers(
-        classifier, tiny_model_dir, sample_movie, tmp_path, monkeypatch):
-    """Without the Hub, its cache or a mirror (here HF_HUB_OFFLINE=1 and an empty cache), the pretrained family's
-    text encoder cannot be had. The app serves both families anyway: the pretrained one is marked in the family
+        classifier, pretrained_dir, tiny_model_dir, sample_movie, tmp_path, monkeypatch):
+    """A folder on LiteRT keeps its encoder and always answers; one whose text encoder runs on TensorFlow
+    (overview.runtime "tensorflow": here the same models, their encoder switched) reads the preset, and
+    without the Hub, its cache or a mirror (here HF_HUB_OFFLINE=1 and an empty cache) cannot have it. The app serves both families anyway: the pretrained one is marked in the family
     picker, with the one line that says why and what fixes it; its poster model answers, and its fusion model
     reads the poster alone, exactly as `predict(poster=...)`; its overview panel says it is unavailable (never
     "Error"); Explain gives the heat maps; the from-scratch family answers in full."""
+    import dataclasses
+
     from gradio_client import Client, handle_file
     from huggingface_hub import constants
 
@@ -376,6 +379,7 @@ def test_a_family_whose_encoder_cannot_be_had_is_shown_unavailable_and_its_poste
     from genre_hf.app.labels import family_label
     from genre_hf.app.page import build_demo, family_choice
     from genre_hf.app.serve import launch
+    from genre_hf.hub.folder import WEIGHTS_FILE
     from tests.conftest import free_port
     from tests.page_layout import look, screenshots_folder
     from tests.test_browser import CHROMIUM, enter_movie, open_page
@@ -383,6 +387,10 @@ def test_a_family_whose_encoder_cannot_be_had_is_shown_unavailable_and_its_poste
     poster, overview, _ = sample_movie
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    assert classifier.unavailable_inputs() == {}  # its folder keeps the encoder
+    config = classifier.config
+    on_tensorflow = dataclasses.replace(config, overview=dataclasses.replace(config.overview, runtime="tensorflow", converted_sha256=""))
+    classifier = GenreClassifier(on_tensorflow, classifier.vocabulary, classifier.calibration, weights=pretrained_dir / WEIGHTS_FILE)
     reasons = classifier.unavailable_inputs()
     assert list(reasons) == ["overview"] and reasons["overview"].startswith(f"the text encoder hf://{ENCODER_REPO} (revision ")
     assert "HF_HUB_OFFLINE" in reasons["overview"] and "GENRE_HF_PRESET_MIRROR" in reasons["overview"]
