@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from genre_hf import settings
+from genre_hf.data import MAX_GENRE_CHARS
 from genre_hf.data.splits import SplitSpec
 from genre_hf.modeling.encoders import MODALITIES, encoder_class, make_encoders
 from genre_hf.modeling.encoders._base import EncoderSettings
@@ -137,8 +138,6 @@ class GenreConfig:
         found = settings.problems(self, "")
         if not trained or found:
             return found
-        from genre_hf.data.cleaning import MAX_GENRE_CHARS  # here: the data's rules import `datasets`
-
         fewest, most = GENRES
         if not fewest <= len(self.genres) <= most:
             found.append(f"genres must name {fewest} to {most} genres, not {len(self.genres)}")

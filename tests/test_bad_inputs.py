@@ -172,6 +172,16 @@ def other_weights(path: Path, stamped: bool = True) -> None:
             handle.attrs.update(stamps)
 
 
+def test_weights_of_another_model_are_refused_when_the_keras_models_are_needed(tiny_model_dir, tmp_path, sample_movie):
+    """The models answer on model.tflite (pinned by the stamp); a forged weights file with copied stamps is
+    read when the Keras models are first needed (Grad-CAM, saving), and refused then, naming the file."""
+    folder = broken_copy(tiny_model_dir, tmp_path / "model", lambda f: other_weights(f / "model.weights.h5"))
+    classifier = GenreClassifier.from_pretrained(folder)
+    assert classifier.predict(poster=sample_movie[0], overview=sample_movie[1])["fusion"]["genres"]
+    with pytest.raises(FolderError, match=r"model.weights.h5 does not fit the architecture in config.json"):
+        classifier.explain(poster=sample_movie[0], overview=sample_movie[1])
+
+
 def without_genre(values):
     values["models"]["fusion"]["thresholds"].pop(next(iter(values["models"]["fusion"]["thresholds"])))
     return values
@@ -210,7 +220,6 @@ FOLDER_CASES = {
     "empty vocabulary": (lambda f: (f / "vocabulary.txt").write_text(""), r"vocabulary.txt must start with an empty line"),
     "truncated weights": (lambda f: (f / "model.weights.h5").write_bytes((f / "model.weights.h5").read_bytes()[:5000]),
                           r"model.weights.h5 is not a readable weights file"),
-    "weights of another model": (lambda f: other_weights(f / "model.weights.h5"), r"model.weights.h5 does not fit the architecture in config.json"),
     "weights genre_hf did not save": (lambda f: other_weights(f / "model.weights.h5", stamped=False),
                                       r"model.weights.h5 has no stamp or a damaged one: it was not saved by genre_hf"),
     "a missing file": (lambda f: (f / "vocabulary.txt").unlink(), r"not a complete genre_hf model folder: missing vocabulary.txt"),
