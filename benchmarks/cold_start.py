@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--details", action="store_true", help="also the floor without optional imports, and both without teardown")
     args = parser.parse_args(argv)
-    poster = args.poster or str(min((data_folder() / "Images").iterdir()))
+    poster = str(Path(args.poster or min((data_folder() / "Images").iterdir())).resolve())  # the child runs in /
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     floors, totals, stages, floors_without_optional, floors_no_teardown, totals_no_teardown = [], [], [], [], [], []
     child = [str(Path(args.model).resolve()), poster]
