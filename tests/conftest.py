@@ -61,7 +61,7 @@ FILE_SECONDS = {
     "test_explain.py": 11, "test_image_size.py": 10, "test_cli_errors.py": 9, "test_package.py": 9, "test_bad_inputs.py": 8,
     "test_posters.py": 8, "test_image_preset.py": 7, "test_data.py": 6, "test_results.py": 6, "test_mmimdb.py": 5,
     "test_download.py": 12, "test_app_limits.py": 11, "test_bounds.py": 8, "test_outputs.py": 3, "test_hub_server.py": 2, "test_calibration.py": 1, "test_metrics.py": 1, "test_layers.py": 0, "test_features.py": 0,
-    "test_litert.py": 10,
+    "test_litert.py": 12,
 }
 
 
