@@ -100,7 +100,7 @@ push: install
 
 # Speed: a fresh process's first answer against `import tensorflow`, per-call latency, explanations
 # (benchmarks/; each also runs at a tiny size in the tests). The pretrained family's batch throughput:
-# `$(BIN)/python benchmarks/pretrained_speed.py $(OUT_PRETRAINED)`; training cost as data grows: benchmarks/scaling.py.
+# `$(BIN)/python benchmarks/pretrained_speed.py $(OUT_PRETRAINED)` (its ratios against the MiniLM on TensorFlow); training cost as data grows: benchmarks/scaling.py.
 bench: install $(NEEDS_DATA)
 	GENRE_HF_DATA=$(DATA) $(BIN)/python benchmarks/cold_start.py $(OUT)
 	GENRE_HF_DATA=$(DATA) $(BIN)/python benchmarks/serving.py $(OUT)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from genre_hf import settings
+from genre_hf.data import MAX_GENRE_CHARS
 from genre_hf.data.splits import SplitSpec
 from genre_hf.modeling.encoders import MODALITIES, encoder_class, make_encoders
 from genre_hf.modeling.encoders._base import EncoderSettings
@@ -25,7 +26,7 @@ from genre_hf.modeling.fusion import FusionSettings, head_weights, reads_feature
 from genre_hf.modeling.tokenizer import TokenSettings
 from genre_hf.settings import setting
 
-FORMAT_VERSION = 3  # config.json's layout and the weights' names; any other version is refused in a line
+FORMAT_VERSION = 4  # config.json's layout and the weights' names; any other version is refused in a line
 PROJECT_URL = "https://github.com/genre-hf/genre_hf"
 LOSSES = ("bce", "weighted_bce", "focal")
 MAX_WEIGHT_BYTES = 256 * 2**20  # what the weights of any accepted config may take (float32, the neighbour index float16)
@@ -137,8 +138,6 @@ class GenreConfig:
         found = settings.problems(self, "")
         if not trained or found:
             return found
-        from genre_hf.data.cleaning import MAX_GENRE_CHARS  # here: the data's rules import `datasets`
-
         fewest, most = GENRES
         if not fewest <= len(self.genres) <= most:
             found.append(f"genres must name {fewest} to {most} genres, not {len(self.genres)}")

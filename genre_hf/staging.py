@@ -24,6 +24,16 @@ import uuid
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+
+def default_cache_dir() -> Path:
+    """Where genre_hf keeps what it computes once and reuses (feature caches, converted encoders):
+    $GENRE_HF_CACHE, else genre_hf/ in the Hugging Face cache ($HF_HOME, ~/.cache/huggingface)."""
+    if os.environ.get("GENRE_HF_CACHE"):
+        return Path(os.environ["GENRE_HF_CACHE"]).expanduser()
+    home = os.environ.get("HF_HOME") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "huggingface"
+    return Path(home).expanduser() / "genre_hf"
+
+
 Recognise = Callable[[Path], bool]  # whether a file or folder is an output of this kind (so replacing it loses nothing else)
 
 

@@ -60,7 +60,9 @@ FILE_SECONDS = {
     "test_docs.py": 17, "test_batch.py": 13, "test_seeds.py": 12, "test_streaming.py": 11, "test_evaluate.py": 11,
     "test_explain.py": 11, "test_image_size.py": 10, "test_cli_errors.py": 9, "test_package.py": 9, "test_bad_inputs.py": 8,
     "test_posters.py": 8, "test_image_preset.py": 7, "test_data.py": 6, "test_results.py": 6, "test_mmimdb.py": 5,
-    "test_download.py": 12, "test_efficientnet.py": 15, "test_app_limits.py": 11, "test_bounds.py": 8, "test_outputs.py": 3, "test_hub_server.py": 2, "test_calibration.py": 1, "test_metrics.py": 1, "test_layers.py": 0, "test_features.py": 0,
+    "test_download.py": 12, "test_efficientnet.py": 15, "test_app_limits.py": 11, "test_bounds.py": 8, "test_outputs.py": 3,
+    "test_hub_server.py": 2, "test_calibration.py": 1, "test_metrics.py": 1, "test_layers.py": 0, "test_features.py": 0,
+    "test_litert.py": 12,
 }
 
 
@@ -112,6 +114,10 @@ def isolated_hf_home(tmp_path_factory):
     """Keep Hub, datasets and evaluate caches of the test run out of the user's home, and give each
     xdist worker its own Gradio upload folder (a stopping app deletes the files it put there)."""
     home = tmp_path_factory.mktemp("hf_home")
+    base = tmp_path_factory.getbasetemp()
+    # genre_hf's caches shared by the workers (each entry is written whole, under a name of its own): a
+    # frozen encoder converted for LiteRT by one worker is read by the others.
+    os.environ["GENRE_HF_CACHE"] = str((base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "genre_hf_cache")
     os.environ["GRADIO_TEMP_DIR"] = str(tmp_path_factory.mktemp("gradio"))
     os.environ["HF_HOME"] = str(home)
     os.environ["HF_DATASETS_CACHE"] = str(home / "datasets")

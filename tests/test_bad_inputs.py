@@ -172,6 +172,16 @@ def other_weights(path: Path, stamped: bool = True) -> None:
             handle.attrs.update(stamps)
 
 
+def test_weights_of_another_model_are_refused_when_the_keras_models_are_needed(tiny_model_dir, tmp_path, sample_movie):
+    """The models answer on model.tflite (pinned by the stamp); a forged weights file with copied stamps is
+    read when the Keras models are first needed (Grad-CAM, saving), and refused then, naming the file."""
+    folder = broken_copy(tiny_model_dir, tmp_path / "model", lambda f: other_weights(f / "model.weights.h5"))
+    classifier = GenreClassifier.from_pretrained(folder)
+    assert classifier.predict(poster=sample_movie[0], overview=sample_movie[1])["fusion"]["genres"]
+    with pytest.raises(FolderError, match=r"model.weights.h5 does not fit the architecture in config.json"):
+        classifier.explain(poster=sample_movie[0], overview=sample_movie[1])
+
+
 def without_genre(values):
     values["models"]["fusion"]["thresholds"].pop(next(iter(values["models"]["fusion"]["thresholds"])))
     return values
@@ -186,7 +196,7 @@ FOLDER_CASES = {
     "thresholds missing a genre": (edit_json("thresholds.json", without_genre), r"thresholds.json: fusion thresholds must have one value per genre"),
     "thresholds missing a model": (edit_json("thresholds.json", lambda v: {**v, "models": {k: m for k, m in v["models"].items() if k != "poster"}}),
                                    r"thresholds.json: models must have exactly \['poster', 'overview', 'fusion'\]"),
-    "thresholds of another format": (edit_json("thresholds.json", lambda v: {**v, "format_version": 7}), r"thresholds.json: format_version must be 3"),
+    "thresholds of another format": (edit_json("thresholds.json", lambda v: {**v, "format_version": 7}), r"thresholds.json: format_version must be 4"),
     "genres reordered": (edit_json("config.json", reordered), r"thresholds.json: its genres .* are not those of config.json"),
     "image size it was not trained at": (edit_json("config.json", lambda v: {**v, "poster": {**v["poster"], "image_size": 32}}),
                                          r"config.json differs from the config model.weights.h5 was trained with: poster.image_size is 32 \(trained with 64\)"),
@@ -195,14 +205,14 @@ FOLDER_CASES = {
     "an encoder that does not exist": (edit_json("config.json", lambda v: {**v, "poster": {**v["poster"], "kind": "transformer"}}),
                                        r"config.json: poster.kind 'transformer' is not an encoder: use one of cnn, keras_hub"),
     "a list instead of an object": (edit_json("config.json", lambda v: [v]), r"config.json must hold a JSON object, not a list"),
-    "invalid JSON": (lambda f: (f / "config.json").write_text("{'format_version': 3,"), r"config.json is not valid JSON"),
-    "a string format version": (edit_json("config.json", lambda v: {**v, "format_version": "3"}),
+    "invalid JSON": (lambda f: (f / "config.json").write_text("{'format_version': 4,"), r"config.json is not valid JSON"),
+    "a string format version": (edit_json("config.json", lambda v: {**v, "format_version": "4"}),
                                 r"config.json: format_version must be a whole number .* not a string of 1 characters"),
     "no format version": (edit_json("config.json", lambda v: {k: x for k, x in v.items() if k != "format_version"}),
                           r"config.json: format_version must be a whole number .* not null"),
-    "an earlier format": (edit_json("config.json", lambda v: {**v, "format_version": 2}),
-                          r"config.json: format version 2 was written by an earlier, unpublished genre_hf: .* reads format version 3; retrain"),
-    "a format version from the future": (edit_json("config.json", lambda v: {**v, "format_version": 4}), r"format version 4 is newer: .*upgrade genre_hf"),
+    "an earlier format": (edit_json("config.json", lambda v: {**v, "format_version": 3}),
+                          r"config.json: format version 3 was written by an earlier, unpublished genre_hf: .* reads format version 4; retrain"),
+    "a format version from the future": (edit_json("config.json", lambda v: {**v, "format_version": 5}), r"format version 5 is newer: .*upgrade genre_hf"),
     "an unknown setting": (edit_json("config.json", lambda v: {**v, "dropout_rate": 0.1}), r"config.json: unknown setting dropout_rate$"),
     "an unknown setting in a section": (edit_json("config.json", lambda v: {**v, "fusion": {**v["fusion"], "heads": 2}}),
                                         r"config.json: unknown setting fusion.heads$"),
@@ -210,7 +220,6 @@ FOLDER_CASES = {
     "empty vocabulary": (lambda f: (f / "vocabulary.txt").write_text(""), r"vocabulary.txt must start with an empty line"),
     "truncated weights": (lambda f: (f / "model.weights.h5").write_bytes((f / "model.weights.h5").read_bytes()[:5000]),
                           r"model.weights.h5 is not a readable weights file"),
-    "weights of another model": (lambda f: other_weights(f / "model.weights.h5"), r"model.weights.h5 does not fit the architecture in config.json"),
     "weights genre_hf did not save": (lambda f: other_weights(f / "model.weights.h5", stamped=False),
                                       r"model.weights.h5 has no stamp or a damaged one: it was not saved by genre_hf"),
     "a missing file": (lambda f: (f / "vocabulary.txt").unlink(), r"not a complete genre_hf model folder: missing vocabulary.txt"),

@@ -40,8 +40,8 @@ def test_cold_start_prints_its_ratio_to_importing_tensorflow(tiny_model_dir, on_
     floor = float(re.search(r"python -c 'import tensorflow': +([\d.]+) s", out).group(1))
     total = float(re.search(r"import \+ load \+ predict: +([\d.]+) s", out).group(1))
     ratio = float(re.search(r"ratio: +([\d.]+)x", out).group(1))
-    assert floor > 0 and total > floor and ratio == pytest.approx(total / floor, abs=0.01)
-    assert re.search(r"first predict: +[\d.]+ s", out) and "heavy modules loaded" in out
+    assert floor > 0 and total > 0 and ratio == pytest.approx(total / floor, abs=0.01)  # on LiteRT, under the floor
+    assert re.search(r"first predict: +[\d.]+ s", out) and re.search(r"heavy modules loaded: +none", out)
 
 
 def test_scaling_prints_the_ratios_of_twice_the_data(data_dir, tmp_path, capsys):

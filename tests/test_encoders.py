@@ -33,7 +33,7 @@ def nothing_to_serve(request, tmp_path):
 SETUPS = {
     ("poster", "cnn"): ({}, nothing_to_serve),
     ("overview", "lstm"): ({}, nothing_to_serve),
-    ("overview", "keras_hub"): ({"overview": {"kind": "keras_hub", "layers": [6], "head_units": 32}, "fusion": {"wide_tfidf": False}},
+    ("overview", "keras_hub"): ({"overview": {"kind": "keras_hub", "layers": [5, 6], "head_units": 32}, "fusion": {"wide_tfidf": False}},
                                preset_served("sentence-transformers/all-MiniLM-L6-v2", lambda request: MINILM)),
     ("poster", "keras_hub"): ({"poster": {"kind": "keras_hub", "preset": "hf://genre-hf-test/tiny-resnet", "head_units": 32}},
                              preset_served("genre-hf-test/tiny-resnet", lambda request: request.getfixturevalue("image_presets")["resnet"])),

@@ -108,7 +108,7 @@ def test_a_newer_format_version_is_a_clear_error(classifier, tmp_path):
     config = json.loads((tmp_path / "future" / "config.json").read_text())
     config["format_version"] = 99
     (tmp_path / "future" / "config.json").write_text(json.dumps(config))
-    with pytest.raises(ValueError, match=r"config.json: format version 99 is newer: .* reads format version 3; upgrade genre_hf"):
+    with pytest.raises(ValueError, match=r"config.json: format version 99 is newer: .* reads format version 4; upgrade genre_hf"):
         GenreClassifier.from_pretrained(tmp_path / "future")
 
 
@@ -208,17 +208,24 @@ def test_train_from_a_hub_dataset_repo_and_push(hub, subset_dir, tmp_path):
     assert results["data"]["kind"] == "hub" and results["data"]["revision"] == revision
 
 
-def test_repeated_calls_are_compiled_and_give_the_same_probabilities(tiny_model_dir, sample_movie):
-    """The first call traces the models and every call runs that one graph: the same input gets
-    exactly the same answer whichever call it is (an eager pass would differ in the 8th digit)."""
+def test_repeated_calls_give_the_same_probabilities_on_litert_and_keras(tiny_model_dir, sample_movie):
+    """A loaded folder answers on LiteRT (model.tflite), the Keras models unbuilt: the same input gets
+    exactly the same answer whichever call it is. The Keras models, built when asked for, trace once
+    for any batch size and give the same answers to 1e-6 (float32 rounding in other kernels)."""
     poster, overview, _ = sample_movie
     clf = GenreClassifier.from_pretrained(tiny_model_dir)
     first = clf.predict(poster=[poster, poster], overview=[overview, "A heist goes wrong."])
-    assert clf.network._forward is not None and clf.network._forward.experimental_get_tracing_count() == 1
+    assert clf._network is None and clf.lite is not None
     second = clf.predict(poster=[poster, poster], overview=[overview, "A heist goes wrong."])
     single = clf.predict(poster=poster, overview=overview)
-    assert clf.network._forward.experimental_get_tracing_count() == 1  # any batch size, no retracing
     assert second == first and clf.predict(poster=poster, overview=overview) == single
+    inputs = {**clf.featurizer.poster_inputs(clf._poster_arrays([poster, poster], True)),
+              **clf.featurizer.overview_inputs([overview, "A heist goes wrong."])}
+    lite, keras_outputs = clf.lite.raw_outputs(inputs), clf.network.raw_outputs(inputs)
+    clf.network.raw_outputs({key: value[:1] for key, value in inputs.items()})
+    assert clf.network._forward.experimental_get_tracing_count() == 1  # any batch size, no retracing
+    for name in lite:
+        np.testing.assert_allclose(lite[name], keras_outputs[name], atol=1e-6)
     for name in single:  # another batch size may take other kernels: the same to float32 rounding
         for genre, p in single[name]["probabilities"].items():
             assert first[0][name]["probabilities"][genre] == pytest.approx(p, abs=1e-6)

@@ -66,13 +66,14 @@ def test_the_feature_cache_is_keyed_by_the_image_preset_and_its_pins():
 
     config = tiny_config(poster={"kind": "keras_hub", "preset": "hf://owner/net", "sha256": "1" * 64})
     key = feature_key(featurizer(config), "source", "train")
-    assert key["poster_encoder"] == "keras_hub" and key["poster_encoder_pins"] == ["hf://owner/net", "", "1" * 64]
-    changed = dataclasses.replace(config, poster=dataclasses.replace(config.poster, sha256="2" * 64))
-    assert feature_key(featurizer(changed), "source", "train") != key
+    assert key["poster_encoder"] == "keras_hub" and key["poster_encoder_pins"] == ["hf://owner/net", "", "1" * 64, "litert_int8", ""]
+    for change in ({"sha256": "2" * 64}, {"runtime": "tensorflow"}, {"converted_sha256": "3" * 64}):
+        changed = dataclasses.replace(config, poster=dataclasses.replace(config.poster, **change))
+        assert feature_key(featurizer(changed), "source", "train") != key
     assert "poster_encoder_pins" not in feature_key(featurizer(GenreConfig()), "source", "train")
 
 
-def test_the_folder_pins_the_preset_and_its_image_size_and_keeps_none_of_its_weights(trained, preset_commit, image_presets):
+def test_the_folder_pins_the_preset_and_its_image_size_and_keeps_its_conversion(trained, preset_commit, image_presets):
     folder, classifier = trained
     config = json.loads((folder / "config.json").read_text())
     commit = preset_commit
@@ -82,6 +83,9 @@ def test_the_folder_pins_the_preset_and_its_image_size_and_keeps_none_of_its_wei
     assert poster["revision"] == commit and poster["sha256"] == weights
     assert poster["image_size"] == CONVERTER_SIZE  # the preset's image converter's, not the CNN's default
     assert poster["embedding_dim"] == 32  # the last stack's filters
+    converted = (folder / "poster_encoder.tflite").read_bytes()  # the pass, image converter included, on LiteRT
+    assert poster["runtime"] == "litert_int8" and poster["converted_sha256"] == hashlib.sha256(converted).hexdigest()
+    assert not (folder / "poster_encoder_vocabulary.txt").exists()
     assert classifier.models["poster"].input_shape == (None, 32) and classifier.whole.get_layer("poster_embedding").units == 32
     assert not any("res_net" in layer.name for layer in classifier.whole.layers)  # the backbone is not in the models
     card = (folder / "README.md").read_text()

@@ -22,7 +22,8 @@ MINILM = minilm_folder()
 ENCODER_REPO = "sentence-transformers/all-MiniLM-L6-v2"
 OWNER_TOKEN = "sentence-transformers-token"  # the encoder's owner on the test Hub
 # Loads each model (argv[1:-2]: folders or Hub ids) in turn and predicts argv[-2] (poster), argv[-1]
-# (overview) with it: a line of JSON each, the probabilities or the error.
+# (overview) with it: a line of JSON each, the probabilities (and which of TensorFlow, Keras and KerasHub
+# the process has imported) or the error.
 LOAD_SCRIPT = """
 import json, sys
 from genre_hf import GenreClassifier
@@ -30,7 +31,8 @@ for source in sys.argv[1:-2]:
     try:
         clf = GenreClassifier.from_pretrained(source)
         result = clf.predict(poster=sys.argv[-2], overview=sys.argv[-1])
-        print(json.dumps({name: result[name]["probabilities"] for name in result}))
+        imported = [m for m in ("tensorflow", "keras", "keras_hub") if m in sys.modules]
+        print(json.dumps({"imported": imported, **{name: result[name]["probabilities"] for name in result}}))
     except ValueError as error:
         print(json.dumps({"error": str(error)}))
 """ + END_SCRIPT
@@ -66,15 +68,22 @@ def classifier(pretrained_dir):
     return GenreClassifier.from_pretrained(pretrained_dir)
 
 
-def test_the_folder_names_its_encoder_and_keeps_none_of_its_weights(pretrained_dir, encoder_commit):
+def test_the_folder_names_its_encoder_and_keeps_its_int8_conversion(pretrained_dir, encoder_commit):
+    import hashlib
+
     config = json.loads((pretrained_dir / "config.json").read_text())
     commit = encoder_commit
     overview = config["overview"]
     assert overview["kind"] == "keras_hub" and overview["preset"] == f"hf://{ENCODER_REPO}"
     assert overview["revision"] == commit and overview["embedding_dim"] == 2 * 384
     assert overview["sha256"] == "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+    assert overview["runtime"] == "litert_int8"
+    converted = (pretrained_dir / "overview_encoder.tflite").read_bytes()
+    assert overview["converted_sha256"] == hashlib.sha256(converted).hexdigest()
+    assert 15_000_000 < len(converted) < 30_000_000  # int8 weights: a quarter of the 90 MB float32 safetensors
+    assert (pretrained_dir / "overview_encoder_vocabulary.txt").read_bytes() == (MINILM / "vocab.txt").read_bytes()
     size = sum(path.stat().st_size for path in pretrained_dir.glob("*.weights.h5"))
-    assert size < 5_000_000  # the 90 MB encoder stays in the Hub cache
+    assert size < 5_000_000  # the Keras heads alone
     card = (pretrained_dir / "README.md").read_text()
     assert "Overview all-MiniLM-L6-v2" in card and f"https://huggingface.co/{ENCODER_REPO}" in card and "Apache-2.0" in card
     report = json.loads((pretrained_dir / "benchmark.json").read_text())
@@ -86,10 +95,12 @@ def test_the_encoder_through_hf_is_the_shared_folder_and_sentence_transformers(c
     from genre_hf.modeling.encoders import keras_hub_text
 
     texts = ["A retired hitman seeks revenge.", "An old assassin wants vengeance.", "Two friends fall in love in Paris, café au lait."]
-    through_hub = classifier.encoders["overview"].features(texts)
+    through_hub = classifier.encoders["overview"].features(texts)  # LiteRT, int8 weights
     folder, revision, _ = pretrained.resolve(str(MINILM))
-    local = keras_hub_text.embedder_for(folder, 128, (5, 6))(texts)
-    np.testing.assert_allclose(through_hub, local, atol=1e-5)
+    local = keras_hub_text.embedder_for(folder, 128, (5, 6))(texts)  # TensorFlow, float32
+    np.testing.assert_allclose(through_hub, local, atol=0.03)  # int8 weights: within 0.026 measured on the test split
+    cosines = np.sum(through_hub.reshape(3, 2, 384) * local.reshape(3, 2, 384), axis=-1)  # each layer's mean is unit length
+    assert cosines.min() > 0.998
     assert revision == ""
     np.testing.assert_allclose(np.linalg.norm(local.reshape(3, 2, 384), axis=-1), 1.0, atol=1e-5)  # each layer's mean, unit length
     last = classifier.encoders["overview"].sentence_embeddings(texts)
@@ -99,10 +110,10 @@ def test_the_encoder_through_hf_is_the_shared_folder_and_sentence_transformers(c
 
 def test_predict_tokenizes_each_overview_once_for_its_embedding_and_its_note(classifier, monkeypatch):
     """The embedding and the note on a cut overview come from one WordPiece pass per distinct overview
-    (KerasHub's tokenizer runs in Python here: a second pass cost about a tenth of predict)."""
+    (a second pass cost about a tenth of predict)."""
     embedder = classifier.encoders["overview"]._embedder()
-    tokenized, tokenizer = [], embedder.tokenizer
-    monkeypatch.setattr(embedder, "tokenizer", lambda texts: tokenized.extend(texts) or tokenizer(texts))
+    tokenized, tokenizer = [], embedder.wordpiece
+    monkeypatch.setattr(embedder, "wordpiece", lambda texts: tokenized.extend(texts) or tokenizer(texts))
     short, long = "A heist in Lyon goes wrong, twice.", "A heist in Lyon goes wrong, again and again. " * 20  # 181 pieces
     result = classifier.predict(overview=[short, long, short])
     assert sorted(tokenized) == sorted([short, long])
@@ -141,12 +152,14 @@ def test_overviews_are_embedded_in_length_batches_within_the_word_piece_budget(c
 
 def test_wordpiece_runs_on_tensorflow_text_and_gives_kerashubs_python_ids(classifier, data_dir):
     """TensorFlow Text's FastWordpiece (6x faster) must give the ids KerasHub's Python WordPiece gives,
-    on real overviews and on accents, case and punctuation."""
+    on real overviews and on accents, case and punctuation (the TensorFlow runtime's tokenizer; the LiteRT
+    runtime's is tests/test_litert.py's)."""
     import keras_hub
 
     from genre_hf.modeling import presets
 
-    embedder = classifier.encoders["overview"]._embedder()
+    encoder = classifier.encoders["overview"]
+    embedder = type(encoder)._tensorflow_embedder(encoder.settings)
     assert embedder.tokenizer._use_tf_workflow()  # the [pretrained] extra's tensorflow-text imports
     with open(data_dir / "IMDB_overview_genres.csv", newline="", encoding="utf-8") as handle:
         overviews = [record["Overview"] for _, record in zip(range(400), csv.DictReader(handle))]
@@ -188,11 +201,19 @@ def test_loads_from_a_folder_and_from_the_hub_and_predicts_as_before(classifier,
     assert len(lines) == len(sources), done.stdout[-3000:]
     for source, line in zip(sources, lines):
         loaded = json.loads(line)
+        assert loaded["imported"] == []  # the encoder and the models on LiteRT
         for name in expected:
             assert loaded[name] == pytest.approx(expected[name]["probabilities"], abs=1e-5), (source, name)
 
 
-def test_an_encoder_revision_it_was_not_trained_with_is_refused(classifier, pretrained_dir, encoder_hub, sample_movie, tmp_path):
+def test_changed_encoder_weights_are_refused_and_the_folder_keeps_its_own(classifier, pretrained_dir, encoder_hub, sample_movie, tmp_path):
+    """Weights other than those trained with are refused wherever the preset is read (training's pins, the
+    TensorFlow runtime); a LiteRT folder keeps its converted encoder and answers as trained. A changed
+    converted file is refused by name."""
+    import shutil
+
+    from genre_hf import GenreClassifier
+    from genre_hf.hub.folder import FolderError
     from genre_hf.modeling import presets as pretrained
 
     with pytest.raises(ValueError, match=f"hf://{ENCODER_REPO} has no revision f{{40}}, the one this model was trained with"):
@@ -205,15 +226,28 @@ def test_an_encoder_revision_it_was_not_trained_with_is_refused(classifier, pret
     changed[-1000] ^= 0xFF
     owner = HfApi(endpoint=encoder_hub.url, token=OWNER_TOKEN)
     owner.upload_file(path_or_fileobj=bytes(changed), path_in_repo="model.safetensors", repo_id=ENCODER_REPO)
+    config = json.loads((pretrained_dir / "config.json").read_text())["overview"]
     try:
         env = subprocess_env(encoder_hub, tmp_path / "fresh_home")
         done = subprocess.run([sys.executable, "-c", LOAD_SCRIPT, str(pretrained_dir), str(sample_movie[0]), "A heist."],
                               env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
+        resolve = "import sys; from genre_hf.modeling import presets; presets.resolve(*sys.argv[1:])"
+        refused = subprocess.run([sys.executable, "-c", resolve, config["preset"], config["revision"], config["sha256"]],
+                                 env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
     finally:
         owner.upload_file(path_or_fileobj=original, path_in_repo="model.safetensors", repo_id=ENCODER_REPO)
+    assert refused.returncode == 1
+    assert re.search(f"ValueError: the text encoder hf://{ENCODER_REPO} has weights with sha256 .* trained with 53aa51172d14", refused.stderr)
     assert done.returncode == 0, done.stderr[-3000:]
-    error = json.loads(done.stdout.strip().splitlines()[-1])["error"]
-    assert f"the text encoder hf://{ENCODER_REPO} has weights with sha256" in error and "trained with 53aa51172d14" in error
+    answer = json.loads(done.stdout.strip().splitlines()[-1])
+    expected = classifier.predict(poster=sample_movie[0], overview="A heist.")
+    assert answer["fusion"] == pytest.approx(expected["fusion"]["probabilities"], abs=1e-5)
+    folder = shutil.copytree(pretrained_dir, tmp_path / "changed")
+    content = bytearray((folder / "overview_encoder.tflite").read_bytes())
+    content[len(content) // 3] ^= 1
+    (folder / "overview_encoder.tflite").write_bytes(bytes(content))
+    with pytest.raises(FolderError, match=r"^overview_encoder.tflite is not the converted model it was saved as \(its sha256 differs\)"):
+        GenreClassifier.from_pretrained(folder)
 
 
 def test_importing_and_loading_the_scratch_family_never_imports_keras_hub(tiny_model_dir, sample_movie):
@@ -329,12 +363,15 @@ def test_an_encoder_that_cannot_be_had_says_what_fixes_it(encoder_commit, tmp_pa
 
 
 def test_a_family_whose_encoder_cannot_be_had_is_shown_unavailable_and_its_poster_model_answers(
-        classifier, tiny_model_dir, sample_movie, tmp_path, monkeypatch):
-    """Without the Hub, its cache or a mirror (here HF_HUB_OFFLINE=1 and an empty cache), the pretrained family's
-    text encoder cannot be had. The app serves both families anyway: the pretrained one is marked in the family
+        classifier, pretrained_dir, tiny_model_dir, sample_movie, tmp_path, monkeypatch):
+    """A folder on LiteRT keeps its encoder and always answers; one whose text encoder runs on TensorFlow
+    (overview.runtime "tensorflow": here the same models, their encoder switched) reads the preset, and
+    without the Hub, its cache or a mirror (here HF_HUB_OFFLINE=1 and an empty cache) cannot have it. The app serves both families anyway: the pretrained one is marked in the family
     picker, with the one line that says why and what fixes it; its poster model answers, and its fusion model
     reads the poster alone, exactly as `predict(poster=...)`; its overview panel says it is unavailable (never
     "Error"); Explain gives the heat maps; the from-scratch family answers in full."""
+    import dataclasses
+
     from gradio_client import Client, handle_file
     from huggingface_hub import constants
 
@@ -342,6 +379,7 @@ def test_a_family_whose_encoder_cannot_be_had_is_shown_unavailable_and_its_poste
     from genre_hf.app.labels import family_label
     from genre_hf.app.page import build_demo, family_choice
     from genre_hf.app.serve import launch
+    from genre_hf.hub.folder import WEIGHTS_FILE
     from tests.conftest import free_port
     from tests.page_layout import look, screenshots_folder
     from tests.test_browser import CHROMIUM, enter_movie, open_page
@@ -349,6 +387,10 @@ def test_a_family_whose_encoder_cannot_be_had_is_shown_unavailable_and_its_poste
     poster, overview, _ = sample_movie
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    assert classifier.unavailable_inputs() == {}  # its folder keeps the encoder
+    config = classifier.config
+    on_tensorflow = dataclasses.replace(config, overview=dataclasses.replace(config.overview, runtime="tensorflow", converted_sha256=""))
+    classifier = GenreClassifier(on_tensorflow, classifier.vocabulary, classifier.calibration, weights=pretrained_dir / WEIGHTS_FILE)
     reasons = classifier.unavailable_inputs()
     assert list(reasons) == ["overview"] and reasons["overview"].startswith(f"the text encoder hf://{ENCODER_REPO} (revision ")
     assert "HF_HUB_OFFLINE" in reasons["overview"] and "GENRE_HF_PRESET_MIRROR" in reasons["overview"]
@@ -402,5 +444,6 @@ def test_the_throughput_benchmark_runs_at_a_tiny_size(pretrained_dir, encoder_hu
     benchmark("pretrained_speed").main([str(pretrained_dir), "--movies", "8", "--repeats", "1"])
     out = capsys.readouterr().out
     assert re.search(r"^8 test-split movies, mean \d+ WordPiece tokens", out, re.M)
-    assert re.search(r"backbone alone \(the limit\): +[\d.]+ movies/s", out)
-    assert re.search(r"predict, a batch: +[\d.]+ movies/s +[\d.]+x the limit", out)
+    assert re.search(r"MiniLM forward on TensorFlow \(reference\): +[\d.]+ movies/s", out)
+    assert re.search(r"predict, a batch \(all three models\): +[\d.]+ movies/s +[\d.]+x the reference \(goal 2.0x\)", out)
+    assert re.search(r"warm process: load, then first prediction: [\d.]+ s, then [\d.]+ s \(goal 0.3 s", out)

@@ -8,7 +8,7 @@ from genre_hf.cli._common import HUB_ENVIRONMENT
 from genre_hf.hub.lookup import RULE
 
 NAME = "app"
-TENSORFLOW = True
+TENSORFLOW = False  # the models answer on LiteRT; TensorFlow starts only for Grad-CAM (explain)
 HELP = "serve the Gradio app on this machine"
 DESCRIPTION = "Serve the Gradio app. " + RULE
 ENVIRONMENT = ("GENRE_HF_MODEL", "GENRE_HF_DATA", "GENRE_HF_PRESET_MIRROR", "PORT", "GRADIO_SERVER_NAME", "GENRE_HF_TRUSTED_PROXIES",

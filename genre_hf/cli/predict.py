@@ -9,7 +9,7 @@ from genre_hf.data.cleaning import ColumnNames
 from genre_hf.hub.lookup import RULE
 
 NAME = "predict"
-TENSORFLOW = True
+TENSORFLOW = False  # the models answer on LiteRT
 HELP = "predict every movie of a data source into a Parquet, CSV or JSON Lines file"
 DESCRIPTION = "Predict every movie of a data source into a file (by extension: .parquet, .csv, .jsonl). " + RULE
 ENVIRONMENT = ("GENRE_HF_MODEL", "GENRE_HF_DATA", "GENRE_HF_PRESET_MIRROR", "HF_TOKEN", "HF_ENDPOINT", "HF_HOME", "HF_HUB_OFFLINE") + HUB_ENVIRONMENT

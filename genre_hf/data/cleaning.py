@@ -14,12 +14,12 @@ from pathlib import Path
 
 import datasets
 
+from genre_hf.data import MAX_GENRE_CHARS
 from genre_hf.data.posters import poster_to_array
 
 NOT_A_GENRE = {"n/a", "", "nan", "none", "null"}  # compared in lower case
 MAX_GENRE_CELL = 2_000  # characters in one row's genre cell
 MAX_GENRES = 50  # genres in one row (IMDb gives at most three)
-MAX_GENRE_CHARS = 40  # characters in one genre's name: the longest a model may have
 IMDB_GENRES = {name.lower(): name for name in (
     "Action", "Adult", "Adventure", "Animation", "Biography", "Comedy", "Crime", "Documentary", "Drama", "Family", "Fantasy",
     "Film-Noir", "Game-Show", "History", "Horror", "Music", "Musical", "Mystery", "News", "Reality-TV", "Romance", "Sci-Fi",

@@ -30,17 +30,10 @@ import numpy as np
 from genre_hf import reading, staging
 from genre_hf.features.featurizer import CHUNK, featurize
 from genre_hf.features.npy import NpyArray, NpyWriter
+from genre_hf.staging import default_cache_dir
 
 CACHE_VERSION = 1  # bump when featurization changes what it writes for the same key
 LABELS_FILE, IDS_FILE, META_FILE = "labels.npy", "movies.jsonl", "meta.json"
-
-
-def default_cache_dir() -> Path:
-    """$GENRE_HF_CACHE, else genre_hf/ in the Hugging Face cache ($HF_HOME, ~/.cache/huggingface)."""
-    if os.environ.get("GENRE_HF_CACHE"):
-        return Path(os.environ["GENRE_HF_CACHE"]).expanduser()
-    home = os.environ.get("HF_HOME") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "huggingface"
-    return Path(home).expanduser() / "genre_hf"
 
 
 @dataclass

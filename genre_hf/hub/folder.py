@@ -1,8 +1,11 @@
 """The model folder: which files it holds, how each is checked when read, and how it is written.
 
-A folder is plain, safe files: `config.json`, `vocabulary.txt`, `thresholds.json` and the
-weights-only `model.weights.h5` (the three models share their encoders' trunks), plus reports. Nothing in it is executed: architectures
-are rebuilt from the config in code. Reading checks every file fully and names the file in any
+A folder is plain, safe files: `config.json`, `vocabulary.txt`, `thresholds.json`, the
+weights-only `model.weights.h5` (the three models share their encoders' trunks) and the same three
+models converted for LiteRT, `model.tflite` (what answers: a flatbuffer of builtin ops, interpreted,
+never executed as code), plus each frozen encoder's own files (its converted pass,
+`<modality>_encoder.tflite`, and the vocabulary it tokenizes with) and reports. Architectures are
+rebuilt from the config in code when the Keras models are needed (training, Grad-CAM). Reading checks every file fully and names the file in any
 error, because a folder that loads but predicts nonsense is worse than one that refuses to load.
 Writing assembles the folder in a temporary one beside it, so a failed save leaves nothing half-made.
 """
@@ -25,13 +28,17 @@ CONFIG_FILE = "config.json"
 VOCABULARY_FILE = "vocabulary.txt"
 THRESHOLDS_FILE = "thresholds.json"
 WEIGHTS_FILE = "model.weights.h5"
-MODEL_FILES = (CONFIG_FILE, VOCABULARY_FILE, THRESHOLDS_FILE, WEIGHTS_FILE)
+NETWORK_FILE = "model.tflite"  # the three models on LiteRT, float32
+MODEL_FILES = (CONFIG_FILE, VOCABULARY_FILE, THRESHOLDS_FILE, WEIGHTS_FILE, NETWORK_FILE)
+ENCODER_ROLES = {"converted": "encoder.tflite", "vocabulary": "encoder_vocabulary.txt"}  # a frozen encoder's files: <modality>_<name>
+MAX_CONVERTED_BYTES = 256 * 2**20  # a frozen encoder's converted pass (MiniLM-L6 in int8: 22 MB)
 # What training reports beside the model (named in evaluation/files.py), and the card: copied along
 # when a folder is saved again.
 PLOTS = tuple(PLOT_FILES.values())
 REPORT_FILES = (BENCHMARK_JSON, BENCHMARK_MD, TRAINING_JSON, RESULTS_FILE, *PLOTS)
 CARD_FILE = "README.md"
-REPO_FILES = (*MODEL_FILES, *REPORT_FILES, CARD_FILE)  # what a Hub repo of a model holds and a download fetches
+ENCODER_FILES = tuple(f"{modality}_{name}" for modality in ("poster", "overview") for name in ENCODER_ROLES.values())
+REPO_FILES = (*MODEL_FILES, *ENCODER_FILES, *REPORT_FILES, CARD_FILE)  # what a Hub repo of a model holds and a download fetches
 TRAINED_WITH = "genre_hf_config"  # attribute of each weights file: the config it was trained with
 SAVED_WITH = "genre_hf_files"  # attribute of each weights file: the sha256 of the vocabulary and thresholds saved with it
 PINNED_FILES = (VOCABULARY_FILE, THRESHOLDS_FILE)
@@ -44,6 +51,8 @@ MAX_BYTES = {  # the most each file of a folder or Hub repo may take, checked be
     TRAINING_JSON: 64 * 2**20,  # it lists the fitted and tuned movies as 16-character digests: 3 million of them
     CARD_FILE: 2**20,
     WEIGHTS_FILE: int(MAX_WEIGHT_BYTES * 1.25) + 2**22,  # any accepted config's (each config's own: `check_stamp`)
+    NETWORK_FILE: int(MAX_WEIGHT_BYTES * 1.25) + 2**22,  # the same weights as constants (each config's own: `read_network`)
+    **{name: MAX_CONVERTED_BYTES if name.endswith(".tflite") else 16 * 2**20 for name in ENCODER_FILES},
     **{name: MAX_REPORT_BYTES for name in REPORT_FILES if name != TRAINING_JSON},
 }
 SPECIAL_TOKENS = ["", "[UNK]"]  # TextVectorization's padding and out-of-vocabulary tokens
@@ -172,6 +181,40 @@ def read_training_record(folder: Path) -> dict | None:
     return record
 
 
+def encoder_file(modality: str, role: str) -> str:
+    """The file name of a frozen encoder's file of `role` ("converted", "vocabulary")."""
+    return f"{modality}_{ENCODER_ROLES[role]}"
+
+
+def load_encoder_files(folder: Path, encoders: dict) -> None:
+    """Each encoder's files of the folder, read and checked by the encoder (a converted pass against the
+    sha256 config.json records); a missing or wrong one is refused by name."""
+    for modality, encoder in encoders.items():
+        paths = {role: folder / encoder_file(modality, role) for role in encoder.file_roles()}
+        missing = [path.name for path in paths.values() if not path.is_file()]
+        if missing:
+            raise FolderError(f"{folder} is not a complete genre_hf model folder: missing {', '.join(missing)} "
+                              f"({CONFIG_FILE} runs its {modality} encoder on {encoder.settings.runtime})")
+        try:
+            encoder.load_files(paths)
+        except ValueError as error:
+            raise FolderError(str(error)) from None
+
+
+def read_network(folder: Path, config: GenreConfig) -> bytes:
+    """model.tflite's bytes, within what the config's weights take (`check_stamp` has compared its sha256
+    with the stamp's), read once: the LiteRT interpreter gets them as they were checked."""
+    limit = int(config.weight_bytes() * 1.25) + 2**22
+    try:
+        content = reading.read_bytes(folder / NETWORK_FILE, limit)
+    except reading.ReadError as error:
+        raise FolderError(str(error)) from None
+    if hashlib.sha256(content).hexdigest() != _saved_with(folder).get(NETWORK_FILE):
+        raise FolderError(f"{NETWORK_FILE} is not the file {WEIGHTS_FILE} was saved with (its sha256 differs): it was changed or "
+                          "replaced after the model was saved")
+    return content
+
+
 def write_calibration(path: Path, config: GenreConfig, calibration: dict) -> None:
     thresholds = {"format_version": FORMAT_VERSION, "genres": config.genres, "models": calibration}
     path.write_text(json.dumps(thresholds, indent=2) + "\n")
@@ -179,11 +222,13 @@ def write_calibration(path: Path, config: GenreConfig, calibration: dict) -> Non
 
 def save_weights(model, path: Path, config: GenreConfig) -> None:
     """Keras weights-only file, stamped with the config it was trained with and the sha256 of the
-    vocabulary and thresholds saved beside it (written first), so none of them can change alone."""
+    files saved beside it (written first: the vocabulary, thresholds, model.tflite and any encoder
+    vocabulary; a converted encoder is pinned by config.json), so none of them can change alone."""
     import h5py
 
     model.save_weights(path)
-    files = {name: file_sha256(path.parent / name) for name in PINNED_FILES}
+    names = [*PINNED_FILES, NETWORK_FILE, *(name for name in ENCODER_FILES if name.endswith(".txt") and (path.parent / name).is_file())]
+    files = {name: file_sha256(path.parent / name) for name in names}
     with h5py.File(path, "a") as handle:
         handle.attrs[TRAINED_WITH] = json.dumps(config.to_dict())
         handle.attrs[SAVED_WITH] = json.dumps(files)
@@ -211,10 +256,20 @@ def check_stamp(folder: Path, config: GenreConfig) -> None:
     differences = _differences(_flat(stamp), _flat(config.to_dict()))
     if differences:
         raise FolderError(f"{CONFIG_FILE} differs from the config {WEIGHTS_FILE} was trained with: {', '.join(differences[:5])}")
-    for name in PINNED_FILES:
+    for name in (*PINNED_FILES, *(name for name in ENCODER_FILES if name in files)):
+        if not (folder / name).is_file():
+            raise FolderError(f"{folder} is not a complete genre_hf model folder: missing {name}, which {WEIGHTS_FILE} was saved with")
         if files.get(name) != file_sha256(folder / name):
             raise FolderError(f"{name} is not the file {WEIGHTS_FILE} was saved with (its sha256 differs): it was changed or "
                               "replaced after the model was saved")
+
+
+def _saved_with(folder: Path) -> dict:
+    """The weights file's record of the files saved with it (`check_stamp` has read it once already)."""
+    import h5py
+
+    with h5py.File(folder / WEIGHTS_FILE, "r") as handle:
+        return _stamp(handle.attrs.get(SAVED_WITH)) or {}
 
 
 def _stamp(value):

@@ -6,8 +6,12 @@ The Hub methods are plain ones over `hub/` (as timm's are over its `_hub.py`), n
 repo id only the files a model needs are downloaded into the usual Hub cache (a restarted Space
 finds them there), then the architectures are rebuilt from the config and weights alone are loaded:
 nothing in a repo is executed. Saving builds the whole folder in a staging one first, and a push
-uploads only a folder that saved completely. No heavy import at module level: TensorFlow and Keras
-load when a classifier is built, so `import genre_hf` stays fast.
+uploads only a folder that saved completely.
+
+A folder keeps the three models converted for LiteRT too (`model.tflite`), and each frozen encoder's
+converted pass: a loaded classifier answers on LiteRT and imports neither TensorFlow nor Keras; the
+Keras models are built (and their weights loaded) only when something needs them, such as Grad-CAM
+or saving. No heavy import at module level, so `import genre_hf` stays fast.
 """
 
 from __future__ import annotations
@@ -51,23 +55,35 @@ class GenreClassifier:
     """
 
     def __init__(self, config: GenreConfig, vocabulary: list[str], calibration: dict | None = None, network=None,
-                 files_dir: str | Path | None = None):
+                 files_dir: str | Path | None = None, lite=None, weights: Path | None = None):
         """`network`: the built models (`models.GenreNetwork`) when trained here; otherwise they are
-        built from the config. `files_dir`: where this model's training reports and plots live
-        (copied along when it is saved)."""
+        built from the config when first needed, with `weights` (a weights file) loaded into them.
+        `lite`: the three models on LiteRT (`litert.LiteNetwork`), which then answer. `files_dir`: where
+        this model's training reports and plots live (copied along when it is saved)."""
         self.config = config
-        if network is None:
-            from genre_hf.modeling.models import build_models
-
-            tokenizer = Tokenizer(config.tokens, vocabulary)
-            network = build_models(config.num_genres, config.encoders(tokenizer), config.fusion, len(tokenizer.vocabulary),
-                                   config.training.seed)
-        self.network = network
-        self.tokenizer = next(encoder.tokenizer for encoder in network.encoders.values())
-        self.encoders = network.encoders
+        if network is not None:
+            self.tokenizer = next(encoder.tokenizer for encoder in network.encoders.values())
+            self.encoders = network.encoders
+        else:
+            self.tokenizer = Tokenizer(config.tokens, vocabulary)
+            self.encoders = config.encoders(self.tokenizer)
+        self._network, self._weights, self.lite = network, weights, lite
         self.featurizer = Featurizer(config, self.encoders, self.tokenizer)
         self.calibration = calibration or default_calibration(config)
         self.files_dir = Path(files_dir) if files_dir else None
+
+    @property
+    def network(self):
+        """The Keras models (`models.GenreNetwork`), built on first use: training, Grad-CAM, saving."""
+        if self._network is None:
+            from genre_hf.modeling.models import build_models
+
+            network = build_models(self.config.num_genres, self.encoders, self.config.fusion, len(self.tokenizer.vocabulary),
+                                   self.config.training.seed)
+            if self._weights is not None:
+                model_folder.load_weights(network.whole, self._weights)
+            self._network = network
+        return self._network
 
     @classmethod
     def from_run(cls, run, files_dir: str | Path | None = None) -> "GenreClassifier":
@@ -107,8 +123,9 @@ class GenreClassifier:
     # ---- named input arrays in, probabilities out ----------------------------------------------
 
     def raw_outputs(self, inputs: dict[str, np.ndarray], present: np.ndarray | None = None) -> dict[str, np.ndarray]:
-        """Uncalibrated sigmoid outputs of the three models (see `GenreNetwork.raw_outputs`)."""
-        return self.network.raw_outputs(inputs, present)
+        """Uncalibrated sigmoid outputs of the three models (see `GenreNetwork.raw_outputs`), on LiteRT
+        when the folder had them converted."""
+        return (self.lite or self.network).raw_outputs(inputs, present)
 
     def raw_probabilities(self, name: str, inputs: dict[str, np.ndarray], present: np.ndarray | None = None) -> np.ndarray:
         """One model's uncalibrated outputs, for inputs that may lack the modality it does not read."""
@@ -247,11 +264,28 @@ class GenreClassifier:
         self.config.save(folder / model_folder.CONFIG_FILE)
         self.tokenizer.save(folder / model_folder.VOCABULARY_FILE)
         model_folder.write_calibration(folder / model_folder.THRESHOLDS_FILE, self.config, self.calibration)
+        for modality, encoder in self.encoders.items():
+            for role, content in encoder.saved_files().items():
+                (folder / model_folder.encoder_file(modality, role)).write_bytes(content)
+        network = self.lite_content()
+        (folder / model_folder.NETWORK_FILE).write_bytes(network)
         model_folder.save_weights(self.whole, folder / model_folder.WEIGHTS_FILE, self.config)
+
+    def lite_content(self) -> bytes:
+        """The three models converted for LiteRT (model.tflite): the loaded folder's, else converted now."""
+        if self.lite is not None:
+            return self.lite.content
+        from genre_hf.modeling.litert import convert
+
+        return convert(self.network.lite_pass())
 
     @classmethod
     def load(cls, folder: str | Path, **kwargs):
-        """Rebuild from a folder, checking every file; errors name the file and what is wrong in it."""
+        """Rebuild from a folder, checking every file; errors name the file and what is wrong in it. The
+        models answer on LiteRT (model.tflite); the Keras models are built only when needed."""
+        from genre_hf.modeling.fusion import MODALITIES_INPUT, rows_per_pass
+        from genre_hf.modeling.litert import LiteNetwork
+
         folder = Path(folder)
         if not folder.is_dir():
             raise model_folder.FolderError(f"no model folder at {folder}")
@@ -262,8 +296,10 @@ class GenreClassifier:
         model_folder.check_stamp(folder, config)  # the weights' stamps: all before anything is built
         model_folder.read_benchmark(folder)  # the reports the app, the card and evaluate read: refused here, not there
         model_folder.read_training_record(folder)
-        classifier = cls(config, vocabulary, calibration, **kwargs)
-        model_folder.load_weights(classifier.whole, folder / model_folder.WEIGHTS_FILE)
+        network = model_folder.read_network(folder, config)
+        classifier = cls(config, vocabulary, calibration, weights=folder / model_folder.WEIGHTS_FILE, **kwargs)
+        model_folder.load_encoder_files(folder, classifier.encoders)
+        classifier.lite = LiteNetwork(network, rows_per_pass(classifier.encoders, config.fusion, config.tokens), MODALITIES_INPUT)
         return classifier
 
     # ---- the Hub (see hub/transfer.py) ------------------------------------------------------------

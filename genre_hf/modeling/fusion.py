@@ -12,6 +12,8 @@ from genre_hf.modeling.encoders._base import FLOAT
 from genre_hf.settings import setting
 
 MODALITIES_INPUT = "modalities"  # N x 2 of 1/0: whether the poster / overview is given
+MAX_PASS_BYTES = 512 * 2**20  # activations of one forward pass, roughly
+MAX_ROWS_PER_PASS = 256
 
 
 @dataclass
@@ -76,3 +78,11 @@ def card_description(settings: FusionSettings, encoders: dict) -> str:
         text += (f", with a neighbour vote: the genres of the {settings.neighbour_k} training movies whose overviews are nearest "
                  "(their embeddings are stored in the weights)")
     return text + "."
+
+
+def rows_per_pass(encoders: dict, fusion: FusionSettings, tokens) -> int:
+    """Movies a forward pass reads at a time: up to MAX_ROWS_PER_PASS, fewer when a movie's activations
+    are large (a big poster size, a long vocabulary), so a pass stays near MAX_PASS_BYTES."""
+    per_movie = sum(type(encoder).pass_bytes(encoder.settings, tokens) for encoder in encoders.values())
+    per_movie += head_pass_bytes(fusion, tokens.max_tokens)
+    return max(1, min(MAX_ROWS_PER_PASS, MAX_PASS_BYTES // max(per_movie, 1)))

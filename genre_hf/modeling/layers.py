@@ -6,16 +6,48 @@
 - `TfIdf`: token ids -> a TF-IDF vector, its IDF learned from the training split;
 - `NeighbourGenres`: the genres of the nearest training overviews, its index learned from the training split.
 
+- `MultiHot`: token ids -> which vocabulary words they hold (the LSTM's bag of words).
+
 The last two learn their statistics from the training split (`set_idf`, `set_index`), through
-`GenreNetwork.set_statistics`. Weights files name a layer by its class (snake case) and rank, so a
+`GenreNetwork.set_statistics`. Inside `portable()` (what a conversion for LiteRT traces) the layers
+whose TensorFlow ops LiteRT lacks (BlockLSTMV2, DenseBincount) compute the same numbers with builtin
+ops: the LSTM unrolled step by step, the counts scattered. Weights files name a layer by its class (snake case) and rank, so a
 class is never renamed once models have been saved with it (ModalityDropout holds no weights).
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+
 import keras
 import numpy as np
 from keras import layers
+
+_PORTABLE = contextvars.ContextVar("portable", default=False)
+
+
+@contextlib.contextmanager
+def portable():
+    """While tracing for LiteRT: the layers use only ops it has (see the module's docstring)."""
+    token = _PORTABLE.set(True)
+    try:
+        yield
+    finally:
+        _PORTABLE.reset(token)
+
+
+def token_counts(tokens, size: int, binary: bool):
+    """N x size: how often (or, `binary`, whether) each id occurs in each row of `tokens` (N x L int)."""
+    import tensorflow as tf
+
+    tokens = tf.cast(tokens, tf.int32)
+    if not _PORTABLE.get():
+        return tf.math.bincount(tokens, minlength=size, maxlength=size, binary_output=binary, axis=-1, dtype=tf.float32)
+    rows = tf.broadcast_to(tf.range(tf.shape(tokens)[0])[:, None], tf.shape(tokens))
+    indices = tf.stack([rows, tokens], axis=-1)
+    counts = tf.scatter_nd(indices, tf.ones_like(tokens, tf.float32), tf.stack([tf.shape(tokens)[0], size]))
+    return tf.minimum(counts, 1.0) if binary else counts
 
 
 @keras.saving.register_keras_serializable(package="genre_hf")
@@ -53,6 +85,8 @@ class FusedBiLSTM(layers.Layer):
         import tensorflow as tf
 
         kernel, recurrent, bias = weights
+        if _PORTABLE.get():
+            return self._unrolled(sequence, kernel, recurrent, bias)
         zeros = tf.zeros((tf.shape(sequence)[1], self.units), sequence.dtype)
         no_peephole = tf.zeros((self.units,), sequence.dtype)
         return tf.raw_ops.BlockLSTMV2(
@@ -60,6 +94,22 @@ class FusedBiLSTM(layers.Layer):
             w=tf.concat([kernel, recurrent], 0), wci=no_peephole, wcf=no_peephole, wco=no_peephole, b=bias,
             cell_clip=0.0, use_peephole=False,
         )[6]
+
+    def _unrolled(self, sequence, kernel, recurrent, bias):
+        """BlockLSTMV2's maths (gates i, f, c, o) one time step at a time: the sequence length is fixed
+        by the model's input, so the loop unrolls into builtin ops."""
+        import tensorflow as tf
+
+        steps = sequence.shape[0]
+        inputs = tf.einsum("tbi,ig->tbg", sequence, kernel) + bias
+        h = c = tf.zeros((tf.shape(sequence)[1], self.units), sequence.dtype)
+        outputs = []
+        for step in range(steps):
+            i, f, g, o = tf.split(inputs[step] + tf.matmul(h, recurrent), 4, axis=-1)
+            c = tf.sigmoid(f) * c + tf.sigmoid(i) * tf.tanh(g)
+            h = tf.sigmoid(o) * tf.tanh(c)
+            outputs.append(h)
+        return tf.stack(outputs)
 
     def call(self, inputs, mask=None):
         import tensorflow as tf
@@ -162,14 +212,32 @@ class TfIdf(layers.Layer):
         self.idf.assign(idf.astype("float32"))
 
     def call(self, tokens):
-        counts = keras.ops.bincount(keras.ops.cast(tokens, "int32"), minlength=self.vocabulary_size)
-        present = keras.ops.cast(keras.ops.minimum(counts, 1), self.idf.dtype)  # binary term frequency
+        present = token_counts(tokens, self.vocabulary_size, binary=True)  # binary term frequency
         weighted = present * self.idf
         norm = keras.ops.sqrt(keras.ops.sum(weighted * weighted, axis=-1, keepdims=True))
         return self.scale * weighted / (norm + 1e-6)
 
     def get_config(self):
         return {**super().get_config(), "vocabulary_size": self.vocabulary_size, "scale": self.scale}
+
+
+@keras.saving.register_keras_serializable(package="genre_hf")
+class MultiHot(layers.Layer):
+    """Token ids -> 1 for each vocabulary word they hold (Keras' CategoryEncoding "multi_hot", which
+    LiteRT cannot run)."""
+
+    def __init__(self, size: int, **kwargs):
+        super().__init__(**kwargs)
+        self.size = size
+
+    def call(self, tokens):
+        return token_counts(tokens, self.size, binary=True)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.size)
+
+    def get_config(self):
+        return {**super().get_config(), "size": self.size}
 
 
 @keras.saving.register_keras_serializable(package="genre_hf")

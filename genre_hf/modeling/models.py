@@ -19,12 +19,9 @@ from keras import layers
 
 from genre_hf.modeling import MODEL_NAMES
 from genre_hf.modeling.encoders._base import TOKENS_INPUT, Encoder
-from genre_hf.modeling.fusion import MODALITIES_INPUT, FusionSettings, head_pass_bytes, reads_features
+from genre_hf.modeling.fusion import MODALITIES_INPUT, FusionSettings, reads_features, rows_per_pass
 from genre_hf.modeling.fusion_head import FusionHead
 from genre_hf.modeling.traced import traced
-
-MAX_PASS_BYTES = 512 * 2**20  # activations of one forward pass, roughly
-MAX_ROWS_PER_PASS = 256
 
 
 def build_models(genres: int, encoders: dict[str, Encoder], fusion: FusionSettings, vocabulary_size: int, seed: int = 0) -> GenreNetwork:
@@ -77,14 +74,6 @@ def head_inputs(head: FusionHead, encoders: dict[str, Encoder], embeddings: dict
 def output_layer(model: str) -> str:
     """The name of a model's last layer, whose output is its sigmoid per genre."""
     return f"{model}_genres"
-
-
-def rows_per_pass(encoders: dict[str, Encoder], fusion: FusionSettings, tokens) -> int:
-    """Movies a forward pass reads at a time: up to MAX_ROWS_PER_PASS, fewer when a movie's activations
-    are large (a big poster size, a long vocabulary), so a pass stays near MAX_PASS_BYTES."""
-    per_movie = sum(type(encoder).pass_bytes(encoder.settings, tokens) for encoder in encoders.values())
-    per_movie += head_pass_bytes(fusion, tokens.max_tokens)
-    return max(1, min(MAX_ROWS_PER_PASS, MAX_PASS_BYTES // max(per_movie, 1)))
 
 
 class GenreNetwork:
@@ -144,6 +133,24 @@ class GenreNetwork:
         }
         outputs = self._sigmoid(self.head(fresh))
         return keras.Model({tensor.name: tensor for tensor in fresh.values()}, outputs, name="fusion_head"), embedder
+
+    def lite_pass(self):
+        """The whole forward pass as a traced function of the named inputs, returning the three models'
+        outputs in MODEL_NAMES order: what `litert.convert` makes a model folder's model.tflite of."""
+        import tensorflow as tf
+
+        from genre_hf.modeling.layers import portable
+
+        whole, names = self.whole, input_names(self.whole)
+        specs = [tf.TensorSpec((None, *tensor.shape[1:]), tensor.dtype, name=tensor.name) for tensor in whole.inputs]
+
+        @traced(specs)
+        def forward(*arrays):
+            with portable():
+                outputs = whole(dict(zip(names, arrays)), training=False)
+            return tuple(outputs[name] for name in MODEL_NAMES)
+
+        return forward
 
     def raw_outputs(self, inputs: dict[str, np.ndarray], present: np.ndarray | None = None) -> dict[str, np.ndarray]:
         """Uncalibrated sigmoid outputs of the three models, one traced forward pass per chunk of

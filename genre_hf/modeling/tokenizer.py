@@ -1,11 +1,18 @@
-"""Overviews to token ids with Keras `TextVectorization` over a vocabulary adapted on the training split.
+"""Overviews to token ids over a vocabulary adapted on the training split by Keras `TextVectorization`.
 
 The LSTM and the wide TF-IDF path read these ids. The vocabulary is saved as `vocabulary.txt`, one
-token a line (0 pads, 1 is unknown).
+token a line (0 pads, 1 is unknown). Adapting it (training) runs `TextVectorization`; turning texts
+into ids is its default standardize, split and look-up done in plain Python (`ids`), so a prediction
+needs no TensorFlow: ASCII letters lowercased (`tf.strings.lower` leaves others alone), the ASCII
+punctuation of its regex removed, the text cut on ASCII whitespace, each word looked up (1 when
+unknown), cut or padded to the sequence length. tests/test_litert.py holds it to `TextVectorization`'s
+ids on every overview of the data.
 """
 
 from __future__ import annotations
 
+import re
+import string
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,10 +32,16 @@ class TokenSettings:
     sequence_percentile: float = setting(99.0, 1.0, 100.0)
 
 
+# TextVectorization's "lower_and_strip_punctuation": tf.strings.lower (ASCII only), then its regex's characters removed.
+STANDARDIZE = str.maketrans(string.ascii_uppercase, string.ascii_lowercase, "!\"#$%&()*+,-./:;<=>?@[\\]^_`{|}~'")
+WHITESPACE = re.compile("[ \t\n\v\f\r]+")  # tf.strings.split's default separator: runs of ASCII whitespace
+UNKNOWN = 1
+
+
 class Tokenizer:
     def __init__(self, settings: TokenSettings, vocabulary: list[str]):
         self.settings, self.vocabulary = settings, list(vocabulary)
-        self._layer = None  # built on first use: it imports TensorFlow
+        self._index = None  # token -> id, made on first use
 
     @property
     def sequence_length(self) -> int:
@@ -55,13 +68,14 @@ class Tokenizer:
 
     def __call__(self, texts: list[str]) -> np.ndarray:
         """Token ids, N x sequence_length int32."""
-        import tensorflow as tf
-
-        if not texts:
-            return np.zeros((0, self.sequence_length), np.int32)
-        if self._layer is None:
-            self._layer = _vectorizer(self.settings, self.vocabulary)
-        return self._layer(tf.constant(texts, dtype=tf.string)).numpy().astype(np.int32)
+        if self._index is None:
+            self._index = {token: index for index, token in enumerate(self.vocabulary) if token}
+        length, index = self.sequence_length, self._index
+        ids = np.zeros((len(texts), length), np.int32)
+        for row, text in enumerate(texts):
+            words = [word for word in WHITESPACE.split(text.translate(STANDARDIZE)) if word][:length]
+            ids[row, : len(words)] = [index.get(word, UNKNOWN) for word in words]
+        return ids
 
     def save(self, path: str | Path) -> None:
         Path(path).write_text("\n".join(self.vocabulary) + "\n", encoding="utf-8")

@@ -98,6 +98,19 @@ class Encoder:
         or None. The models that do not read its modality still can."""
         return None
 
+    # ---- what a model folder keeps for it besides the weights (hub/folder.py names the files) ------
+
+    def file_roles(self) -> tuple[str, ...]:
+        """The files it keeps in a model folder, by role ("converted": a frozen pass on LiteRT, "vocabulary"...)."""
+        return ()
+
+    def saved_files(self) -> dict[str, bytes]:
+        """{role: content} of the files it keeps in a model folder."""
+        return {}
+
+    def load_files(self, files: dict) -> None:
+        """Read and check its files of a model folder ({role: path}); a ValueError says what is wrong."""
+
     def card_facts(self) -> dict:
         """What the model card says about this encoder: its title and a sentence (Markdown)."""
         return {"title": self.title, "description": ""}

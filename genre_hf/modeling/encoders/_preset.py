@@ -1,15 +1,26 @@
-"""What the frozen KerasHub encoders share: a preset pinned at training by its Hub revision and weights hash."""
+"""What the frozen KerasHub encoders share: a preset pinned at training by its Hub revision and weights
+hash, and the runtime its pass runs on (LiteRT by default: `modeling/litert.py`)."""
 
 from __future__ import annotations
 
+import hashlib
+import json
+import uuid
 from dataclasses import dataclass, replace
+from importlib import metadata
+from pathlib import Path
 
+from genre_hf import reading, staging
 from genre_hf.extras import require
-from genre_hf.modeling import presets
+from genre_hf.modeling import litert, presets
 from genre_hf.modeling.encoders._base import FLOAT, Encoder, EncoderSettings
 from genre_hf.settings import setting
 
 PRESET_LICENSES = {"sentence-transformers/all-MiniLM-L6-v2": "Apache-2.0"}  # Hub id -> licence, for the card
+# What runs the backbone's pass: TensorFlow through KerasHub, or its conversion on LiteRT with float32 or
+# int8 weights (measured: docs/benchmark.md, "The frozen encoders on LiteRT").
+RUNTIMES = ("tensorflow", "litert_float32", "litert_int8")
+MAX_CONVERTED_BYTES = 256 * 2**20  # a converted backbone (MiniLM-L6 in int8: 22 MB; a BERT-base in float32: 440 MB is refused)
 
 
 @dataclass
@@ -25,9 +36,14 @@ class PresetSettings(EncoderSettings):
     input_dropout: float = setting(0.2, 0.0, 0.95)
     head_units: int = setting(512, 1, 4096)
     head_dropout: float = setting(0.5, 0.0, 0.95)
+    runtime: str = setting("litert_int8", choices=RUNTIMES)
+    converted_sha256: str = setting("", pattern="[0-9a-f]{64}", recorded=True)  # the LiteRT file's, set by training
 
     def trained_rules(self) -> list[str]:
-        return ["embedding_dim must be positive in a trained model"] if self.embedding_dim < 1 else []
+        rules = ["embedding_dim must be positive in a trained model"] if self.embedding_dim < 1 else []
+        if (self.runtime != "tensorflow") != bool(self.converted_sha256):
+            rules.append("converted_sha256 must be set exactly when the runtime is LiteRT, in a trained model")
+        return rules
 
 
 class KerasHubPreset(Encoder):
@@ -44,11 +60,13 @@ class KerasHubPreset(Encoder):
 
     def __init__(self, settings, tokenizer=None, seed: int = 0):
         super().__init__(settings, tokenizer, seed)
-        self._require_backbone(settings)
+        if settings.runtime == "tensorflow":
+            self._require_backbone(settings)
 
     @classmethod
     def _require_backbone(cls, settings) -> None:
-        """A folder of this family loads only with the pretrained extra, and says so at once."""
+        """Training (and a model on the TensorFlow runtime) needs the pretrained extra, and says so at once;
+        a folder on LiteRT keeps its converted encoder and needs neither KerasHub nor TensorFlow Text."""
         for module in ("keras_hub", "tensorflow_text"):
             require(module, f"a model with a pretrained KerasHub {cls.role} ({settings.preset or 'no preset'})")
 
@@ -63,7 +81,64 @@ class KerasHubPreset(Encoder):
     @classmethod
     def pinned(cls, settings):
         _, revision, sha256 = cls.resolved(settings)
-        return replace(settings, revision=revision, sha256=sha256)
+        settings = replace(settings, revision=revision, sha256=sha256)
+        if settings.runtime != "tensorflow":
+            settings = replace(settings, converted_sha256=litert.content_sha256(cls.converted(settings)))
+        return settings
+
+    # ---- the pass on LiteRT: converted once per weights and settings, kept in the model folder ---------
+
+    converted_content: bytes | None = None  # the model folder's converted pass, verified (`load_files`)
+
+    @classmethod
+    def conversion_settings(cls, settings) -> list:
+        """What the converted pass depends on besides the weights and the runtime."""
+        return []
+
+    @classmethod
+    def tensorflow_pass(cls, settings):
+        """The backbone's traced pass (KerasHub on TensorFlow), which `litert.convert` converts."""
+        raise NotImplementedError
+
+    @classmethod
+    def converted(cls, settings) -> bytes:
+        """The backbone's pass on LiteRT: converted the first time (TensorFlow's converter: seconds), then
+        read from genre_hf's cache, where it is keyed by everything it depends on (the weights' sha256, the
+        settings that shape the pass, the runtime, the converter's version)."""
+        key = json.dumps([cls.modality, cls.kind, settings.sha256, cls.conversion_settings(settings), settings.runtime,
+                          metadata.version("tensorflow")])
+        path = staging.default_cache_dir() / "litert" / f"{cls.modality}-{hashlib.sha256(key.encode()).hexdigest()[:32]}.tflite"
+        if path.is_file():
+            return reading.read_bytes(path, MAX_CONVERTED_BYTES, f"the converted {cls.role} {path}")
+        content = litert.convert(cls.tensorflow_pass(settings), int8=settings.runtime == "litert_int8")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(staging.name(path.name, uuid.uuid4().hex[:12]))
+        partial.write_bytes(content)
+        partial.replace(path)  # whole or not at all; two processes converting at once write the same bytes
+        return content
+
+    def lite_content(self) -> bytes:
+        """The converted pass this model was trained with: the model folder's, else the cache's (made if missing)."""
+        content = self.converted_content or type(self).converted(self.settings)
+        if litert.content_sha256(content) != self.settings.converted_sha256:
+            raise ValueError(f"the {self.role} converted here for LiteRT differs from the one this model was trained with "
+                             f"(sha256 {self.settings.converted_sha256[:12]}...): load the model from its folder, which keeps it")
+        return content
+
+    def saved_files(self) -> dict[str, bytes]:
+        if self.settings.runtime == "tensorflow":
+            return {}
+        return {"converted": self.lite_content()}
+
+    def load_files(self, files: dict[str, Path]) -> None:
+        if "converted" in files:
+            try:
+                self.converted_content = litert.read_verified(files["converted"], self.settings.converted_sha256, MAX_CONVERTED_BYTES)
+            except reading.ReadError as error:
+                raise ValueError(str(error)) from None
+
+    def file_roles(self) -> tuple[str, ...]:
+        return () if self.settings.runtime == "tensorflow" else ("converted",)
 
     @property
     def feature_dropout(self) -> float:
@@ -94,7 +169,7 @@ class KerasHubPreset(Encoder):
 
     def feature_settings(self) -> list:
         """The settings besides the preset and its pins that this encoder's features depend on."""
-        return []
+        return [self.settings.runtime, self.settings.converted_sha256]
 
     def trunk(self, features):
         from keras import layers
@@ -103,6 +178,8 @@ class KerasHubPreset(Encoder):
         return layers.Dense(self.settings.head_units, activation="relu", name=f"{self.modality}_embedding")(x)
 
     def unavailable(self) -> str | None:
+        if self.converted_content is not None and not self.needs_preset():
+            return None
         try:
             self.resolved(self.settings)
         except ValueError as error:
@@ -118,7 +195,18 @@ class KerasHubPreset(Encoder):
         return {"title": self.title, "description": (
             f"the {self.modality} encoded by the pretrained [{name}]({link}) (licence: {licence}), "
             f"loaded through KerasHub from `{settings.preset}` and kept frozen ({revision}weights sha256 `{settings.sha256[:12]}...`"
-            f"{self.card_details()}), its features into a head trained here.")}
+            f"{self.card_details()}){self.runtime_sentence()}, its features into a head trained here.")}
+
+    def runtime_sentence(self) -> str:
+        if self.settings.runtime == "tensorflow":
+            return ""
+        weights = "int8" if self.settings.runtime == "litert_int8" else "float32"
+        return (f", converted for LiteRT with {weights} weights (this repo's `{self.modality}_encoder.tflite`, sha256 "
+                f"`{self.settings.converted_sha256[:12]}...`: the heads were trained on its embeddings)")
+
+    def needs_preset(self) -> bool:
+        """Whether it still reads the preset's files with its converted pass loaded from a model folder."""
+        return False
 
     def card_details(self) -> str:
         """More the card says about this encoder's input, after its pins."""

@@ -1,7 +1,9 @@
 """A pretrained KerasHub image backbone, frozen: a poster encoder.
 
 The preset's own image converter does the preprocessing it was trained with (size, scale, offset),
-so nothing here knows about a particular model; the backbone's pooled output is the model input.
+so nothing here knows about a particular model; the backbone's pooled output is the model input. On
+LiteRT (the default runtime) the whole pass, converter included, is converted once and kept in the
+model folder, so predicting needs neither TensorFlow nor the preset.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from genre_hf.modeling import litert
 from genre_hf.modeling.encoders._base import FLOAT
 from genre_hf.modeling.encoders._preset import KerasHubPreset, PresetSettings
 from genre_hf.modeling.traced import traced
@@ -44,7 +47,15 @@ class KerasHubImage(KerasHubPreset):
         embedder = embedder_for(cls.resolved(settings)[0])
         return replace(settings, embedding_dim=embedder.dimension, image_size=embedder.image_size)
 
-    def _embedder(self) -> "ImageEmbedder":
+    @classmethod
+    def tensorflow_pass(cls, settings):
+        return embedder_for(cls.resolved(settings)[0])._pooled
+
+    def _embedder(self):
+        if self.settings.runtime != "tensorflow":
+            if self._lite is None:
+                self._lite = LiteImageEmbedder(self.lite_content(), f"the converted {self.role}")
+            return self._lite
         embedder = embedder_for(self.folder)
         if self.settings.sha256 and embedder.image_size != self.image_size:
             raise ValueError(
@@ -52,6 +63,8 @@ class KerasHubImage(KerasHubPreset):
                 f"but this model was trained with {self.image_size} px: it needs the preset it was trained with"
             )
         return embedder
+
+    _lite = None  # the converted pass on LiteRT, made on first use
 
     def features(self, posters: np.ndarray) -> np.ndarray:
         return self._embedder()(posters)
@@ -90,7 +103,7 @@ class ImageEmbedder:
         self.dimension = int(output.shape[-1])
         class_token = len(output.shape) == 3 and getattr(backbone, "use_class_token", True)
 
-        @traced([tf.TensorSpec([None, None, None, 3], tf.uint8)])
+        @traced([tf.TensorSpec([None, None, None, 3], tf.uint8, name="posters")])
         def pooled(images):
             features = backbone(converter(tf.cast(images, tf.float32)), training=False)
             if len(output.shape) == 4:
@@ -99,11 +112,25 @@ class ImageEmbedder:
 
         self._pooled = pooled
 
+    def run(self, posters: np.ndarray) -> np.ndarray:
+        return self._pooled(posters).numpy()
+
     def __call__(self, posters: np.ndarray) -> np.ndarray:
         embeddings = np.zeros((len(posters), self.dimension), np.float32)
         for start in range(0, len(posters), BATCH):
-            embeddings[start : start + BATCH] = self._pooled(np.asarray(posters[start : start + BATCH], np.uint8)).numpy()
+            embeddings[start : start + BATCH] = self.run(np.asarray(posters[start : start + BATCH], np.uint8))
         return embeddings
+
+
+class LiteImageEmbedder(ImageEmbedder):
+    """The same pass converted for LiteRT (the image converter inside it): no TensorFlow."""
+
+    def __init__(self, content: bytes, what: str):
+        self.model = litert.LiteModel(content, what)
+        self.dimension = int(self.model.output_shapes()[0][-1])
+
+    def run(self, posters: np.ndarray) -> np.ndarray:
+        return self.model(posters)[0]
 
 
 @functools.lru_cache(maxsize=4)

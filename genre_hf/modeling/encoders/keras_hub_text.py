@@ -1,9 +1,11 @@
 """A pretrained KerasHub text backbone, frozen: the pretrained family's overview encoder.
 
 Each overview is embedded once, before the models (training caches the embeddings and never updates
-the backbone, so its weights are never copied into a model folder): the attention-mask mean of
-chosen layers' states, each scaled to unit length, concatenated. Only this encoder imports keras_hub
-for text.
+the backbone): the attention-mask mean of chosen layers' states, each scaled to unit length,
+concatenated. On LiteRT (the default runtime) that pass is converted once and kept in the model
+folder with the WordPiece vocabulary, and overviews are tokenized in plain Python (`wordpiece.py`):
+predicting imports neither TensorFlow nor KerasHub. On TensorFlow, KerasHub builds the backbone from
+the preset. Only this encoder imports keras_hub for text.
 """
 
 from __future__ import annotations
@@ -14,9 +16,12 @@ from pathlib import Path
 
 import numpy as np
 
+from genre_hf import reading
+from genre_hf.modeling import litert
 from genre_hf.modeling.encoders._base import FLOAT
 from genre_hf.modeling.encoders._preset import KerasHubPreset, PresetSettings
 from genre_hf.modeling.traced import traced
+from genre_hf.modeling.wordpiece import WordPiece
 from genre_hf.settings import setting
 
 BATCH = 64  # overviews a backbone pass reads at most
@@ -25,6 +30,7 @@ BATCH = 64  # overviews a backbone pass reads at most
 # the speed; over training's chunks of 256 (featurizer.CHUNK), 157,933 instead of 181,800.
 BATCH_TOKENS = 1024
 MEMORY = 20_000  # overviews whose embeddings a process keeps (at most about 180 MB at 2,304 floats each)
+MAX_VOCABULARY_BYTES = 16 * 2**20  # a WordPiece vocabulary (BERT's: 232 kB)
 
 
 DEFAULT_PRESET = "hf://sentence-transformers/all-MiniLM-L6-v2"
@@ -59,18 +65,74 @@ class KerasHubText(KerasHubPreset):
     @classmethod
     def pinned(cls, settings):
         settings = super().pinned(settings)
-        return replace(settings, embedding_dim=cls._embedder_of(settings).dimension)
+        if settings.runtime == "tensorflow":
+            dimension = cls._tensorflow_embedder(settings).dimension
+        else:
+            dimension = int(litert.LiteModel(cls.converted(settings), f"the converted {cls.role}").output_shapes()[0][-1])
+        return replace(settings, embedding_dim=dimension)
 
     @classmethod
-    def _embedder_of(cls, settings, layers: tuple[int, ...] | None = None) -> "TextEmbedder":
+    def _tensorflow_embedder(cls, settings, layers: tuple[int, ...] | None = None) -> "TextEmbedder":
         folder = cls.resolved(settings)[0]
         return embedder_for(folder, settings.sequence_length, layers or tuple(settings.layers), settings.normalize_layers)
 
-    def _embedder(self, layers: tuple[int, ...] | None = None) -> "TextEmbedder":
-        return self._embedder_of(self.settings, layers)
+    @classmethod
+    def conversion_settings(cls, settings) -> list:
+        return [settings.layers, settings.normalize_layers]
+
+    @classmethod
+    def tensorflow_pass(cls, settings):
+        return cls._tensorflow_embedder(settings)._pooled
+
+    vocabulary_content: bytes | None = None  # the model folder's WordPiece vocabulary (`load_files`)
+
+    def _embedder(self, layers: tuple[int, ...] | None = None) -> "BaseTextEmbedder":
+        """The TensorFlow backbone for other `layers` (the baseline's sentence embedding) or the
+        TensorFlow runtime; else the converted pass on LiteRT, one per converted file in a process."""
+        settings = self.settings
+        if layers is not None or settings.runtime == "tensorflow":
+            return self._tensorflow_embedder(settings, layers)
+        embedder = _LITE_EMBEDDERS.get(settings.converted_sha256, settings.sequence_length)
+        if embedder is None:
+            vocabulary = self.vocabulary_content or self._preset_vocabulary()
+            embedder = LiteTextEmbedder(self.lite_content(), vocabulary, settings.sequence_length)
+            _LITE_EMBEDDERS.put(settings.converted_sha256, settings.sequence_length, embedder)
+        return embedder
+
+    def _preset_vocabulary(self) -> bytes:
+        """The preset's WordPiece vocabulary (vocab.txt), which the LiteRT runtime tokenizes with: BERT-style
+        uncased presets only (their tokenizer_config.json says do_lower_case)."""
+        folder = self.folder
+        vocabulary, options = folder / "vocab.txt", folder / "tokenizer_config.json"
+        lowercase = reading.read_json(options, 2**20).get("do_lower_case", True) if options.is_file() else True
+        if not vocabulary.is_file() or lowercase is not True:
+            raise ValueError(f"the {self.role} {self.settings.preset} is not an uncased BERT WordPiece preset (vocab.txt, do_lower_case), "
+                             f"which the LiteRT runtime tokenizes: set {self.modality}.runtime to \"tensorflow\"")
+        return reading.read_bytes(vocabulary, MAX_VOCABULARY_BYTES)
+
+    def file_roles(self) -> tuple[str, ...]:
+        roles = super().file_roles()
+        return (*roles, "vocabulary") if roles else roles
+
+    def saved_files(self) -> dict[str, bytes]:
+        files = super().saved_files()
+        if files:
+            files["vocabulary"] = self.vocabulary_content or self._preset_vocabulary()
+        return files
+
+    def load_files(self, files: dict) -> None:
+        super().load_files(files)
+        if "vocabulary" in files:
+            try:
+                self.vocabulary_content = reading.read_bytes(files["vocabulary"], MAX_VOCABULARY_BYTES)
+                wordpiece_vocabulary(self.vocabulary_content)
+            except reading.ReadError as error:
+                raise ValueError(str(error)) from None
+            except ValueError as error:
+                raise ValueError(f"{files['vocabulary'].name}: {error}") from None
 
     def feature_settings(self) -> list:
-        return [self.settings.layers, self.settings.normalize_layers, self.settings.sequence_length]
+        return [*super().feature_settings(), self.settings.layers, self.settings.normalize_layers, self.settings.sequence_length]
 
     def features(self, texts: list[str]) -> np.ndarray:
         return self._embedder()(texts)
@@ -83,13 +145,20 @@ class KerasHubText(KerasHubPreset):
     def sentence_embeddings(self, texts: list[str]) -> np.ndarray:
         """The backbone's usual sentence embedding (last layer, mean-pooled), for the logistic-regression
         baseline; taken from `features` when the last layer is among the pooled ones."""
-        embedder = self._embedder()
-        hidden = embedder.dimension // len(self.settings.layers)
-        last = embedder.num_layers
+        hidden = self.settings.embedding_dim // len(self.settings.layers)
+        last = self.num_layers()
         if last in self.settings.layers:
             start = self.settings.layers.index(last) * hidden
             return self.features(texts)[:, start : start + hidden]
         return self._embedder((last,))(texts)
+
+    def num_layers(self) -> int:
+        """The backbone's transformer layers, from the preset's config (no backbone is built)."""
+        config = reading.read_json(self.folder / "config.json", 2**20)
+        layers = config.get("num_hidden_layers", config.get("config", {}).get("num_layers") if isinstance(config.get("config"), dict) else None)
+        if not isinstance(layers, int):
+            return self._tensorflow_embedder(self.settings).num_layers
+        return layers
 
     def notes(self, texts: list[str]) -> list[list[str]]:
         lengths = [len(ids) for ids in self._embedder().token_ids(texts)]
@@ -106,20 +175,58 @@ class KerasHubText(KerasHubPreset):
         return FLOAT * (settings.embedding_dim or 384 * len(settings.layers))  # before training records it: MiniLM's width
 
 
-class TextEmbedder:
-    """A frozen backbone: overviews -> the attention-mask mean of chosen layers' states, each scaled
-    to unit length when `normalize` (so no layer outweighs the others), concatenated.
+class BaseTextEmbedder:
+    """Overviews -> the frozen pass's embeddings: WordPiece ids with [CLS] and [SEP] cut to the sequence
+    length, sorted by length and padded per batch (`length_batches`), which on ~40-token overviews is
+    several times faster than fixed padding. Each distinct overview is tokenized and embedded once per
+    process (up to MEMORY of them): predict reads the ids twice (the embedding, and the note on a cut
+    overview), and a training run embeds each overview for the models and the baseline."""
 
-    Layer 0 is the embedding output, 1..N the transformer layers. Overviews are sorted by length
-    and padded per batch (`length_batches`), which on ~40-token overviews is several times faster
-    than fixed padding.
-    """
+    dimension: int
+    sequence_length: int
+    special: tuple[int, int]  # [CLS] and [SEP]
+
+    def __init__(self):
+        self._memory: dict[str, np.ndarray] = {}
+        self._token_memory: dict[str, list[int]] = {}
+
+    def pieces(self, texts: list[str]) -> list:
+        """Each text's WordPiece ids, without [CLS] and [SEP]."""
+        raise NotImplementedError
+
+    def run(self, tokens: np.ndarray) -> np.ndarray:
+        """One padded batch of token ids -> its embeddings."""
+        raise NotImplementedError
+
+    def token_ids(self, texts: list[str]) -> list[list[int]]:
+        cls, sep = self.special
+        return _remembered(self._token_memory, texts, lambda new: [
+            [cls, *np.asarray(ids).tolist()[: self.sequence_length - 2], sep] for ids in self.pieces(new)])
+
+    def __call__(self, texts: list[str]) -> np.ndarray:
+        """Embeddings of `texts`, N x dimension."""
+        return np.stack(_remembered(self._memory, texts, self._embed)) if texts else np.zeros((0, self.dimension), np.float32)
+
+    def _embed(self, texts: list[str]) -> np.ndarray:
+        ids = self.token_ids(texts)
+        embeddings = np.zeros((len(ids), self.dimension), np.float32)
+        for rows in length_batches([len(x) for x in ids]):
+            embeddings[rows] = self.run(padded_tokens(ids, rows))
+        return embeddings
+
+
+class TextEmbedder(BaseTextEmbedder):
+    """The frozen backbone on TensorFlow (KerasHub): the attention-mask mean of chosen layers' states,
+    each scaled to unit length when `normalize` (so no layer outweighs the others), concatenated.
+    Layer 0 is the embedding output, 1..N the transformer layers. Its traced pass (`_pooled`) is what
+    the LiteRT runtime converts."""
 
     def __init__(self, folder: Path, sequence_length: int, layers: list[int], normalize: bool = True):
         import keras
         import keras_hub
         import tensorflow as tf
 
+        super().__init__()
         # tokenizer.json's normalizer strips accents for uncased models; from_preset does not by itself.
         # Outside tf.function KerasHub runs WordPiece in Python unless told otherwise; TensorFlow Text's
         # FastWordpiece gives the same ids (every overview of the shared data) about 6x faster.
@@ -131,10 +238,8 @@ class TextEmbedder:
         self.sequence_length, self.dimension = sequence_length, backbone.hidden_dim * len(layers)
         self.num_layers = backbone.num_layers
         self.special = (self.tokenizer.cls_token_id, self.tokenizer.sep_token_id)
-        self._memory: dict[str, np.ndarray] = {}  # training embeds each overview for the models and the baseline
-        self._token_memory: dict[str, list[int]] = {}  # predict reads each overview's length too (notes): tokenized once
 
-        @traced([tf.TensorSpec([None, None], tf.int32)])
+        @traced([tf.TensorSpec([None, None], tf.int32, name="tokens")])
         def pooled(tokens):
             mask = tf.cast(tokens != 0, tf.int32)
             states = model({"token_ids": tokens, "segment_ids": tf.zeros_like(tokens), "padding_mask": mask}, training=False)
@@ -153,25 +258,59 @@ class TextEmbedder:
             raise ValueError(f"text layer {layer} does not exist: the backbone has layers 0 (embeddings) to {count}")
         return "embeddings_layer_norm" if layer == 0 else f"transformer_layer_{layer - 1}"
 
-    def token_ids(self, texts: list[str]) -> list[list[int]]:
-        """WordPiece ids with [CLS] and [SEP], cut to the sequence length; each distinct text is
-        tokenized once per process (up to MEMORY of them), though predict reads the ids twice (the
-        embedding, and the note on a cut overview)."""
-        cls, sep = self.special
-        return _remembered(self._token_memory, texts, lambda new: [
-            [cls, *np.asarray(ids).tolist()[: self.sequence_length - 2], sep] for ids in self.tokenizer(new)])
+    def pieces(self, texts: list[str]) -> list:
+        return self.tokenizer(texts)
 
-    def __call__(self, texts: list[str]) -> np.ndarray:
-        """Embeddings of `texts`, N x dimension; each distinct overview is embedded once per process
-        (up to MEMORY of them), so a training run's second pass over its overviews costs nothing."""
-        return np.stack(_remembered(self._memory, texts, self._embed)) if texts else np.zeros((0, self.dimension), np.float32)
+    def run(self, tokens: np.ndarray) -> np.ndarray:
+        return self._pooled(tokens).numpy()
 
-    def _embed(self, texts: list[str]) -> np.ndarray:
-        ids = self.token_ids(texts)
-        embeddings = np.zeros((len(ids), self.dimension), np.float32)
-        for rows in length_batches([len(x) for x in ids]):
-            embeddings[rows] = self._pooled(padded_tokens(ids, rows)).numpy()
-        return embeddings
+
+class LiteTextEmbedder(BaseTextEmbedder):
+    """The same pass converted for LiteRT, tokenized by `WordPiece` in plain Python: no TensorFlow."""
+
+    def __init__(self, content: bytes, vocabulary: bytes, sequence_length: int):
+        super().__init__()
+        self.wordpiece = wordpiece_vocabulary(vocabulary)
+        self.model = litert.LiteModel(content, "the converted text encoder")
+        self.sequence_length, self.dimension = sequence_length, int(self.model.output_shapes()[0][-1])
+        self.special = (self.wordpiece.token_id("[CLS]"), self.wordpiece.token_id("[SEP]"))
+
+    def pieces(self, texts: list[str]) -> list:
+        return self.wordpiece(texts)
+
+    def run(self, tokens: np.ndarray) -> np.ndarray:
+        return self.model(tokens)[0]
+
+
+def wordpiece_vocabulary(content: bytes) -> WordPiece:
+    """A BERT vocabulary file's WordPiece (it must hold [UNK], [CLS] and [SEP])."""
+    try:
+        lines = content.decode("utf-8").split("\n")
+    except UnicodeDecodeError as error:
+        raise ValueError(f"not UTF-8 text (byte {error.start:,})") from None
+    wordpiece = WordPiece(lines[:-1] if lines and lines[-1] == "" else lines)
+    missing = [token for token in ("[CLS]", "[SEP]") if token not in wordpiece.ids]
+    if missing:
+        raise ValueError(f"the WordPiece vocabulary has no {' or '.join(missing)} token")
+    return wordpiece
+
+
+class _LiteEmbedders:
+    """One LiteRT embedder per converted file and sequence length in a process (a few at most)."""
+
+    def __init__(self, most: int = 4):
+        self.most, self.known = most, {}
+
+    def get(self, sha256: str, length: int):
+        return self.known.get((sha256, length))
+
+    def put(self, sha256: str, length: int, embedder) -> None:
+        if len(self.known) >= self.most:
+            self.known.pop(next(iter(self.known)))
+        self.known[sha256, length] = embedder
+
+
+_LITE_EMBEDDERS = _LiteEmbedders()
 
 
 def padded_tokens(ids: list[list[int]], rows) -> np.ndarray:

@@ -65,7 +65,7 @@ class OverviewLstm(Encoder):
         import keras
         from keras import layers
 
-        from genre_hf.modeling.layers import FusedBiLSTM, MaskedMean
+        from genre_hf.modeling.layers import FusedBiLSTM, MaskedMean, MultiHot
 
         settings, size = self.settings, len(self.tokenizer.vocabulary)
         x = layers.Embedding(size, settings.word_dimension, mask_zero=True, name="word_embedding")(tokens)
@@ -73,7 +73,7 @@ class OverviewLstm(Encoder):
         x = FusedBiLSTM(settings.units, name="bilstm")(x)
         features = [MaskedMean(name="lstm_mean")(x)]
         if settings.bag_of_words:
-            bag = layers.CategoryEncoding(size, output_mode="multi_hot", name="bag_of_words")(tokens)
+            bag = MultiHot(size, name="bag_of_words")(tokens)
             regularizer = keras.regularizers.L2(settings.bag_of_words_l2)
             features.append(layers.Dense(settings.embedding, kernel_regularizer=regularizer, name="bag_projection")(bag))
         x = layers.Concatenate(name="text_features")(features)
