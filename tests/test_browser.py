@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -71,16 +72,22 @@ def page_with_movie(url: str, poster, overview: str, height: int = 1600, width: 
 
 
 @pytest.fixture(scope="module")
-def app_url(tiny_model_dir, data_dir):
+def served(tiny_model_dir):
+    """The classifier the page serves (in this process, so a test can slow it down)."""
+    from genre_hf import GenreClassifier
+
+    return GenreClassifier.from_pretrained(tiny_model_dir)
+
+
+@pytest.fixture(scope="module")
+def app_url(served, data_dir):
     if not Path(CHROMIUM).exists():
         pytest.skip(f"no browser at {CHROMIUM}: install Debian's chromium (apt-get install chromium) to run this test")
-    from genre_hf import GenreClassifier
     from genre_hf.app.page import build_demo
     from genre_hf.app.serve import launch
 
     port = free_port()
-    classifier = GenreClassifier.from_pretrained(tiny_model_dir)
-    demo = build_demo(classifier, examples_dir=data_dir)
+    demo = build_demo(served, examples_dir=data_dir)
     _, url, _ = launch(demo, port=port, prevent_thread_lock=True, quiet=True)
     yield url
     demo.close()
@@ -221,13 +228,16 @@ def test_the_keyboard_alone_predicts_and_every_input_has_a_label(app_url, sample
         assert "Needs a poster" in page.locator("#panel-poster").inner_text()
 
 
-def test_a_running_call_shows_its_progress(app_url, sample_movie, tmp_path):
-    """A 10,000 x 10,000 poster takes the server a second or more: the results show it running."""
-    from PIL import Image
+def test_a_running_call_shows_its_progress(app_url, served, sample_movie, monkeypatch):
+    """A call that takes the server a few seconds (here: the models made to wait 3 s) shows it running."""
+    predict = served.predict
 
-    large = tmp_path / "large.png"
-    Image.new("RGB", (10_000, 10_000), (200, 30, 30)).save(large, compress_level=1)
-    with page_with_movie(app_url, large, sample_movie[1]) as page:
+    def slow(*args, **kwargs):
+        time.sleep(3)
+        return predict(*args, **kwargs)
+
+    monkeypatch.setattr(served, "predict", slow)
+    with page_with_movie(app_url, sample_movie[0], sample_movie[1]) as page:
         page.get_by_role("button", name="Predict genres").click()
         page.locator("#comparison .progress-text, #comparison .eta-bar, #comparison .generating").first.wait_for(timeout=10_000)
         page.locator("#genres-fusion").get_by_text("Predicted:").wait_for(timeout=60_000)

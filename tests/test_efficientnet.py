@@ -315,7 +315,7 @@ def test_the_preset_is_served_by_the_image_preset_path(preset, weights, posters)
     from genre_hf.config import GenreConfig
     from genre_hf.modeling.encoders import encoder_class
 
-    config = GenreConfig.for_family("pretrained", poster={"kind": "keras_hub", "preset": str(preset)})
+    config = GenreConfig.for_family("pretrained", poster={"kind": "keras_hub", "preset": str(preset), "runtime": "tensorflow"})
     encoder = encoder_class("poster", "keras_hub")
     pinned = encoder.pinned(config.poster)
     assert pinned.embedding_dim == 1280 and pinned.image_size == 224

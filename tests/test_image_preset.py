@@ -143,7 +143,9 @@ def test_explaining_gives_no_poster_heat_map_and_says_why(trained, sample_movie)
 
 
 def test_an_image_preset_with_other_weights_is_refused(trained, image_hub, image_presets, sample_movie, tmp_path):
-    """It changes the preset on the test Hub, and puts the original weights back after (tests run in any order)."""
+    """Other weights upstream are refused wherever the preset is read (with the pins training recorded);
+    the folder keeps the converted encoder it was trained with, and answers as trained. It changes the
+    preset on the test Hub, and puts the original weights back after (tests run in any order)."""
     from genre_hf import GenreClassifier
     from genre_hf.modeling import presets as pretrained
 
@@ -157,13 +159,15 @@ def test_an_image_preset_with_other_weights_is_refused(trained, image_hub, image
     changed[-1000] ^= 0xFF
     owner = HfApi(endpoint=image_hub.url, token=OWNER_TOKEN)
     owner.upload_file(path_or_fileobj=bytes(changed), path_in_repo="model.weights.h5", repo_id=PRESET_REPO)
-    trained_with = json.loads((folder / "config.json").read_text())["poster"]["sha256"]
+    poster = json.loads((folder / "config.json").read_text())["poster"]
+    expected = trained[1].predict(poster=sample_movie[0], overview="A heist.")
     try:
         with pytest.MonkeyPatch.context() as patch:
             hub_env(patch, image_hub, tmp_path / "fresh_home")
-            loaded = GenreClassifier.from_pretrained(folder)
-            refused = f"the image encoder hf://{PRESET_REPO} has weights with sha256 .* trained with {trained_with[:12]}"
+            refused = f"the image encoder hf://{PRESET_REPO} has weights with sha256 .* trained with {poster['sha256'][:12]}"
             with pytest.raises(ValueError, match=refused):
-                loaded.predict(poster=sample_movie[0], overview="A heist.")
+                pretrained.resolve(poster["preset"], poster["revision"], poster["sha256"], role="image encoder")
+            answer = GenreClassifier.from_pretrained(folder).predict(poster=sample_movie[0], overview="A heist.")
+            assert answer["poster"]["probabilities"] == pytest.approx(expected["poster"]["probabilities"], abs=1e-6)
     finally:
         owner.upload_file(path_or_fileobj=original, path_in_repo="model.weights.h5", repo_id=PRESET_REPO)

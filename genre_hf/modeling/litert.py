@@ -13,9 +13,12 @@ reader checks it before the interpreter sees a byte.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
+import sys
+import tempfile
 import threading
 from pathlib import Path
 
@@ -89,7 +92,7 @@ class LiteModel:
         interpreter = self._interpreter
         if not isinstance(inputs, dict):
             inputs = {next(iter(self._inputs)): inputs}
-        with self._lock:
+        with self._lock, _delegate_line_dropped():
             shapes = {name: np.shape(inputs[name]) for name in self._inputs}
             if shapes != self._shapes:
                 for name, detail in self._inputs.items():
@@ -100,6 +103,39 @@ class LiteModel:
                 interpreter.set_tensor(detail["index"], np.ascontiguousarray(inputs[name], detail["dtype"]))
             interpreter.invoke()
             return [interpreter.get_tensor(index).copy() for index in self._outputs]
+
+
+# The runtime writes this line to file descriptor 2 at its first run in a process (its CPU delegate),
+# whatever the caller's log settings: a user of `predict` or `genre-hf predict` has no use for it.
+DELEGATE_LINE = b"INFO: Created TensorFlow Lite XNNPACK delegate for CPU.\n"
+_first_run = {"done": False, "lock": threading.Lock()}
+
+
+@contextlib.contextmanager
+def _delegate_line_dropped():
+    """The process's first run with descriptor 2 held, and written back without DELEGATE_LINE
+    (anything else the runtime says comes through as it was)."""
+    if _first_run["done"]:  # every later run: nothing held
+        yield
+        return
+    with _first_run["lock"]:
+        if _first_run["done"]:
+            yield
+            return
+        sys.stderr.flush()
+        saved = os.dup(2)
+        with tempfile.TemporaryFile() as held:
+            os.dup2(held.fileno(), 2)
+            try:
+                yield
+            finally:
+                os.dup2(saved, 2)
+                os.close(saved)
+                _first_run["done"] = True
+                held.seek(0)
+                said = held.read().replace(DELEGATE_LINE, b"")
+                if said:
+                    os.write(2, said)
 
 
 class LiteNetwork:
