@@ -85,6 +85,12 @@ def to_dict(section) -> dict:
     return dataclasses.asdict(section)
 
 
+def bounds(section, name: str) -> tuple:
+    """(lowest, highest) a number setting of `section` (a class or an instance) may be."""
+    field = next(field for field in dataclasses.fields(section) if field.name == name)
+    return field.metadata["low"], field.metadata["high"]
+
+
 def recorded(section) -> set[str]:
     """The names of `section`'s fields that training records (not choices)."""
     return {field.name for field in dataclasses.fields(section) if field.metadata.get("recorded")}

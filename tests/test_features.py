@@ -10,3 +10,7 @@ def test_multi_hot_and_sequence_length():
     texts = ["one two three"] * 99 + ["a " * 100]
     assert choose_sequence_length(texts, 95) == 8  # the floor
     assert choose_sequence_length(["w " * 30] * 10, 99) == 30
+
+
+def test_a_chosen_sequence_length_stays_within_its_range():
+    assert choose_sequence_length(["w " * 2000] * 10, 99) == 512  # an MM-IMDb plot can be that long

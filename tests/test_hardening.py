@@ -78,7 +78,7 @@ def test_a_tampered_config_is_refused_before_anything_is_built_in_bounded_memory
 
 @pytest.mark.parametrize("change, message", [
     ({"poster.image_size": 100_000}, "poster.image_size must be a whole number from 16 to 512"),
-    ({"tokens.sequence_length": 10**7}, "tokens.sequence_length must be a whole number from 0 to 1,024"),
+    ({"tokens.sequence_length": 10**7}, "tokens.sequence_length must be a whole number from 0 to 512"),
     ({"overview.units": 200_000}, "overview.units must be a whole number from 1 to 1,024"),
     ({"tokens.max_tokens": 200_000, "overview.embedding": 2048, "overview.word_dimension": 1024}, "its weights would take"),
 ])
@@ -96,7 +96,7 @@ def test_the_worst_allowed_config_loads_within_the_stated_bound(tmp_path):
     from genre_hf.config import MAX_WEIGHT_BYTES
     from tests.conftest import tiny_config
 
-    config = tiny_config(genres=[f"g{i}" for i in range(40)], tokens={"sequence_length": 1024, "max_tokens": 200_000},
+    config = tiny_config(genres=[f"g{i}" for i in range(40)], tokens={"sequence_length": 512, "max_tokens": 200_000},
                          overview={"word_dimension": 80, "embedding": 128, "units": 128},
                          poster={"filters": [64, 128, 256, 512], "embedding": 1024, "image_size": 256, "stem_stride": 1},
                          fusion={"hidden": 2048})

@@ -27,8 +27,9 @@ class TokenSettings:
 
     max_tokens: int = setting(20000, 3, 200_000)
     # 0: chosen from the data at training, as the `sequence_percentile` percentile of the training
-    # overviews' lengths in words (a trained model's is positive).
-    sequence_length: int = setting(0, 0, 1024)
+    # overviews' lengths in words (a trained model's is positive). At most 512: the LSTM runs unrolled
+    # on LiteRT, so its conversion grows with it (an IMDb overview has about 26 words).
+    sequence_length: int = setting(0, 0, 512)
     sequence_percentile: float = setting(99.0, 1.0, 100.0)
 
 

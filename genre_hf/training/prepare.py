@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from genre_hf import settings
 from genre_hf.config import GenreConfig
 from genre_hf.data.cleaning import ColumnNames, LoadReport
 from genre_hf.data.loader import iter_movies, load_movies
@@ -25,7 +26,7 @@ from genre_hf.features.featurizer import CHUNK, Featurizer, MovieFeatures, movie
 from genre_hf.features.input_mode import decide_input
 from genre_hf.modeling.encoders import MODALITIES
 from genre_hf.modeling.encoders._base import Encoder
-from genre_hf.modeling.tokenizer import Tokenizer
+from genre_hf.modeling.tokenizer import Tokenizer, TokenSettings
 
 SPLITS = ("train", "validation", "test")
 
@@ -139,8 +140,9 @@ def scan_train(config: GenreConfig, train) -> tuple[list[str], list[int], list[s
 
 
 def choose_sequence_length(texts, percentile: float) -> int:
-    """Cover `percentile` % of overviews in full; overviews average ~26 words, so 200 is waste.
+    """Cover `percentile` % of overviews in full (overviews average ~26 words, so 200 is waste), within
+    the most a sequence may be (`TokenSettings.sequence_length`).
 
     `texts` are overviews or their lengths in words (what a pass over a streamed split keeps)."""
     lengths = [text if isinstance(text, int) else len(text.split()) for text in texts]
-    return max(8, int(np.ceil(np.percentile(lengths, percentile))))
+    return min(settings.bounds(TokenSettings, "sequence_length")[1], max(8, int(np.ceil(np.percentile(lengths, percentile)))))
