@@ -6,9 +6,9 @@ answers on LiteRT, without TensorFlow, so genre_hf's process now stays well unde
 
 Runs the two alternately (so machine load hits both alike) and prints the medians of the whole
 processes' wall times, their ratio, and the in-process stages of the genre_hf run. A pretrained
-model on TensorFlow (overview.runtime "tensorflow") has its first predict split further: KerasHub's import, the tokenizer's and the backbone's builds
-(the backbone's random initial weights, overwritten by the preset's, included) and the rest (the
-first trace and run). With `--details`, a third process, `import tensorflow` with Keras' optional
+model's first predict is split further: KerasHub's import, the tokenizer's and the backbones' builds
+(a backbone's random initial weights, overwritten by the preset's, included; EfficientNet-Lite's
+weights file read and its sha256 checked) and the rest (the first trace and run). With `--details`, a third process, `import tensorflow` with Keras' optional
 imports of scikit-learn, pandas and matplotlib refused, shows how much of the floor those take, and
 each of the two is also run ending in `os._exit` once done, as the `genre-hf` command does
 (genre_hf/cli/_exit.py): the difference is Python's teardown of the process. POSTER defaults to the
@@ -54,6 +54,18 @@ if clf.config.overview.kind == "keras_hub" and clf.config.overview.runtime == "t
         return from_preset
     for name in original:
         setattr(getattr(keras_hub.models, name), "from_preset", timed(name))
+if clf.config.poster.kind == "efficientnet_lite":  # the poster backbone: its weights file read and checked, then built
+    from genre_hf.modeling import efficientnet_lite
+    def timed_step(label, function):
+        def run(*args, **kwargs):
+            begun = time.perf_counter()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                builds[label] = time.perf_counter() - begun
+        return run
+    efficientnet_lite.read_weights = timed_step("poster weights read and checked", efficientnet_lite.read_weights)
+    efficientnet_lite.build_backbone = timed_step("poster backbone build", efficientnet_lite.build_backbone)
 before = time.perf_counter()
 clf.predict(poster=sys.argv[2], overview="A retired hitman seeks revenge.")
 first = time.perf_counter()
@@ -96,7 +108,7 @@ def main(argv: list[str] | None = None) -> None:
             totals_no_teardown.append(wall([sys.executable, "-c", CHILD + NO_TEARDOWN, *child], env)[0])
     floor, total = statistics.median(floors), statistics.median(totals)
     for key in ("import genre_hf", "from_pretrained", "first predict", "import keras_hub", "tokenizer build",
-                "backbone build", "first trace and run", "in-process total"):
+                "backbone build", "poster weights read and checked", "poster backbone build", "first trace and run", "in-process total"):
         if key in stages[0]:
             seconds = statistics.median(s[key] for s in stages)
             print(f"{key:>30}: {seconds:6.2f} s   ({seconds / floor:.2f}x the floor)")

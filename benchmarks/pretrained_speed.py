@@ -6,10 +6,11 @@ The reference is the MiniLM forward pass alone on TensorFlow (KerasHub, as the f
 the test split's overviews tokenized beforehand, sorted by length and padded per batch of 64, nothing
 genre_hf adds. Against it, in `--repeats` rounds that each run them all in turn (fresh embedding, token
 and word memories every time):
-- the same batches through the model folder's converted encoder on LiteRT (the encoder alone);
+- the same batches through the model folder's converted encoder on LiteRT (the encoder alone), and a
+  frozen poster backbone's converted pass on the decoded posters (EfficientNet-Lite's, alone);
 - `predict` of a batch (poster paths and overviews in, answers out: decoding, tokenizing, the encoder,
   all three models on LiteRT, calibration), goal 2.0x the reference;
-- embedding for training, in the featurizer's chunks of movies as training embeds them.
+- embedding for training (both frozen encoders), in the featurizer's chunks of movies as training embeds them.
 Prints movies/s (the best round of each) and each as a ratio of the reference: the ratio of the best
 times, and the median and range of the rounds' own ratios (a round's runs share the machine's load of
 that moment, so its ratio moves less than the times do). Then the first prediction of a warm process
@@ -65,8 +66,9 @@ def main(argv: list[str] | None = None) -> None:
 
     from genre_hf import GenreClassifier
     from genre_hf.data.loader import load_movies
+    from genre_hf.data.posters import poster_to_array
     from genre_hf.features.featurizer import CHUNK
-    from genre_hf.modeling.encoders import keras_hub_text
+    from genre_hf.modeling.encoders import keras_hub_image, keras_hub_text
     from genre_hf.modeling.encoders.keras_hub_text import length_batches, padded_tokens
 
     classifier = GenreClassifier.from_pretrained(args.model)
@@ -80,6 +82,9 @@ def main(argv: list[str] | None = None) -> None:
     lite = encoder._embedder()
     reference = type(encoder)._tensorflow_embedder(encoder.settings)  # today's: KerasHub on TensorFlow, float32
     count = len(overviews)
+    poster_encoder = classifier.encoders["poster"]
+    images = poster_encoder._embedder() if poster_encoder.frozen else None  # a frozen backbone's (EfficientNet-Lite's) embedder
+    decoded = np.stack([poster_to_array(path, classifier.featurizer.image_size) for path in posters])
 
     ids = reference.token_ids(overviews)
     same_ids = lite.token_ids(overviews) == ids
@@ -99,6 +104,12 @@ def main(argv: list[str] | None = None) -> None:
         lite._memory.clear()
         lite._token_memory.clear()
         lite.wordpiece._words.clear()
+        if images is not None:
+            images._memory.clear()
+
+    def posters_alone():
+        images._memory.clear()
+        images(decoded)
 
     def predict():
         forget()
@@ -108,9 +119,12 @@ def main(argv: list[str] | None = None) -> None:
         forget()
         for start in range(0, count, CHUNK):
             lite(overviews[start : start + CHUNK])
+            if images is not None:
+                images(decoded[start : start + CHUNK])
 
     classifier.predict(poster=posters[:2], overview=overviews[:2])
-    times = interleaved({"reference": forward(reference), "encoder": forward(lite), "predict": predict, "embed": embed}, args.repeats)
+    runs = {"reference": forward(reference), "encoder": forward(lite), "predict": predict, "embed": embed}
+    times = interleaved({**runs, **({"posters": posters_alone} if images is not None else {})}, args.repeats)
     best = {name: min(values) for name, values in times.items()}
     print(f"{count} test-split movies, mean {np.mean(lengths):.0f} WordPiece tokens an overview (with [CLS] and [SEP]); "
           f"genre_hf's WordPiece gives KerasHub's ids on all of them: {same_ids}")
@@ -119,6 +133,7 @@ def main(argv: list[str] | None = None) -> None:
     print("word pieces padded to: " + ", ".join(f"{name} {value:,}" for name, value in padded.items()) + f" ({sum(lengths):,} unpadded)")
     print(f"{'MiniLM forward on TensorFlow (reference)':>42}: {count / best['reference']:7.1f} movies/s")
     for name, title, goal in (("encoder", f"MiniLM forward on LiteRT {encoder.settings.runtime.split('_')[-1]}", ""),
+                              *([("posters", f"{poster_encoder.title} on {poster_encoder.settings.runtime}", "")] if images is not None else []),
                               ("predict", "predict, a batch (all three models)", " (goal 2.0x)"),
                               ("embed", "embedding for training", "")):
         rounds = sorted(ref / time_ for ref, time_ in zip(times["reference"], times[name]))
@@ -128,6 +143,7 @@ def main(argv: list[str] | None = None) -> None:
     firsts = []
     for _ in range(3):
         keras_hub_text._LITE_EMBEDDERS.known.clear()
+        keras_hub_image._LITE_EMBEDDERS.clear()
         started = time.perf_counter()
         fresh = GenreClassifier.from_pretrained(args.model)
         loaded = time.perf_counter()

@@ -22,6 +22,7 @@ from genre_hf.modeling.encoders._base import EncoderSettings
 from genre_hf.modeling.encoders.keras_hub_text import KerasHubTextSettings
 from genre_hf.modeling.encoders.overview_lstm import OverviewLstmSettings
 from genre_hf.modeling.encoders.poster_cnn import PosterCnnSettings
+from genre_hf.modeling.encoders.poster_efficientnet import PosterEfficientNetSettings
 from genre_hf.modeling.fusion import FusionSettings, head_weights, reads_features
 from genre_hf.modeling.tokenizer import TokenSettings
 from genre_hf.settings import setting
@@ -195,10 +196,11 @@ class GenreConfig:
 # A family is a config preset: its encoders and the settings that suit them. The pretrained text encoder
 # already carries the word evidence the wide TF-IDF path adds to the LSTM (measured: it costs the pretrained
 # fusion model mAP), its 512-unit trunk wants a wider joint head than the LSTM's 128, and its sentence
-# embedding makes the neighbour vote worth its 3.5 MB (docs/families.md).
+# embedding makes the neighbour vote worth its 3.5 MB; its poster encoder is ImageNet's EfficientNet-Lite0
+# (docs/families.md).
 FAMILIES = {
     "scratch": GenreConfig,
-    "pretrained": lambda: GenreConfig(overview=KerasHubTextSettings(),
+    "pretrained": lambda: GenreConfig(poster=PosterEfficientNetSettings(), overview=KerasHubTextSettings(),
                                       fusion=FusionSettings(wide_tfidf=False, hidden=512, dropout=0.5, neighbour_k=25)),
 }
 

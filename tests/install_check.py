@@ -143,7 +143,7 @@ class Check:
 
     def pretrained(self, env: dict, cwd: Path, subset: Path, poster: Path) -> None:
         trained = self.run(env, cwd, "genre-hf", "train", "--family", "pretrained", "--data", str(subset), "--out", "model-pretrained",
-                           "--epochs", "1")
+                           "--epochs", "1", "--image-size", "64")
         assert "Saved the model folder to model-pretrained" in trained.stdout
         self.run(env, cwd, "genre-hf", "predict", "--model", "model-pretrained", "--data", str(subset), "--output", "pretrained.jsonl",
                  "--no-progress")

@@ -203,7 +203,7 @@ FOLDER_CASES = {
     "a string where a number goes": (edit_json("config.json", lambda v: {**v, "poster": {**v["poster"], "image_size": "64"}}),
                                      r'config.json: poster.image_size must be a whole number, not a string of 2 characters'),  # never the text itself
     "an encoder that does not exist": (edit_json("config.json", lambda v: {**v, "poster": {**v["poster"], "kind": "transformer"}}),
-                                       r"config.json: poster.kind 'transformer' is not an encoder: use one of cnn, keras_hub"),
+                                       r"config.json: poster.kind 'transformer' is not an encoder: use one of cnn, efficientnet_lite, keras_hub"),
     "a list instead of an object": (edit_json("config.json", lambda v: [v]), r"config.json must hold a JSON object, not a list"),
     "invalid JSON": (lambda f: (f / "config.json").write_text("{'format_version': 4,"), r"config.json is not valid JSON"),
     "a string format version": (edit_json("config.json", lambda v: {**v, "format_version": "4"}),

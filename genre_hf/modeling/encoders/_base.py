@@ -19,6 +19,7 @@ from genre_hf.settings import setting
 POSTER_INPUT = "poster"
 TOKENS_INPUT = "overview_tokens"
 FLOAT = 4  # bytes
+SCHEDULES = ("constant", "cosine")  # an encoder's model's learning rate (see `training.fit`); without a `schedule` setting, constant
 
 
 @dataclass
@@ -75,6 +76,17 @@ class Encoder:
     def features(self, items) -> np.ndarray:
         """Decoded posters (N x S x S x 3 uint8) or overview strings -> this encoder's model input."""
         return items
+
+    def feature_maps(self, posters: np.ndarray) -> np.ndarray | None:
+        """A frozen poster encoder: its backbone's last feature map (N x h x w x channels) for decoded
+        posters, which its features pool; Grad-CAM reads it. None when it has none (a token sequence;
+        a trained CNN's convolution is inside the models: `last_conv_layer`)."""
+        return None
+
+    def pool_maps(self, maps):
+        """`feature_maps`' output as a TensorFlow tensor -> this encoder's features, as `features`
+        computes them and differentiably (Grad-CAM's gradient goes through it)."""
+        raise NotImplementedError
 
     def trunk(self, inputs):
         """Keras layers from the model input to `<modality>_embedding` (trainable unless frozen)."""

@@ -19,6 +19,7 @@ import numpy as np
 from genre_hf import reading
 from genre_hf.modeling import litert
 from genre_hf.modeling.encoders._base import FLOAT
+from genre_hf.modeling.encoders._frozen import remembered
 from genre_hf.modeling.encoders._preset import KerasHubPreset, PresetSettings
 from genre_hf.modeling.traced import traced
 from genre_hf.modeling.wordpiece import WordPiece
@@ -29,7 +30,6 @@ BATCH = 64  # overviews a backbone pass reads at most
 # the 542 test overviews cut in 20 batches instead of 9 of 64: 19,319 word pieces instead of 20,872, 1.07x
 # the speed; over training's chunks of 256 (featurizer.CHUNK), 157,933 instead of 181,800.
 BATCH_TOKENS = 1024
-MEMORY = 20_000  # overviews whose embeddings a process keeps (at most about 180 MB at 2,304 floats each)
 MAX_VOCABULARY_BYTES = 16 * 2**20  # a WordPiece vocabulary (BERT's: 232 kB)
 
 
@@ -167,10 +167,6 @@ class KerasHubText(KerasHubPreset):
                 if length >= limit else [] for length in lengths]
 
     @classmethod
-    def pass_bytes(cls, settings, tokens) -> int:
-        return FLOAT * settings.embedding_dim
-
-    @classmethod
     def feature_bytes(cls, settings, tokens) -> int:
         return FLOAT * (settings.embedding_dim or 384 * len(settings.layers))  # before training records it: MiniLM's width
 
@@ -179,7 +175,7 @@ class BaseTextEmbedder:
     """Overviews -> the frozen pass's embeddings: WordPiece ids with [CLS] and [SEP] cut to the sequence
     length, sorted by length and padded per batch (`length_batches`), which on ~40-token overviews is
     several times faster than fixed padding. Each distinct overview is tokenized and embedded once per
-    process (up to MEMORY of them): predict reads the ids twice (the embedding, and the note on a cut
+    process (up to `_frozen.MEMORY` of them): predict reads the ids twice (the embedding, and the note on a cut
     overview), and a training run embeds each overview for the models and the baseline."""
 
     dimension: int
@@ -200,12 +196,12 @@ class BaseTextEmbedder:
 
     def token_ids(self, texts: list[str]) -> list[list[int]]:
         cls, sep = self.special
-        return _remembered(self._token_memory, texts, lambda new: [
+        return remembered(self._token_memory, texts, texts, lambda new: [
             [cls, *np.asarray(ids).tolist()[: self.sequence_length - 2], sep] for ids in self.pieces(new)])
 
     def __call__(self, texts: list[str]) -> np.ndarray:
         """Embeddings of `texts`, N x dimension."""
-        return np.stack(_remembered(self._memory, texts, self._embed)) if texts else np.zeros((0, self.dimension), np.float32)
+        return np.stack(remembered(self._memory, texts, texts, self._embed)) if texts else np.zeros((0, self.dimension), np.float32)
 
     def _embed(self, texts: list[str]) -> np.ndarray:
         ids = self.token_ids(texts)
@@ -333,17 +329,6 @@ def length_batches(lengths: list[int], most: int = BATCH, tokens: int = BATCH_TO
         batches.append(order[start:end])
         start = end
     return batches
-
-
-def _remembered(memory: dict, texts: list[str], compute) -> list:
-    """memory[text] for each text, the missing ones computed in one call of `compute` (on the distinct
-    new texts); the memory is emptied first when it would grow past MEMORY."""
-    new = list(dict.fromkeys(text for text in texts if text not in memory))
-    if new:
-        if len(memory) + len(new) > MEMORY:
-            memory.clear()
-        memory.update(zip(new, compute(new)))
-    return [memory[text] for text in texts]
 
 
 def _tensorflow_text_imports() -> bool:

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from genre_hf.modeling.encoders._base import FLOAT, POSTER_INPUT, Encoder, EncoderSettings
+from genre_hf.modeling.encoders._base import FLOAT, POSTER_INPUT, SCHEDULES, Encoder, EncoderSettings
 from genre_hf.settings import setting
-
-SCHEDULES = ("constant", "cosine")
 
 
 @dataclass
