@@ -447,3 +447,5 @@ def test_the_throughput_benchmark_runs_at_a_tiny_size(pretrained_dir, encoder_hu
     assert re.search(r"MiniLM forward on TensorFlow \(reference\): +[\d.]+ movies/s", out)
     assert re.search(r"predict, a batch \(all three models\): +[\d.]+ movies/s +[\d.]+x the reference \(goal 2.0x\)", out)
     assert re.search(r"warm process: load, then first prediction: [\d.]+ s, then [\d.]+ s \(goal 0.3 s", out)
+    assert re.search(r"Poster EfficientNet-Lite0 on litert_float32: +[\d.]+ movies/s", out)
+    assert re.search(r"predict against its encoders alone: +[\d.]+ movies/s for the two encoders' passes; predict [\d.]+x of that \(goal 0.95x\)", out)

@@ -85,12 +85,12 @@ def add_training_arguments(parser: argparse.ArgumentParser, out_help: str, out_d
     add_data_argument(parser, "upstream folder, MM-IMDb folder, Parquet file, save_to_disk folder or Hub dataset id")
     parser.add_argument("--out", default=out_default, help=f"{out_help} (default: {out_default})")
     parser.add_argument("--family", choices=tuple(FAMILIES), default="scratch",
-                        help="scratch: poster CNN + overview LSTM; pretrained: poster CNN + a pretrained KerasHub text encoder")
+                        help="scratch: poster CNN + overview LSTM; pretrained: frozen EfficientNet-Lite0 (ImageNet) + frozen MiniLM")
     parser.add_argument("--columns", default=None, help="column mapping for non-upstream data, e.g. overview=plot,poster=image")
     parser.add_argument("--loss", choices=LOSSES, default=None, help="training objective (default: the config's)")
     parser.add_argument("--epochs", type=int, default=None, help="cap every model's epochs (quick runs)")
     parser.add_argument("--image-size", type=int, choices=(64, 128, 224), default=None,
-                        help="poster size in pixels, saved with the model (default: the config's, 64)")
+                        help="poster size in pixels, saved with the model (default: the family's, 64 for the CNN, 320 for EfficientNet-Lite0)")
 
 
 def add_input_arguments(parser: argparse.ArgumentParser) -> None:
