@@ -50,19 +50,18 @@ MINILM_FILES = ["*.json", "*.txt", "*.safetensors"]
 # The end of each script a test runs in a fresh process: it exits as the genre-hf command does, past
 # Python's teardown of TensorFlow (genre_hf/cli/_exit.py: about 1.3 s of CPU a process).
 END_SCRIPT = "\nfrom genre_hf.cli._exit import exit_now\nexit_now(0)\n"
-# Each file's seconds in `make test` (its tests' setup, call and teardown, 2026-12-05; the shared tiny
+# Each file's seconds in `make test` (its tests' setup, call and teardown, 2026-12-06; the shared tiny
 # model's training counts in the file that asked for it first). xdist gives a worker a whole file at a
 # time, so files are handed out longest first (files in the same 5 s keep pytest-randomly's order): the
 # last ones are short, and the workers finish within seconds of each other.
 FILE_SECONDS = {
-    "test_distribute.py": 73, "test_hardening.py": 61, "test_pretrained.py": 46, "test_app.py": 38, "test_training.py": 38,
-    "test_browser.py": 26, "test_hub.py": 21, "test_space.py": 17, "test_encoders.py": 16,
-    "test_docs.py": 17, "test_batch.py": 13, "test_seeds.py": 12, "test_streaming.py": 11, "test_evaluate.py": 11,
-    "test_explain.py": 11, "test_image_size.py": 10, "test_cli_errors.py": 9, "test_package.py": 9, "test_bad_inputs.py": 8,
-    "test_posters.py": 8, "test_image_preset.py": 7, "test_data.py": 6, "test_results.py": 6, "test_mmimdb.py": 5,
-    "test_download.py": 12, "test_efficientnet.py": 15, "test_app_limits.py": 11, "test_bounds.py": 8, "test_outputs.py": 3,
-    "test_hub_server.py": 2, "test_calibration.py": 1, "test_metrics.py": 1, "test_layers.py": 0, "test_features.py": 0,
-    "test_litert.py": 12,
+    "test_hardening.py": 138, "test_distribute.py": 119, "test_training.py": 62, "test_pretrained.py": 57, "test_browser.py": 49, "test_app.py": 46,
+    "test_encoders.py": 44, "test_benchmarks.py": 29, "test_docs.py": 28, "test_hub.py": 28, "test_poster_backbone.py": 25, "test_image_size.py": 21,
+    "test_image_preset.py": 20, "test_seeds.py": 18, "test_space.py": 18, "test_cli_errors.py": 17, "test_package.py": 17, "test_posters.py": 17,
+    "test_evaluate.py": 17, "test_streaming.py": 14, "test_mmimdb.py": 14, "test_efficientnet.py": 13, "test_bad_inputs.py": 13, "test_explain.py": 13,
+    "test_results.py": 8, "test_bounds.py": 8, "test_data.py": 8, "test_app_limits.py": 8, "test_download.py": 8, "test_batch.py": 8,
+    "test_hub_server.py": 4, "test_litert.py": 3, "test_metrics.py": 1, "test_calibration.py": 1, "test_outputs.py": 1, "test_layers.py": 1,
+    "test_features.py": 0,
 }
 
 

