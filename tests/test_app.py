@@ -302,3 +302,15 @@ def test_make_app_serves_each_family_trained_here(tmp_path):
     (scratch / "config.json").unlink()
     assert served() == str(pretrained)
     assert served(GENRE_HF_MODEL="user/imdb-genres,user/pretrained") == "user/imdb-genres,user/pretrained"
+
+
+def test_the_word_legend_keeps_a_hyphenated_word_and_the_model_name_whole():
+    """On a phone the legend's line wraps; a quoted word and a model name never break at their hyphens
+    (the browser test met "hard-to-please" split across two lines in a real overview)."""
+    from genre_hf.app.explain_view import word_legend
+
+    answer = {"genre": "Comedy", "word_scores": {"overview": {
+        "title": "Overview all-MiniLM-L6-v2", "probability": 0.39, "words": [("hard-to-please", 0.05), ("a", -0.0123)]}}}
+    legend = word_legend(answer)
+    assert "**Overview all\u2011MiniLM\u2011L6\u2011v2** (39%): for: hard\u2011to\u2011please +0.050 · against: a -0.012" in legend
+    assert "-to-" not in legend

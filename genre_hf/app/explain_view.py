@@ -18,6 +18,7 @@ from PIL import Image
 
 from genre_hf.app.answer import read_poster, unreadable
 from genre_hf.app.guard import cut_overview, release_memory
+from genre_hf.app.labels import unbroken
 from genre_hf.inference.explain import CAM_MODELS, WORD_MODELS, pick_genre, to_jsonable
 
 TOP = "Top genre"  # the dropdown's default: the fusion model's top genre for the movie
@@ -176,9 +177,10 @@ def word_legend(answer: dict) -> str:
     for entry in answer["word_scores"].values():
         scored = [(word, score) for word, score in entry["words"] if score is not None]
         ranked = sorted(scored, key=lambda pair: -pair[1])
-        pros = ", ".join(f"{word} {score:+.3f}" for word, score in ranked[:3] if round(score, 3) > 0) or "none"  # never "+0.000"
-        cons = ", ".join(f"{word} {score:+.3f}" for word, score in reversed(ranked[-3:]) if round(score, 3) < 0) or "none"
-        lines.append(f"- **{entry['title']}** ({entry['probability']:.0%}): for: {pros} · against: {cons}")
+        # A quoted word is one unit: "hard-to-please" never breaks at its hyphens on a phone.
+        pros = ", ".join(f"{unbroken(word)} {score:+.3f}" for word, score in ranked[:3] if round(score, 3) > 0) or "none"  # never "+0.000"
+        cons = ", ".join(f"{unbroken(word)} {score:+.3f}" for word, score in reversed(ranked[-3:]) if round(score, 3) < 0) or "none"
+        lines.append(f"- **{unbroken(entry['title'])}** ({entry['probability']:.0%}): for: {pros} · against: {cons}")
     return "\n".join(lines)
 
 
