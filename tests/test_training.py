@@ -214,10 +214,10 @@ def _rewrite_split_rows(folder, split: str, spec: SplitSpec) -> int:
 def test_the_test_split_never_tunes_anything(data_dir, tmp_path):
     """Three trainings of the same movies: one as given, one whose test rows are rewritten (other
     overviews, a new genre), one whose validation rows are. Thresholds and temperatures must not move
-    with the test rows, and must move with the validation rows (else this test could not fail)."""
-    import json
-
-    from genre_hf.pipeline import train_and_save
+    with the test rows, and must move with the validation rows (else this test could not fail). Each run
+    is `train_and_score`, what `genre-hf train` saves the calibration of (thresholds.json) and scores with."""
+    from genre_hf.evaluation.experiment import train_and_score
+    from genre_hf.training.prepare import load_training_data
     from tests.conftest import write_subset
 
     config = tiny_config(epochs=1)
@@ -227,10 +227,10 @@ def test_the_test_split_never_tunes_anything(data_dir, tmp_path):
         folder = write_subset(data_dir, tmp_path / variant, rows=300)
         if variant != "given":
             assert _rewrite_split_rows(folder, variant, spec) > 20
-        train_and_save(str(folder), tmp_path / f"model-{variant}", config=config, log=lambda message: None)
-        calibration[variant] = json.loads((tmp_path / f"model-{variant}" / "thresholds.json").read_text())
-        benchmark = json.loads((tmp_path / f"model-{variant}" / "benchmark.json").read_text())
-        calibration[variant + " test scores"] = benchmark["test"]["models"]["fusion"]["map"]
+        movies, _, _ = load_training_data(str(folder), config, log=lambda message: None)
+        scored = train_and_score(config, movies, log=lambda message: None)
+        calibration[variant] = {"genres": scored.run.config.genres, "models": scored.run.calibration}
+        calibration[variant + " test scores"] = scored.reports["test"]["models"]["fusion"]["map"]
     assert calibration["test"] == calibration["given"]  # every temperature, offset and threshold
     assert "Documentary" not in calibration["test"]["genres"]  # the genre list comes from train alone
     assert calibration["test test scores"] != calibration["given test scores"]  # the test rows did change

@@ -162,6 +162,22 @@ class FrozenEncoder(Encoder):
                 f"`{self.settings.converted_sha256[:12]}...`: the heads were trained on its embeddings)")
 
 
+class LiteEmbedders:
+    """One LiteRT embedder per converted file (and input shape setting) in a process, a few at most:
+    the app serves two families, a test run loads many folders."""
+
+    def __init__(self, most: int = 4):
+        self.most, self.known = most, {}
+
+    def get(self, sha256: str, shape: int):
+        return self.known.get((sha256, shape))
+
+    def put(self, sha256: str, shape: int, embedder) -> None:
+        if len(self.known) >= self.most:
+            self.known.pop(next(iter(self.known)))
+        self.known[sha256, shape] = embedder
+
+
 def remembered(memory: dict, keys: list, items: list, compute) -> list:
     """memory[key] for each of `items` (`keys[i]` names `items[i]`), the missing ones computed in one
     call of `compute` (on the distinct new items); the memory is emptied first when it would grow

@@ -20,7 +20,7 @@ import numpy as np
 from genre_hf.extras import MissingExtra
 from genre_hf.modeling import litert
 from genre_hf.modeling.encoders._base import FLOAT
-from genre_hf.modeling.encoders._frozen import FrozenEncoder, remembered
+from genre_hf.modeling.encoders._frozen import FrozenEncoder, LiteEmbedders, remembered
 from genre_hf.modeling.encoders._preset import KerasHubPreset, PresetSettings
 from genre_hf.modeling.traced import traced
 from genre_hf.settings import setting
@@ -54,10 +54,10 @@ class FrozenImage(FrozenEncoder):
     def _embedder(self) -> "ImageEmbedder":
         if self.settings.runtime == "tensorflow":
             return self._tensorflow_embedder()
-        embedder = _LITE_EMBEDDERS.get(self.settings.converted_sha256)
+        embedder = _LITE_EMBEDDERS.get(self.settings.converted_sha256, self.image_size)
         if embedder is None:
             embedder = LiteImageEmbedder(self.lite_content(), f"the converted {self.role}")
-            _LITE_EMBEDDERS[self.settings.converted_sha256] = embedder
+            _LITE_EMBEDDERS.put(self.settings.converted_sha256, self.image_size, embedder)
         return embedder
 
     def features(self, posters: np.ndarray) -> np.ndarray:
@@ -205,7 +205,7 @@ class LiteImageEmbedder(ImageEmbedder):
         return embeddings
 
 
-_LITE_EMBEDDERS: dict[str, LiteImageEmbedder] = {}  # converted file's sha256 -> its embedder, one per process
+_LITE_EMBEDDERS = LiteEmbedders()  # (converted file's sha256, poster size) -> its embedder
 
 
 @functools.lru_cache(maxsize=4)

@@ -19,7 +19,7 @@ import numpy as np
 from genre_hf import reading
 from genre_hf.modeling import litert
 from genre_hf.modeling.encoders._base import FLOAT
-from genre_hf.modeling.encoders._frozen import remembered
+from genre_hf.modeling.encoders._frozen import LiteEmbedders, remembered
 from genre_hf.modeling.encoders._preset import KerasHubPreset, PresetSettings
 from genre_hf.modeling.traced import traced
 from genre_hf.modeling.wordpiece import WordPiece
@@ -291,22 +291,7 @@ def wordpiece_vocabulary(content: bytes) -> WordPiece:
     return wordpiece
 
 
-class _LiteEmbedders:
-    """One LiteRT embedder per converted file and sequence length in a process (a few at most)."""
-
-    def __init__(self, most: int = 4):
-        self.most, self.known = most, {}
-
-    def get(self, sha256: str, length: int):
-        return self.known.get((sha256, length))
-
-    def put(self, sha256: str, length: int, embedder) -> None:
-        if len(self.known) >= self.most:
-            self.known.pop(next(iter(self.known)))
-        self.known[sha256, length] = embedder
-
-
-_LITE_EMBEDDERS = _LiteEmbedders()
+_LITE_EMBEDDERS = LiteEmbedders()  # (converted file's sha256, sequence length) -> its embedder
 
 
 def padded_tokens(ids: list[list[int]], rows) -> np.ndarray:
