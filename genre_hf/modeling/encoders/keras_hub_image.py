@@ -181,8 +181,12 @@ class ImageEmbedder:
     def _embed(self, posters: list[np.ndarray]) -> np.ndarray:
         embeddings = np.zeros((len(posters), self.dimension), np.float32)
         for start in range(0, len(posters), BATCH):
-            embeddings[start : start + BATCH] = self._pooled(np.stack(posters[start : start + BATCH])).numpy()
+            embeddings[start : start + BATCH] = self.run(np.stack(posters[start : start + BATCH]))
         return embeddings
+
+    def run(self, posters: np.ndarray) -> np.ndarray:
+        """One batch of posters -> its features."""
+        return self._pooled(posters).numpy()
 
     def feature_maps(self, posters: np.ndarray) -> np.ndarray | None:
         """The feature map (N x h x w x channels) that the features pool, for Grad-CAM; None for a
@@ -198,11 +202,8 @@ class LiteImageEmbedder(ImageEmbedder):
         self.dimension = int(self.model.output_shapes()[0][-1])
         self._memory: dict[bytes, np.ndarray] = {}
 
-    def _embed(self, posters: list[np.ndarray]) -> np.ndarray:
-        embeddings = np.zeros((len(posters), self.dimension), np.float32)
-        for start in range(0, len(posters), BATCH):
-            embeddings[start : start + BATCH] = self.model(np.stack(posters[start : start + BATCH]))[0]
-        return embeddings
+    def run(self, posters: np.ndarray) -> np.ndarray:
+        return self.model(posters)[0]
 
 
 _LITE_EMBEDDERS = LiteEmbedders()  # (converted file's sha256, poster size) -> its embedder
