@@ -12,32 +12,17 @@ from __future__ import annotations
 
 import contextlib
 import os
-import sys
-import tempfile
+
+from genre_hf.held_stderr import descriptor_2_held
 
 
 def wants_tensorflow_logs(environ=os.environ) -> bool:
     return environ.get("GENRE_HF_TF_LOGS", "").strip() == "1"
 
 
-@contextlib.contextmanager
 def descriptor_2_held_back():
     """Whatever is written to file descriptor 2 in the block is held back; replayed if the block fails."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as held:
-        os.dup2(held.fileno(), 2)
-        try:
-            yield
-        except BaseException:
-            os.dup2(saved, 2)
-            held.seek(0)
-            os.write(2, held.read())
-            raise
-        finally:
-            sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
+    return descriptor_2_held(lambda held, failed: held if failed else b"")
 
 
 def start_tensorflow(show_logs: bool = False) -> None:

@@ -17,12 +17,12 @@ import contextlib
 import hashlib
 import logging
 import os
-import sys
-import tempfile
 import threading
 from pathlib import Path
 
 import numpy as np
+
+from genre_hf.held_stderr import descriptor_2_held
 
 QUANTIZATIONS = ("float32", "int8")  # int8: dynamic-range int8 weights
 
@@ -122,20 +122,11 @@ def _delegate_line_dropped():
         if _first_run["done"]:
             yield
             return
-        sys.stderr.flush()
-        saved = os.dup(2)
-        with tempfile.TemporaryFile() as held:
-            os.dup2(held.fileno(), 2)
-            try:
+        try:
+            with descriptor_2_held(lambda held, failed: held.replace(DELEGATE_LINE, b"")):
                 yield
-            finally:
-                os.dup2(saved, 2)
-                os.close(saved)
-                _first_run["done"] = True
-                held.seek(0)
-                said = held.read().replace(DELEGATE_LINE, b"")
-                if said:
-                    os.write(2, said)
+        finally:
+            _first_run["done"] = True
 
 
 class LiteNetwork:

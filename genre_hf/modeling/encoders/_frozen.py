@@ -53,6 +53,17 @@ class FrozenEncoder(Encoder):
     frozen = True
     role: str  # how errors name it, e.g. "text encoder"
 
+    def __init__(self, settings, tokenizer=None, seed: int = 0):
+        super().__init__(settings, tokenizer, seed)
+        if settings.runtime == "tensorflow":
+            self._require_backbone(settings)
+
+    @classmethod
+    def _require_backbone(cls, settings) -> None:
+        """Raise MissingExtra unless what builds the backbone on TensorFlow is installed: training and a
+        model on the TensorFlow runtime need it, and say so at once; a folder on LiteRT keeps its
+        converted pass and needs none of it."""
+
     @property
     def feature_dropout(self) -> float:
         return self.settings.input_dropout

@@ -34,15 +34,8 @@ class KerasHubPreset(FrozenEncoder):
 
     kind = "keras_hub"
 
-    def __init__(self, settings, tokenizer=None, seed: int = 0):
-        super().__init__(settings, tokenizer, seed)
-        if settings.runtime == "tensorflow":
-            self._require_backbone(settings)
-
     @classmethod
     def _require_backbone(cls, settings) -> None:
-        """Training (and a model on the TensorFlow runtime) needs the pretrained extra, and says so at once;
-        a folder on LiteRT keeps its converted encoder and needs neither KerasHub nor TensorFlow Text."""
         for module in ("keras_hub", "tensorflow_text"):
             require(module, f"a model with a pretrained KerasHub {cls.role} ({settings.preset or 'no preset'})")
 

@@ -59,15 +59,8 @@ class PosterEfficientNet(FrozenImage):
     kind = "efficientnet_lite"
     Settings = PosterEfficientNetSettings
 
-    def __init__(self, settings, tokenizer=None, seed: int = 0):
-        super().__init__(settings, tokenizer, seed)
-        if settings.runtime == "tensorflow":
-            self._require_backbone(settings)
-
     @classmethod
     def _require_backbone(cls, settings) -> None:
-        """Training (and a model on the TensorFlow runtime) needs the pretrained extra, and says so at once;
-        a folder on LiteRT keeps its converted encoder and needs neither."""
         for module in ("keras_hub", lite.variant(settings.variant).module):
             require(module, f"a model with the EfficientNet-{settings.variant.capitalize()} poster encoder")
 
