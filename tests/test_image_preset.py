@@ -162,7 +162,10 @@ def test_explaining_maps_the_backbone_feature_map_and_a_vit_has_none(trained, im
 
     inputs = classifier.featurizer.poster_inputs(image)
     cam = explainer(classifier).grad_cam("poster", inputs, np.ones((1, 2), np.float32), index, maps.numpy())
-    np.testing.assert_allclose(cam, expected / expected.max(), atol=1e-5)
+    # Scaled to 1 at its peak, as grad_cam does; a tiny random backbone may have no part of the poster speak
+    # for the genre, and then both are zero everywhere.
+    peak = expected.max()
+    np.testing.assert_allclose(cam, expected / peak if peak > 0 else expected, atol=1e-5)
     vit = keras_hub_image.embedder_for(image_presets["vit"])
     assert not vit.has_maps and vit.feature_maps(image) is None
 
